@@ -228,11 +228,16 @@ pub fn decode_ucs2(bytes: &[u8]) -> String {
 /// The GSM 03.38 septets for one character: one, or the escape plus one.
 /// `None` if the character is in neither the default nor the extension table.
 pub fn gsm7_char(c: char) -> Option<([u8; 2], usize)> {
-    if c != '\u{1B}' {
-        if let Some(pos) = GSM7_BASIC.iter().position(|&b| b == c) {
-            // The table has 128 entries, so the position always fits a septet.
-            return Some(([pos as u8, 0], 1));
-        }
+    // Letters and digits sit at their ASCII codes in GSM 03.38: skip the table scan for
+    // the bulk of typical text.
+    if c.is_ascii_alphanumeric() {
+        return Some(([c as u8, 0], 1));
+    }
+    if c != '\u{1B}'
+        && let Some(pos) = GSM7_BASIC.iter().position(|&b| b == c)
+    {
+        // The table has 128 entries, so the position always fits a septet.
+        return Some(([pos as u8, 0], 1));
     }
     GSM7_EXTENSION
         .iter()
