@@ -437,6 +437,14 @@ async fn smpplib_scenario(carrier: &Carrier) -> anyhow::Result<()> {
             .any(|id| id == field_str(ucs2, "message_id").unwrap_or("")),
         "stored UCS-2 message_id is none of the part ids smpplib got ({ucs2_ids:?}): {ucs2}"
     );
+    // `part_ids` goes beyond the documented listing; where the carrier
+    // shows it, the parts must be the ones smpplib sent, in order.
+    if let Some(part_ids) = ucs2.get("part_ids") {
+        ensure!(
+            *part_ids == serde_json::json!(ucs2_ids),
+            "stored part_ids should be smpplib's submit_sm_resp ids in part order {ucs2_ids:?}: {ucs2}"
+        );
+    }
     // Newest first: the UCS-2 message was submitted after the GSM-7 one.
     ensure!(
         messages[0].get("text").and_then(Value::as_str) == Some(UCS2_TEXT),
@@ -754,37 +762,6 @@ async fn kannel_scenario(carrier: &Carrier, kannel: &Kannel, sink: &DlrSink) -> 
 
     let deadline = Instant::now() + WAIT;
     for (tag, to, text, _, data_coding) in cases {
-        let stored = loop {
-            let messages = carrier.messages(&http, to).await?;
-            if let Some(first) = messages.first() {
-                ensure!(
-                    messages.len() == 1,
-                    "expected one stored message for {to} (parts reassembled), got {}: {}",
-                    messages.len(),
-                    serde_json::to_string_pretty(&messages).unwrap_or_default()
-                );
-                break first.clone();
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "carrier stored no message for {to} ({tag}) within {WAIT:?}"
-            );
-            sleep(Duration::from_millis(200)).await;
-        };
-        let stored_text = field_str(&stored, "text")?;
-        ensure!(
-            stored_text == text,
-            "{tag}: carrier stored {stored_text:?}, Kannel was asked to send {text:?}: {stored}"
-        );
-        check_stored(&stored, data_coding, None, to)?;
-        let parts = usize::try_from(field_u64(&stored, "parts")?)?;
-        if tag == "ucs2" {
-            ensure!(
-                parts >= 2,
-                "Kannel should have split the UCS-2 message: {stored}"
-            );
-        }
-
         // Kannel asks for a receipt on the first part of a split message only
         // (registered_delivery 0 on the others), so each message gets one
         // type-1 callback, and only if the receipt id matched.
@@ -805,6 +782,39 @@ async fn kannel_scenario(carrier: &Carrier, kannel: &Kannel, sink: &DlrSink) -> 
             );
             sleep(Duration::from_millis(200)).await;
         };
+        // The carrier's view fills in as parts arrive: wait for the whole
+        // message, then judge the last view seen.
+        let messages = loop {
+            let messages = carrier.messages(&http, to).await?;
+            let complete = matches!(messages.as_slice(), [m]
+                if m.get("text").and_then(Value::as_str) == Some(text)
+                    && m.get("state").and_then(Value::as_str) == Some("DELIVRD"));
+            if complete || Instant::now() >= deadline {
+                break messages;
+            }
+            sleep(Duration::from_millis(200)).await;
+        };
+        ensure!(
+            messages.len() == 1,
+            "{tag}: expected one stored message for {to} (parts reassembled), got {}: {}",
+            messages.len(),
+            serde_json::to_string_pretty(&messages).unwrap_or_default()
+        );
+        let stored = &messages[0];
+        let stored_text = field_str(stored, "text")?;
+        ensure!(
+            stored_text == text,
+            "{tag}: carrier stored {stored_text:?}, Kannel was asked to send {text:?}: {stored}"
+        );
+        check_stored(stored, data_coding, None, to)?;
+        let parts = field_u64(stored, "parts")?;
+        if tag == "ucs2" {
+            ensure!(
+                parts >= 2,
+                "Kannel should have split the UCS-2 message: {stored}"
+            );
+        }
+
         let answer = dlr.get("answer").map(String::as_str).unwrap_or("");
         ensure!(
             answer.contains("stat:DELIVRD"),
@@ -822,11 +832,18 @@ async fn kannel_scenario(carrier: &Carrier, kannel: &Kannel, sink: &DlrSink) -> 
             dlr.get("fid").map(String::as_str) == Some(parsed.to_string().as_str()),
             "{tag}: Kannel's id %F should be {parsed} (hex {receipt_id}): {dlr:?}"
         );
-        if parts == 1 {
-            let stored_id = field_str(&stored, "message_id")?;
+        // The receipt is for the first part: for a single-part message that
+        // is the stored message_id, for a split one the first of `part_ids`
+        // where the carrier shows them (beyond the documented listing).
+        let first_part_id = match stored.get("part_ids").and_then(Value::as_array) {
+            Some(ids) if parts > 1 => ids.first().and_then(Value::as_str),
+            _ if parts == 1 => Some(field_str(stored, "message_id")?),
+            _ => None,
+        };
+        if let Some(first_part_id) = first_part_id {
             ensure!(
-                receipt_id == stored_id,
-                "{tag}: receipt id {receipt_id} is not the stored message_id {stored_id}"
+                receipt_id == first_part_id,
+                "{tag}: receipt id {receipt_id} is not the first part's id {first_part_id}: {stored}"
             );
         }
     }
