@@ -1,0 +1,22 @@
+//! carrier-sim: mock SMS carriers that speak SMPP 3.3/3.4/5.0 to real clients.
+//!
+//! A [`carrier::Carrier`] holds one carrier's accounts, message store, receipt queues and
+//! counters; [`server::run`] serves it on already-bound listeners (plain SMPP, SMPP over TLS,
+//! HTTP control plane) until a shutdown future completes. The binary in `main.rs` is a thin shell
+//! over [`cli`]. Every message's outcome and timing comes from [`engine`].
+
+pub mod carrier;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod http;
+pub mod metrics;
+pub mod receipts;
+pub mod server;
+pub mod session;
+pub mod store;
+pub mod tls;
+
+pub use carrier::Carrier;
+pub use config::CarrierConfig;
+pub use server::{Listeners, ShutdownReport};

@@ -1,0 +1,781 @@
+//! One SMPP session on the carrier side: the bind state machine, every operation, receipts out.
+//!
+//! The session is generic over `AsyncRead + AsyncWrite` so tests can drive it over
+//! `tokio::io::duplex`, and TLS is just another stream. Protocol decisions are made by
+//! [`SessionState::handle`], which takes one decoded frame and returns the PDUs to send and
+//! whether to close; the I/O loop in [`run`] only moves bytes, runs timers and pulls receipts.
+//!
+//! Robustness rules (each has a test): a command_length out of bounds gets generic_nack
+//! ESME_RINVCMDLEN and the connection closes (the stream cannot be re-synchronised); an unknown
+//! command_id gets generic_nack ESME_RINVCMDID and the session lives; a body that does not
+//! decode gets its operation's response with the status naming the bad field and the session
+//! lives; an operation not allowed in the bind state gets ESME_RINVBNDSTS.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::{FutureExt, SinkExt, StreamExt};
+use rusmpp::pdus::{DataSmResp, DeliverSm, QuerySmResp, SubmitMultiResp, SubmitSmResp};
+use rusmpp::types::{COctetString, EmptyOrFullCOctetString, OctetString};
+use rusmpp::values::{
+    DataCoding, DestAddress, EsmClass, MessageState, Npi, PriorityFlag, RegisteredDelivery,
+    ReplaceIfPresentFlag, ServiceType, Ton, UnsuccessSme,
+};
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+use smpp::frame::{Frame, FrameError, Header, SmppCodec};
+use smpp::pdu::{bind_response, c_str, c_string, error_response, generic_nack};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+use crate::carrier::{BindGuard, Carrier, Submission};
+use crate::metrics::Direction;
+use crate::receipts::PendingReceipt;
+use crate::store::ConcatRef;
+
+/// What a bind allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindKind {
+    /// May submit.
+    Transmitter,
+    /// May receive.
+    Receiver,
+    /// Both.
+    Transceiver,
+}
+
+impl BindKind {
+    fn can_submit(self) -> bool {
+        matches!(self, BindKind::Transmitter | BindKind::Transceiver)
+    }
+
+    fn can_receive(self) -> bool {
+        matches!(self, BindKind::Receiver | BindKind::Transceiver)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            BindKind::Transmitter => "transmitter",
+            BindKind::Receiver => "receiver",
+            BindKind::Transceiver => "transceiver",
+        }
+    }
+}
+
+/// The bind state of a session.
+#[derive(Debug)]
+enum BindState {
+    /// Connected, not bound.
+    Open,
+    /// Bound.
+    Bound { kind: BindKind, guard: BindGuard },
+}
+
+/// A request the carrier sent and awaits a response for.
+#[derive(Debug)]
+enum Outstanding {
+    Receipt(PendingReceipt),
+    EnquireLink,
+    Unbind,
+}
+
+/// What the I/O loop should do after handling a frame.
+#[derive(Debug, Default)]
+pub struct Actions {
+    /// PDUs to send, in order.
+    pub send: Vec<Command>,
+    /// Close the connection after sending.
+    pub close: bool,
+}
+
+impl Actions {
+    fn reply(cmd: Command) -> Self {
+        Self {
+            send: vec![cmd],
+            close: false,
+        }
+    }
+}
+
+/// Protocol state of one session.
+#[derive(Debug)]
+pub struct SessionState {
+    carrier: Arc<Carrier>,
+    peer: SocketAddr,
+    bind: BindState,
+    next_seq: u32,
+    outstanding: HashMap<u32, (Outstanding, Instant)>,
+}
+
+impl SessionState {
+    /// A fresh, unbound session.
+    pub fn new(carrier: Arc<Carrier>, peer: SocketAddr) -> Self {
+        Self {
+            carrier,
+            peer,
+            bind: BindState::Open,
+            next_seq: 1,
+            outstanding: HashMap::new(),
+        }
+    }
+
+    fn seq(&mut self) -> u32 {
+        let s = self.next_seq;
+        self.next_seq = if s >= 0x7FFF_FFFF { 1 } else { s + 1 };
+        s
+    }
+
+    fn account(&self) -> Option<&str> {
+        match &self.bind {
+            BindState::Bound { guard, .. } => Some(guard.account()),
+            BindState::Open => None,
+        }
+    }
+
+    fn kind(&self) -> Option<BindKind> {
+        match &self.bind {
+            BindState::Bound { kind, .. } => Some(*kind),
+            BindState::Open => None,
+        }
+    }
+
+    /// Handles one frame from the peer.
+    pub fn handle(&mut self, frame: &Frame) -> Actions {
+        let header = frame.header;
+        if header.is_response() {
+            return self.handle_response(frame);
+        }
+        let command = match frame.decode() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(peer = %self.peer, error = %e, "bad PDU answered");
+                // A bind with a body we cannot read is still a bind attempt in the wrong shape;
+                // the state check still comes first so an unbound peer learns it must bind.
+                if let Some(refusal) = self.state_refusal(header.id(), &header) {
+                    return refusal;
+                }
+                return Actions::reply(error_response(&header, e.status));
+            }
+        };
+        if let Some(refusal) = self.state_refusal(command.id(), &header) {
+            return refusal;
+        }
+        let seq = header.sequence_number;
+        let Some(pdu) = command.pdu() else {
+            return Actions::reply(error_response(&header, CommandStatus::EsmeRinvcmdlen));
+        };
+        match pdu {
+            Pdu::BindTransmitter(b) => self.bind(
+                CommandId::BindTransmitter,
+                BindKind::Transmitter,
+                seq,
+                &b.system_id,
+                &b.password,
+                b.interface_version.into(),
+            ),
+            Pdu::BindReceiver(b) => self.bind(
+                CommandId::BindReceiver,
+                BindKind::Receiver,
+                seq,
+                &b.system_id,
+                &b.password,
+                b.interface_version.into(),
+            ),
+            Pdu::BindTransceiver(b) => self.bind(
+                CommandId::BindTransceiver,
+                BindKind::Transceiver,
+                seq,
+                &b.system_id,
+                &b.password,
+                b.interface_version.into(),
+            ),
+            Pdu::EnquireLink => Actions::reply(Command::new(
+                CommandStatus::EsmeRok,
+                seq,
+                Pdu::EnquireLinkResp,
+            )),
+            Pdu::Unbind => {
+                let mut a =
+                    Actions::reply(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp));
+                a.close = true;
+                a
+            }
+            Pdu::SubmitSm(s) => self.submit_sm(seq, s),
+            Pdu::DataSm(d) => self.data_sm(seq, d),
+            Pdu::SubmitMulti(m) => self.submit_multi(seq, m),
+            Pdu::QuerySm(q) => self.query_sm(seq, q),
+            Pdu::CancelSm(c) => self.cancel_sm(seq, c),
+            Pdu::ReplaceSm(r) => self.replace_sm(seq, r),
+            // The carrier never accepts these from an ESME.
+            _ => Actions::reply(error_response(&header, CommandStatus::EsmeRprohibited)),
+        }
+    }
+
+    /// ESME_RINVBNDSTS (or ESME_RALYBND) when the command is not allowed in this bind state.
+    fn state_refusal(&self, id: CommandId, header: &Header) -> Option<Actions> {
+        use CommandId as C;
+        let allowed = match (id, self.kind()) {
+            (C::EnquireLink | C::GenericNack, _) => true,
+            (C::BindTransmitter | C::BindReceiver | C::BindTransceiver, None) => true,
+            (C::BindTransmitter | C::BindReceiver | C::BindTransceiver, Some(_)) => {
+                return Some(Actions::reply(error_response(
+                    header,
+                    CommandStatus::EsmeRalybnd,
+                )));
+            }
+            (_, None) => false,
+            (C::Unbind, Some(_)) => true,
+            (
+                C::SubmitSm | C::DataSm | C::SubmitMulti | C::QuerySm | C::CancelSm | C::ReplaceSm,
+                Some(k),
+            ) => k.can_submit(),
+            (C::Other(_), Some(_)) => true, // answered with RINVCMDID by the decoder path
+            (_, Some(_)) => true,
+        };
+        (!allowed).then(|| Actions::reply(error_response(header, CommandStatus::EsmeRinvbndsts)))
+    }
+
+    fn bind(
+        &mut self,
+        request: CommandId,
+        kind: BindKind,
+        seq: u32,
+        system_id: &COctetString<1, 16>,
+        password: &COctetString<1, 9>,
+        interface_version: u8,
+    ) -> Actions {
+        let sys = self.carrier.cfg.system_id.clone();
+        let result = self
+            .carrier
+            .authenticate(&c_str(system_id), &c_str(password));
+        let status = match result {
+            Ok(guard) => {
+                tracing::info!(peer = %self.peer, account = %guard.account(), kind = kind.name(), interface_version = format!("0x{interface_version:02x}"), "bound");
+                self.bind = BindState::Bound { kind, guard };
+                CommandStatus::EsmeRok
+            }
+            Err(status) => {
+                tracing::info!(peer = %self.peer, system_id = %c_str(system_id), ?status, "bind refused");
+                status
+            }
+        };
+        self.carrier.metrics.bind(kind.name(), u32::from(status));
+        Actions::reply(bind_response(request, status, seq, &sys, interface_version))
+    }
+
+    fn submit_sm(&mut self, seq: u32, s: &rusmpp::pdus::SubmitSm) -> Actions {
+        let source = c_str(&s.source_addr);
+        let destination = c_str(&s.destination_addr);
+        let resp = |status, id: &str| {
+            Command::new(
+                status,
+                seq,
+                SubmitSmResp::new(c_string::<65>(id), Vec::new()),
+            )
+        };
+        if let Err(status) = check_destination(&destination) {
+            return Actions::reply(resp(status, ""));
+        }
+        let esm: u8 = s.esm_class.into();
+        let payload = smpp::pdu::message_payload(s.tlvs());
+        let short: &[u8] = s.short_message().as_ref();
+        if payload.is_some() && !short.is_empty() {
+            // SMPP forbids both; refusing is what strict SMSCs do.
+            return Actions::reply(resp(CommandStatus::EsmeRinvmsglen, ""));
+        }
+        let user_data = payload.unwrap_or(short);
+        let (data, concat) = match split_concat(esm, user_data, s.tlvs()) {
+            Ok(x) => x,
+            Err(status) => return Actions::reply(resp(status, "")),
+        };
+        let account = self.account().unwrap_or_default().to_string();
+        let id = self.carrier.accept(
+            &account,
+            Submission {
+                source,
+                destination,
+                data_coding: s.data_coding.into(),
+                registered_delivery: s.registered_delivery.into(),
+                payload: data,
+                concat,
+            },
+        );
+        Actions::reply(resp(CommandStatus::EsmeRok, &id))
+    }
+
+    fn data_sm(&mut self, seq: u32, d: &rusmpp::pdus::DataSm) -> Actions {
+        let source = c_str(&d.source_addr);
+        let destination = c_str(&d.destination_addr);
+        let resp = |status, id: &str| {
+            Command::new(status, seq, DataSmResp::new(c_string::<65>(id), Vec::new()))
+        };
+        if let Err(status) = check_destination(&destination) {
+            return Actions::reply(resp(status, ""));
+        }
+        let esm: u8 = d.esm_class.into();
+        let user_data = smpp::pdu::message_payload(d.tlvs()).unwrap_or(&[]);
+        let (data, concat) = match split_concat(esm, user_data, d.tlvs()) {
+            Ok(x) => x,
+            Err(status) => return Actions::reply(resp(status, "")),
+        };
+        let account = self.account().unwrap_or_default().to_string();
+        let id = self.carrier.accept(
+            &account,
+            Submission {
+                source,
+                destination,
+                data_coding: d.data_coding.into(),
+                registered_delivery: d.registered_delivery.into(),
+                payload: data,
+                concat,
+            },
+        );
+        Actions::reply(resp(CommandStatus::EsmeRok, &id))
+    }
+
+    fn submit_multi(&mut self, seq: u32, m: &rusmpp::pdus::SubmitMulti) -> Actions {
+        let source = c_str(&m.source_addr);
+        let esm: u8 = m.esm_class.into();
+        let payload = smpp::pdu::message_payload(m.tlvs());
+        let user_data = payload.unwrap_or(m.short_message().as_ref());
+        let fail = |status| {
+            Actions::reply(Command::new(
+                status,
+                seq,
+                SubmitMultiResp::new(COctetString::empty(), Vec::new(), Vec::new()),
+            ))
+        };
+        if m.dest_address().is_empty() || m.dest_address().len() > 254 {
+            return fail(CommandStatus::EsmeRinvnumdests);
+        }
+        let (data, concat) = match split_concat(esm, user_data, m.tlvs()) {
+            Ok(x) => x,
+            Err(status) => return fail(status),
+        };
+        let account = self.account().unwrap_or_default().to_string();
+        let mut first_id: Option<String> = None;
+        let mut unsuccess = Vec::new();
+        for dest in m.dest_address() {
+            match dest {
+                DestAddress::SmeAddress(sme) => {
+                    let destination = c_str(&sme.destination_addr);
+                    if let Err(status) = check_destination(&destination) {
+                        unsuccess.push(UnsuccessSme::new(
+                            sme.dest_addr_ton,
+                            sme.dest_addr_npi,
+                            sme.destination_addr.clone(),
+                            status,
+                        ));
+                        continue;
+                    }
+                    let id = self.carrier.accept(
+                        &account,
+                        Submission {
+                            source: source.clone(),
+                            destination,
+                            data_coding: m.data_coding.into(),
+                            registered_delivery: m.registered_delivery.into(),
+                            payload: data.clone(),
+                            concat,
+                        },
+                    );
+                    first_id.get_or_insert(id);
+                }
+                DestAddress::DistributionListName(dl) => {
+                    // Distribution lists are not provisioned on the simulator.
+                    unsuccess.push(UnsuccessSme::new(
+                        Ton::Unknown,
+                        Npi::Unknown,
+                        c_string::<21>(&c_str(&dl.dl_name)),
+                        CommandStatus::EsmeRinvdlname,
+                    ));
+                }
+            }
+        }
+        let resp = SubmitMultiResp::new(
+            c_string::<65>(first_id.as_deref().unwrap_or("")),
+            unsuccess,
+            Vec::new(),
+        );
+        Actions::reply(Command::new(CommandStatus::EsmeRok, seq, resp))
+    }
+
+    fn query_sm(&mut self, seq: u32, q: &rusmpp::pdus::QuerySm) -> Actions {
+        let account = self.account().unwrap_or_default().to_string();
+        let id = c_str(&q.message_id);
+        match self.carrier.query(&account, &id, &c_str(&q.source_addr)) {
+            Ok(r) => {
+                let final_date = r
+                    .final_date
+                    .map(|d| smpp_absolute_time(&d))
+                    .and_then(|s| {
+                        EmptyOrFullCOctetString::from_vec(format!("{s}\0").into_bytes()).ok()
+                    })
+                    .unwrap_or_else(EmptyOrFullCOctetString::empty);
+                let resp = QuerySmResp::new(
+                    q.message_id.clone(),
+                    final_date,
+                    MessageState::from(r.state.message_state()),
+                    u8::try_from(r.error_code).unwrap_or(u8::MAX),
+                );
+                Actions::reply(Command::new(CommandStatus::EsmeRok, seq, resp))
+            }
+            Err(status) => Actions::reply(Command::new(
+                status,
+                seq,
+                QuerySmResp::new(
+                    q.message_id.clone(),
+                    EmptyOrFullCOctetString::empty(),
+                    MessageState::Unknown,
+                    0,
+                ),
+            )),
+        }
+    }
+
+    fn cancel_sm(&mut self, seq: u32, c: &rusmpp::pdus::CancelSm) -> Actions {
+        let account = self.account().unwrap_or_default().to_string();
+        let status = match self.carrier.cancel(
+            &account,
+            &c_str(&c.message_id),
+            &c_str(&c.source_addr),
+            &c_str(&c.destination_addr),
+        ) {
+            Ok(_) => CommandStatus::EsmeRok,
+            Err(s) => s,
+        };
+        Actions::reply(Command::new(status, seq, Pdu::CancelSmResp))
+    }
+
+    fn replace_sm(&mut self, seq: u32, r: &rusmpp::pdus::ReplaceSm) -> Actions {
+        let account = self.account().unwrap_or_default().to_string();
+        let payload = match r.message_payload() {
+            Some(p) => p.value.as_ref().to_vec(),
+            None => r.short_message().as_ref().to_vec(),
+        };
+        let status = match self.carrier.replace(
+            &account,
+            &c_str(&r.message_id),
+            &c_str(&r.source_addr),
+            payload,
+            r.registered_delivery.into(),
+        ) {
+            Ok(()) => CommandStatus::EsmeRok,
+            Err(s) => s,
+        };
+        Actions::reply(Command::new(status, seq, Pdu::ReplaceSmResp))
+    }
+
+    fn handle_response(&mut self, frame: &Frame) -> Actions {
+        let header = frame.header;
+        let Some((what, _)) = self.outstanding.remove(&header.sequence_number) else {
+            // A response to nothing we sent: log it; answering a response would loop.
+            tracing::debug!(peer = %self.peer, seq = header.sequence_number, id = %smpp::frame::command_name(header.command_id), "unexpected response ignored");
+            return Actions::default();
+        };
+        // generic_nack or a body we cannot read still carries the status we need.
+        let status = header.status();
+        match what {
+            Outstanding::Receipt(r) => {
+                if status == CommandStatus::EsmeRok {
+                    self.carrier.receipts.delivered();
+                } else {
+                    tracing::info!(peer = %self.peer, message_id = %r.message_id, ?status, "receipt refused by ESME; will retry");
+                    self.carrier.receipts.failed(r);
+                }
+                Actions::default()
+            }
+            Outstanding::EnquireLink => Actions::default(),
+            Outstanding::Unbind => Actions {
+                send: Vec::new(),
+                close: true,
+            },
+        }
+    }
+
+    /// Builds deliver_sm PDUs for receipts taken from the router.
+    fn receipt_pdus(&mut self, receipts: Vec<PendingReceipt>) -> Vec<Command> {
+        let now = Instant::now();
+        let mut out = Vec::with_capacity(receipts.len());
+        for r in receipts {
+            let seq = self.seq();
+            out.push(Command::new(
+                CommandStatus::EsmeRok,
+                seq,
+                receipt_deliver_sm(&r),
+            ));
+            self.outstanding.insert(seq, (Outstanding::Receipt(r), now));
+        }
+        out
+    }
+
+    fn receipts_in_flight(&self) -> usize {
+        self.outstanding
+            .values()
+            .filter(|(o, _)| matches!(o, Outstanding::Receipt(_)))
+            .count()
+    }
+
+    /// Requests past their deadline: failed receipts are retried elsewhere; an unanswered
+    /// enquire_link or unbind means the peer is gone. Returns true when the session must close.
+    fn expire_outstanding(&mut self, now: Instant, timeout: Duration) -> bool {
+        let late: Vec<u32> = self
+            .outstanding
+            .iter()
+            .filter(|(_, (_, sent))| now.saturating_duration_since(*sent) >= timeout)
+            .map(|(seq, _)| *seq)
+            .collect();
+        let mut close = false;
+        for seq in late {
+            if let Some((what, _)) = self.outstanding.remove(&seq) {
+                match what {
+                    Outstanding::Receipt(r) => {
+                        tracing::info!(peer = %self.peer, message_id = %r.message_id, "no deliver_sm_resp; receipt will be retried");
+                        self.carrier.receipts.failed(r);
+                    }
+                    Outstanding::EnquireLink => {
+                        self.carrier
+                            .metrics
+                            .idle_closes
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(peer = %self.peer, "enquire_link unanswered; closing");
+                        close = true;
+                    }
+                    Outstanding::Unbind => close = true,
+                }
+            }
+        }
+        close
+    }
+
+    /// At the end of the session every receipt still awaiting a response goes back to the
+    /// router, so it is retried on another bind rather than lost.
+    fn release(&mut self) {
+        for (_, (what, _)) in self.outstanding.drain() {
+            if let Outstanding::Receipt(r) = what {
+                self.carrier.receipts.failed(r);
+            }
+        }
+    }
+}
+
+/// Plausible E.164/MSISDN: digits with an optional leading `+`; anything else is refused with
+/// ESME_RINVDSTADR, as an SMSC routing on numbers would.
+fn check_destination(dest: &str) -> Result<(), CommandStatus> {
+    let digits = dest.strip_prefix('+').unwrap_or(dest);
+    if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CommandStatus::EsmeRinvdstadr);
+    }
+    Ok(())
+}
+
+/// Separates UDH concatenation (esm_class UDHI) or sar_ TLVs from the user data.
+fn split_concat(
+    esm_class: u8,
+    user_data: &[u8],
+    tlvs: &[rusmpp::tlvs::Tlv],
+) -> Result<(Vec<u8>, Option<ConcatRef>), CommandStatus> {
+    if esm_class & 0x40 != 0 {
+        let (udh, rest) = smpp::concat::parse_udh(user_data).map_err(|e| {
+            tracing::debug!(error = %e, "bad UDH");
+            CommandStatus::EsmeRinvesmclass
+        })?;
+        let concat = udh.concat.map(|c| ConcatRef {
+            reference: c.reference,
+            total: c.total,
+            seq: c.seq,
+        });
+        return Ok((rest.to_vec(), concat));
+    }
+    if let Some((reference, total, seq)) = smpp::pdu::sar_info(tlvs) {
+        if total == 0 || seq == 0 || seq > total {
+            return Err(CommandStatus::EsmeRinvtlvval);
+        }
+        return Ok((
+            user_data.to_vec(),
+            Some(ConcatRef {
+                reference,
+                total,
+                seq,
+            }),
+        ));
+    }
+    Ok((user_data.to_vec(), None))
+}
+
+/// SMPP absolute time `YYMMDDhhmmsstnnp` in UTC.
+fn smpp_absolute_time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    format!("{}000+", t.format("%y%m%d%H%M%S"))
+}
+
+/// The deliver_sm that carries a receipt: esm_class 0x04 (or 0x20 for an intermediate
+/// notification), the standard text, and the receipt TLVs.
+pub fn receipt_deliver_sm(r: &PendingReceipt) -> DeliverSm {
+    use smpp::receipt::{NetworkError, Receipt, ReceiptDate, ReceiptFormat, ReceiptState};
+    let receipt = Receipt {
+        id: r.message_id.clone(),
+        sub: Some(1),
+        dlvrd: Some(u32::from(r.state == ReceiptState::Delivered)),
+        submit_date: ReceiptDate::from_naive(r.submitted_at.naive_utc(), false),
+        done_date: ReceiptDate::from_naive(r.done_at.naive_utc(), false),
+        stat: r.state,
+        err: Some(format!("{:03}", r.error_code.min(999))),
+        text: r.text.clone(),
+    };
+    let mut bytes = ReceiptFormat::default().format(&receipt).into_bytes();
+    bytes.truncate(254);
+    let network_error = (r.error_code != 0).then(|| NetworkError::gsm(r.error_code));
+    // Our ids are ASCII and short; should one ever not be, the text still carries it.
+    let tlvs = smpp::receipt::deliver_sm_receipt_tlvs(&r.message_id, r.state, network_error)
+        .unwrap_or_default();
+    DeliverSm::new(
+        ServiceType::default(),
+        Ton::Unknown,
+        Npi::Unknown,
+        c_string::<21>(&r.original_destination),
+        Ton::Unknown,
+        Npi::Unknown,
+        c_string::<21>(&r.original_source),
+        EsmClass::from(if r.intermediate { 0x20 } else { 0x04 }),
+        0,
+        PriorityFlag::default(),
+        EmptyOrFullCOctetString::empty(),
+        EmptyOrFullCOctetString::empty(),
+        RegisteredDelivery::from(0u8),
+        ReplaceIfPresentFlag::default(),
+        DataCoding::from(0u8),
+        0,
+        OctetString::from_vec(bytes).unwrap_or_default(),
+        tlvs,
+    )
+}
+
+/// Runs one session to its end over `stream`.
+///
+/// `stop` is the carrier's shutdown signal: when it fires the carrier unbinds the peer and closes
+/// once the unbind_resp arrives or the response timeout passes.
+pub async fn run<S>(stream: S, peer: SocketAddr, carrier: Arc<Carrier>, stop: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let cfg = carrier.cfg.session.clone();
+    let mut framed = Framed::new(stream, SmppCodec::new(cfg.max_command_length));
+    let mut state = SessionState::new(Arc::clone(&carrier), peer);
+    let bind_deadline = Instant::now() + cfg.bind_timeout;
+    let mut last_rx = Instant::now();
+    let tick_every = (cfg.response_timeout / 4)
+        .min(cfg.enquire_link_interval / 4)
+        .min(cfg.bind_timeout / 4)
+        .clamp(Duration::from_millis(20), Duration::from_millis(500));
+    let mut tick = tokio::time::interval(tick_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut unbinding = false;
+    let metrics = Arc::clone(&carrier.metrics);
+
+    'session: loop {
+        let receiver_room = match (state.kind(), state.account()) {
+            (Some(k), Some(_)) if k.can_receive() && !unbinding => cfg
+                .deliver_window
+                .saturating_sub(state.receipts_in_flight()),
+            _ => 0,
+        };
+        let account = state.account().unwrap_or_default().to_string();
+        let mut out: Vec<Command> = Vec::new();
+        let mut close = false;
+        tokio::select! {
+            biased;
+            _ = stop.cancelled(), if !unbinding => {
+                unbinding = true;
+                if state.kind().is_some() {
+                    let seq = state.seq();
+                    state.outstanding.insert(seq, (Outstanding::Unbind, Instant::now()));
+                    out.push(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind));
+                } else {
+                    close = true;
+                }
+            }
+            item = framed.next() => {
+                let mut next = item;
+                // Drain what is already buffered before flushing, so a pipelined window is
+                // answered with one write instead of one per PDU.
+                let mut budget = 64;
+                loop {
+                    match next {
+                        None => break 'session,
+                        Some(Err(FrameError::Io(e))) => {
+                            tracing::debug!(%peer, error = %e, "connection error");
+                            break 'session;
+                        }
+                        Some(Err(e)) => {
+                            tracing::info!(%peer, error = %e, "framing error; closing");
+                            metrics.framing_errors.fetch_add(1, Ordering::Relaxed);
+                            out.push(generic_nack(CommandStatus::EsmeRinvcmdlen, e.sequence_number()));
+                            close = true;
+                            break;
+                        }
+                        Some(Ok(frame)) => {
+                            last_rx = Instant::now();
+                            metrics.pdu(Direction::In, frame.header.command_id, frame.header.command_status);
+                            let actions = state.handle(&frame);
+                            out.extend(actions.send);
+                            if actions.close {
+                                close = true;
+                                break;
+                            }
+                        }
+                    }
+                    budget -= 1;
+                    if budget == 0 {
+                        break;
+                    }
+                    match framed.next().now_or_never() {
+                        Some(item) => next = item,
+                        None => break,
+                    }
+                }
+            }
+            _ = carrier.receipts.wait(&account), if receiver_room > 0 => {
+                let taken = carrier.receipts.take(&account, receiver_room);
+                out.extend(state.receipt_pdus(taken));
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                if state.kind().is_none() && now >= bind_deadline {
+                    metrics.bind_timeouts.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%peer, "no bind within {:?}; closing", cfg.bind_timeout);
+                    break 'session;
+                }
+                if state.expire_outstanding(now, cfg.response_timeout) {
+                    close = true;
+                } else if state.kind().is_some()
+                    && now.saturating_duration_since(last_rx) >= cfg.enquire_link_interval
+                    && !state.outstanding.values().any(|(o, _)| matches!(o, Outstanding::EnquireLink))
+                {
+                    let seq = state.seq();
+                    state.outstanding.insert(seq, (Outstanding::EnquireLink, now));
+                    out.push(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink));
+                }
+            }
+        }
+        for cmd in &out {
+            metrics.pdu(Direction::Out, u32::from(cmd.id()), u32::from(cmd.status()));
+            if framed.feed(cmd).await.is_err() {
+                break 'session;
+            }
+        }
+        if !out.is_empty() && SinkExt::<&Command>::flush(&mut framed).await.is_err() {
+            break 'session;
+        }
+        if close {
+            break;
+        }
+    }
+    // The session owns receipts it sent but never saw acknowledged: hand them back.
+    state.release();
+    let _ = SinkExt::<&Command>::close(&mut framed).await;
+    tracing::debug!(%peer, "session ended");
+}
