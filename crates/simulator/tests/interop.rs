@@ -129,11 +129,29 @@ fn tail(text: &str, max: usize) -> &str {
     }
 }
 
+/// A child process that is killed and reaped when the guard drops, panics
+/// included, so no carrier or peer outlives its test, not even as a zombie
+/// (the test binary may exit before tokio's orphan reaper runs).
+#[derive(Debug)]
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.start_kill();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            match self.0.try_wait() {
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Ok(Some(_)) | Err(_) => return,
+            }
+        }
+    }
+}
+
 /// The `carrier-sim serve` child process and the addresses it announced.
-/// `kill_on_drop` ends it whenever the guard goes away, panics included.
 #[derive(Debug)]
 struct Carrier {
-    _child: Child,
+    _child: Reaped,
     smpp: SocketAddr,
     http: SocketAddr,
     stdout: Arc<Mutex<Vec<String>>>,
@@ -210,7 +228,7 @@ impl Carrier {
             bail!("listening events incomplete");
         };
         Ok(Self {
-            _child: child,
+            _child: Reaped(child),
             smpp,
             http,
             stdout: lines,
@@ -538,8 +556,9 @@ impl Drop for DlrSink {
 /// bearerbox + smsbox as child processes, killed when the guard drops.
 #[derive(Debug)]
 struct Kannel {
-    _bearerbox: Child,
-    _smsbox: Child,
+    // Dropped in field order: smsbox goes first, as it depends on bearerbox.
+    _smsbox: Reaped,
+    _bearerbox: Reaped,
     admin_port: u16,
     sendsms_port: u16,
     dir: PathBuf,
@@ -587,13 +606,19 @@ impl Kannel {
                 .spawn()
                 .with_context(|| format!("spawning {}", program.display()))
         };
-        let bearerbox = spawn(bearerbox, "bearerbox")?;
+        let bearerbox = Reaped(spawn(bearerbox, "bearerbox")?);
         // smsbox gives up if bearerbox is not listening yet, so wait for it.
-        wait_for_port(smsbox_port, "bearerbox smsbox-port").await?;
-        let smsbox = spawn(smsbox, "smsbox")?;
+        if let Err(e) = wait_for_port(smsbox_port, "bearerbox smsbox-port").await {
+            let text = read_log(&dir.join("bearerbox.out"));
+            bail!(
+                "{e:#}\n--- Kannel bearerbox.out ---\n{}",
+                tail(&text, 60_000)
+            );
+        }
+        let smsbox = Reaped(spawn(smsbox, "smsbox")?);
         let kannel = Self {
-            _bearerbox: bearerbox,
             _smsbox: smsbox,
+            _bearerbox: bearerbox,
             admin_port,
             sendsms_port,
             dir,
