@@ -794,6 +794,15 @@ impl Client {
         self.shared().counters.snapshot()
     }
 
+    /// Requests currently holding a slot of the window (sent or about to be).
+    pub fn in_flight(&self) -> usize {
+        let shared = self.shared();
+        shared
+            .cfg
+            .window
+            .saturating_sub(shared.window.available_permits())
+    }
+
     /// What the SMSC answered to the latest bind.
     pub fn bind_info(&self) -> BindInfo {
         self.shared().bind_info()

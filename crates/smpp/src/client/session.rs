@@ -739,6 +739,7 @@ async fn run_connection(
             let grace = shared.cfg.response_timeout;
             if tokio::time::timeout(grace, &mut writer_task).await.is_err() {
                 writer_task.abort();
+                let _ = writer_task.await;
             }
         } else {
             writer_task.abort();

@@ -284,6 +284,7 @@ async fn window_holds_the_third_request_until_a_response() {
         third_early.is_err(),
         "a third request went out with a window of 2"
     );
+    assert_eq!(client.in_flight(), 2);
     smsc.answer_submit(&first, CommandStatus::EsmeRok, "m1")
         .await;
     let third = smsc.recv().await;
@@ -296,6 +297,45 @@ async fn window_holds_the_third_request_until_a_response() {
         assert_eq!(r.status, CommandStatus::EsmeRok);
     }
     assert_eq!(client.counters().responses, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_concurrent_requests_each_get_their_own_answer() {
+    let mut c = cfg();
+    c.window = 8;
+    let (client, _events, mut smsc) = session(c).await;
+    let server = tokio::spawn(async move {
+        serve_echo(&mut smsc).await;
+    });
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let dest = format!("4477{i:06}");
+                let r = client.submit_sm(sm(&dest)).await;
+                (dest, r)
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (dest, r) = t.await.expect("task");
+        assert_eq!(r.expect("answered").message_id, Some(format!("id-{dest}")));
+    }
+    let counters = client.counters();
+    assert_eq!(counters.requests_sent, 200);
+    assert_eq!(counters.responses, 200);
+    assert_eq!(client.in_flight(), 0);
+    client.close().await;
+    server.await.expect("server");
+}
+
+/// Answers every submit_sm with `id-{destination}` until the client goes away.
+async fn serve_echo<S: AsyncRead + AsyncWrite + Unpin>(smsc: &mut Smsc<S>) {
+    while let Some(frame) = smsc.frame().await {
+        let req = frame.decode().expect("decodes");
+        let id = format!("id-{}", destination(&req));
+        smsc.answer_submit(&req, CommandStatus::EsmeRok, &id).await;
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -323,6 +363,79 @@ async fn responses_are_matched_by_sequence_number_out_of_order() {
         let r = r.expect("answered");
         assert_eq!(r.message_id, Some(format!("id-{dest}")));
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn query_sm_and_submit_multi_return_typed_results() {
+    use rusmpp::pdus::{QuerySm, QuerySmResp, SubmitMulti, SubmitMultiResp};
+    use rusmpp::values::{DestAddress, MessageState, Npi, SmeAddress, Ton, UnsuccessSme};
+    let (client, _events, mut smsc) = session(cfg()).await;
+    let server = async {
+        let q = smsc.recv().await;
+        assert_eq!(q.id(), CommandId::QuerySm);
+        let resp = QuerySmResp::builder()
+            .message_id(c_string::<65>("0A1B2C"))
+            .message_state(MessageState::Delivered)
+            .build();
+        smsc.send(Command::new(
+            CommandStatus::EsmeRok,
+            q.sequence_number(),
+            resp,
+        ))
+        .await;
+        let m = smsc.recv().await;
+        assert_eq!(m.id(), CommandId::SubmitMulti);
+        let refused = UnsuccessSme::new(
+            Ton::International,
+            Npi::Isdn,
+            c_string::<21>("447700900002"),
+            CommandStatus::EsmeRinvdstadr,
+        );
+        let resp = SubmitMultiResp::builder()
+            .message_id(c_string::<65>("multi-1"))
+            .push_unsuccess_sme(refused)
+            .build();
+        smsc.send(Command::new(
+            CommandStatus::EsmeRok,
+            m.sequence_number(),
+            resp,
+        ))
+        .await;
+    };
+    let requests = async {
+        let query = QuerySm {
+            message_id: c_string::<65>("0A1B2C"),
+            ..Default::default()
+        };
+        let q = client.query_sm(query).await.expect("query answered");
+        let dests = ["447700900001", "447700900002"]
+            .iter()
+            .map(|d| {
+                DestAddress::SmeAddress(SmeAddress::new(
+                    Ton::International,
+                    Npi::Isdn,
+                    c_string::<21>(d),
+                ))
+            })
+            .collect();
+        let multi = SubmitMulti::builder()
+            .source_addr(c_string::<21>("Acme"))
+            .dest_address(dests)
+            .esm_class(EsmClass::from(0u8))
+            .short_message(OctetString::from_slice(b"hi").expect("short text"))
+            .build();
+        let m = client.submit_multi(multi).await.expect("multi answered");
+        (q, m)
+    };
+    let ((q, m), _) = tokio::join!(requests, server);
+    let resp = q.resp.expect("query_sm_resp body");
+    assert_eq!(resp.message_state, MessageState::Delivered);
+    assert_eq!(m.message_id.as_deref(), Some("multi-1"));
+    assert_eq!(m.unsuccessful.len(), 1);
+    assert_eq!(
+        m.unsuccessful[0].error_status_code,
+        CommandStatus::EsmeRinvdstadr
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -836,6 +949,49 @@ async fn reconnects_with_backoff_and_rebinds_over_tcp() {
         }
         other => panic!("expected a rebind, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_request_waits_for_the_link_no_longer_than_its_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let server = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.expect("accept");
+        let mut smsc = Smsc::new(s);
+        smsc.accept_bind().await;
+        drop(smsc);
+        listener
+    });
+    let mut c = cfg();
+    c.response_timeout = Duration::from_millis(200);
+    // The first redial comes long after the request has given up.
+    c.reconnect = Some(ReconnectPolicy {
+        initial_backoff: Duration::from_secs(30),
+        max_backoff: Duration::from_secs(30),
+        jitter: false,
+        max_attempts: None,
+    });
+    let (client, mut events) = Client::connect(Target::Tcp(addr), c)
+        .await
+        .expect("connect");
+    let _listener = server.await.expect("server");
+    assert!(matches!(
+        next_event(&mut events).await,
+        Some(Event::Disconnected { .. })
+    ));
+    assert!(!client.is_connected());
+    match client.submit_sm(sm("1")).await {
+        Err(ClientError::Timeout {
+            sequence_number: None,
+            ..
+        }) => {}
+        other => panic!("expected a link-wait Timeout, got {other:?}"),
+    }
+    let counters = client.counters();
+    assert_eq!(counters.link_wait_timeouts, 1);
+    assert_eq!(counters.requests_sent, 0);
+    client.close().await;
+    assert!(client.is_closed());
 }
 
 #[tokio::test]
