@@ -61,7 +61,21 @@ impl TestCarrier {
         cfg: CarrierConfig,
         tls: Option<tokio_rustls::TlsAcceptor>,
     ) -> Self {
-        let smpp = TcpListener::bind("127.0.0.1:0").await.expect("bind smpp");
+        Self::start_full(cfg, tls, "127.0.0.1:0".parse().expect("addr")).await
+    }
+
+    /// Starts a carrier whose SMPP listener is on `smpp_addr` (to restart one where a client
+    /// expects it).
+    pub async fn start_at(cfg: CarrierConfig, smpp_addr: SocketAddr) -> Self {
+        Self::start_full(cfg, None, smpp_addr).await
+    }
+
+    async fn start_full(
+        cfg: CarrierConfig,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        smpp_addr: SocketAddr,
+    ) -> Self {
+        let smpp = TcpListener::bind(smpp_addr).await.expect("bind smpp");
         let http = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
         let smpp_tls = match tls {
             Some(acc) => Some((
