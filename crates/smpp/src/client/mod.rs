@@ -74,11 +74,12 @@ use rusmpp::values::UnsuccessSme;
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
-use tokio_rustls::TlsConnector;
+
 use tokio_util::sync::DropGuard;
 
 pub use config::{BindMode, ClientConfig, DeliverAck, ReconnectPolicy};
 pub use rustls_pki_types::ServerName;
+pub use tokio_rustls::TlsConnector;
 
 use crate::frame::FrameError;
 use crate::receipt::Receipt;
