@@ -232,13 +232,12 @@ impl RawSession {
     /// Sends a request and waits for the command answering it.
     pub async fn call(&mut self, pdu: impl Into<Pdu>) -> Command {
         let seq = self.request(pdu).await;
-        loop {
-            let c = self.next_non_probe().await;
-            if c.sequence_number() == seq && u32::from(c.id()) & 0x8000_0000 != 0 {
-                return c;
-            }
-            panic!("expected the response to seq {seq}, got {c:?}");
-        }
+        let c = self.next_non_probe().await;
+        assert!(
+            c.sequence_number() == seq && u32::from(c.id()) & 0x8000_0000 != 0,
+            "expected the response to seq {seq}, got {c:?}"
+        );
+        c
     }
 
     /// Binds as a transceiver.

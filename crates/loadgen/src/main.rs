@@ -13,5 +13,7 @@ struct Cli {}
 
 fn main() -> anyhow::Result<()> {
     let _cli = Cli::parse();
-    anyhow::bail!("no job is implemented yet: `loadgen smpp` and `loadgen run` arrive with their issues")
+    anyhow::bail!(
+        "no job is implemented yet: `loadgen smpp` and `loadgen run` arrive with their issues"
+    )
 }

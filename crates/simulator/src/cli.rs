@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run an SMSC until SIGINT or SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check a carrier config file and exit (0 when valid).
     Validate {
         /// The TOML file.
@@ -133,7 +133,7 @@ pub fn announce(service: &str, addr: std::net::SocketAddr) {
 }
 
 /// Runs `serve` until SIGINT or SIGTERM.
-pub async fn serve(args: ServeArgs) -> anyhow::Result<ShutdownReport> {
+pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<ShutdownReport> {
     let cfg = args.carrier_config()?;
     let smpp = TcpListener::bind(&args.smpp)
         .await

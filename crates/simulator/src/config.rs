@@ -237,11 +237,22 @@ impl CarrierConfig {
                 .span()
                 .map(|span| line_col(text, span.start))
                 .unwrap_or((1, 1));
+            let mut message = e.message().trim().to_string();
+            // toml names unknown keys but not the key whose value is wrong: add it from the line.
+            if let Some(key) = text
+                .lines()
+                .nth(line - 1)
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim())
+                .filter(|k| !k.is_empty() && !message.contains(*k))
+            {
+                message = format!("field `{key}`: {message}");
+            }
             ConfigError::Parse {
                 path: path.to_path_buf(),
                 line,
                 column,
-                message: e.message().trim().to_string(),
+                message,
             }
         })?;
         cfg.validate()

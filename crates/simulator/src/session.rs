@@ -419,7 +419,7 @@ impl SessionState {
                 let resp = QuerySmResp::new(
                     q.message_id.clone(),
                     final_date,
-                    MessageState::from(r.state.message_state()),
+                    r.state.message_state(),
                     u8::try_from(r.error_code).unwrap_or(u8::MAX),
                 );
                 Actions::reply(Command::new(CommandStatus::EsmeRok, seq, resp))
