@@ -1,0 +1,222 @@
+//! What the fuzz targets run, kept in a library so that the same code also replays the saved
+//! regression inputs and seeds under `cargo test` on the stable toolchain (see `tests/replay.rs`).
+//!
+//! - [`framing`]: arbitrary bytes through the bounded framing ([`SmppCodec`]) and body decoding
+//!   ([`Frame::decode`]), plus the other parsers that read peer-controlled bytes: receipt text,
+//!   text decoding by data_coding and UDH parsing.
+//! - [`session`]: arbitrary bytes written into a live carrier session over `tokio::io::duplex`,
+//!   on a paused clock so the session's timers (bind timeout, enquire_link, response timeout)
+//!   fire deterministically and in virtual time.
+//!
+//! Both panic on a broken invariant, which is what libFuzzer reports as a crash.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use simulator::config::AccountConfig;
+use simulator::{Carrier, CarrierConfig};
+use smpp::frame::{Frame, FrameError, HEADER_LEN, SmppCodec, decode_one, encode_command};
+use smpp::rusmpp::pdus::BindTransceiver;
+use smpp::rusmpp::{Command, CommandStatus};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+
+/// The account the session target binds with.
+pub const SYSTEM_ID: &str = "fuzz";
+/// Its password.
+pub const PASSWORD: &str = "fuzzpw";
+
+/// Bound on command_length used by the framing target: small enough that the fuzzer reaches
+/// the too-long path with short inputs, large enough for every real PDU shape.
+const FRAMING_MAX: usize = 4096;
+
+/// Frames `bytes` completely; returns the frames and the error that stopped framing, if any.
+fn frame_all(codec: &mut SmppCodec, buf: &mut BytesMut) -> (Vec<Frame>, Option<FrameError>) {
+    let mut frames = Vec::new();
+    loop {
+        match codec.decode(buf) {
+            Ok(Some(f)) => frames.push(f),
+            Ok(None) => return (frames, None),
+            Err(e) => return (frames, Some(e)),
+        }
+    }
+}
+
+/// The framing target. Invariants checked, beyond "does not panic":
+/// - every frame is exactly `command_length` octets and at least a header;
+/// - framing the input in two chunks (split at a point the input chooses) yields the same
+///   frames as framing it at once, so partial reads never change what is seen;
+/// - a body error never answers with ESME_ROK;
+/// - a decoded command re-encodes to bytes that decode back to the same command.
+pub fn framing(data: &[u8]) {
+    let mut codec = SmppCodec::new(FRAMING_MAX);
+    let mut whole = BytesMut::from(data);
+    let (frames, err) = frame_all(&mut codec, &mut whole);
+
+    let split = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
+    let mut chunked_codec = SmppCodec::new(FRAMING_MAX);
+    let mut chunked = BytesMut::from(&data[..split]);
+    let (mut chunked_frames, first_err) = frame_all(&mut chunked_codec, &mut chunked);
+    let chunked_err = if first_err.is_some() {
+        first_err
+    } else {
+        chunked.extend_from_slice(&data[split..]);
+        let (rest, e) = frame_all(&mut chunked_codec, &mut chunked);
+        chunked_frames.extend(rest);
+        e
+    };
+    assert_eq!(frames, chunked_frames, "chunked framing disagrees");
+    assert_eq!(
+        err.as_ref().map(ToString::to_string),
+        chunked_err.as_ref().map(ToString::to_string),
+        "chunked framing ends differently"
+    );
+    if let Some(e) = &err {
+        assert!(e.is_length_violation(), "only length errors without I/O: {e}");
+    }
+
+    for frame in &frames {
+        assert_eq!(frame.bytes.len(), frame.header.command_length as usize);
+        assert!(frame.bytes.len() >= HEADER_LEN);
+        match frame.decode() {
+            Ok(command) => round_trip(&command),
+            Err(e) => {
+                assert_ne!(e.status, CommandStatus::EsmeRok, "body error answered OK: {e}");
+                assert_eq!(e.header, frame.header);
+            }
+        }
+    }
+
+    // The same bytes as the other inputs a peer controls.
+    let text = String::from_utf8_lossy(data);
+    if let Ok(receipt) = smpp::receipt::parse(&text) {
+        let _ = smpp::receipt::ReceiptFormat::default().format(&receipt);
+    }
+    if let Some((&data_coding, rest)) = data.split_first() {
+        let _ = smpp::text::decode(data_coding, rest);
+    }
+    if let Ok((udh, rest)) = smpp::concat::parse_udh(data) {
+        assert_eq!(udh.len + rest.len(), data.len(), "UDH length plus user data");
+        if let Some(c) = udh.concat {
+            assert!(c.total >= 1 && (1..=c.total).contains(&c.seq), "{c:?}");
+        }
+    }
+}
+
+/// A command decoded from the wire must survive encode and decode unchanged.
+fn round_trip(command: &Command) {
+    let bytes = encode_command(command);
+    match decode_one(&bytes) {
+        Ok(back) => assert_eq!(&back, command, "re-encoded command decodes differently"),
+        Err(e) => panic!("re-encoded command does not decode: {e}\n{command:?}"),
+    }
+}
+
+/// The carrier configuration the session target runs against: defaults, one account.
+pub fn session_config() -> CarrierConfig {
+    let mut cfg = CarrierConfig::default();
+    cfg.accounts
+        .insert(SYSTEM_ID.into(), AccountConfig::new(PASSWORD));
+    cfg
+}
+
+/// A valid bind_transceiver for the fuzz account, sequence number 1.
+pub fn bind_pdu() -> Vec<u8> {
+    let bind = BindTransceiver::builder()
+        .system_id(smpp::pdu::c_string::<16>(SYSTEM_ID))
+        .password(smpp::pdu::c_string::<9>(PASSWORD))
+        .build();
+    encode_command(&Command::new(CommandStatus::EsmeRok, 1, bind)).to_vec()
+}
+
+/// How long (in the session's paused, virtual time) the peer keeps its side open: past the
+/// bind timeout, the enquire_link interval and its response timeout, so every timer can fire.
+const QUIET_FOR: Duration = Duration::from_secs(60);
+
+/// The session target. The first input byte chooses whether a valid bind comes first (odd) so
+/// the fuzzer reaches the bound-state operations without having to discover a bind; the rest
+/// is written to the carrier as it is. The peer reads (and drops) everything the carrier sends,
+/// keeps its side open for [`QUIET_FOR`], then closes. Panics if the session panics, if the
+/// carrier sends something that cannot be framed, or if the session outlives the peer's close.
+pub fn session(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let mut input = Vec::with_capacity(rest.len() + 64);
+    if mode & 1 == 1 {
+        input.extend_from_slice(&bind_pdu());
+    }
+    input.extend_from_slice(rest);
+
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("cannot build a tokio runtime: {e}"),
+    };
+    rt.block_on(drive_session(input));
+}
+
+async fn drive_session(input: Vec<u8>) {
+    let carrier = Carrier::new(session_config());
+    let (client, server) = tokio::io::duplex(16 * 1024);
+    let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, 2775));
+    let stop = CancellationToken::new();
+    let session = tokio::spawn(simulator::session::run(
+        server,
+        peer,
+        Arc::clone(&carrier),
+        stop,
+    ));
+
+    let (mut rx, mut tx) = tokio::io::split(client);
+    // The carrier's output is framed as a peer would, so a malformed PDU from it is a crash.
+    let reader = tokio::spawn(async move {
+        let mut codec = SmppCodec::new(smpp::frame::DEFAULT_MAX_COMMAND_LENGTH);
+        let mut buf = BytesMut::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match rx.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            let (frames, err) = frame_all(&mut codec, &mut buf);
+            if let Some(e) = err {
+                panic!("carrier sent an unframeable PDU: {e}");
+            }
+            for f in frames {
+                if let Err(e) = f.decode() {
+                    panic!("carrier sent an undecodable PDU: {e}");
+                }
+            }
+        }
+    });
+
+    // A session that closes early makes the write fail; that is a legal outcome.
+    let _ = tx.write_all(&input).await;
+    let _ = tokio::time::timeout(QUIET_FOR, async {
+        while !session.is_finished() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let _ = tx.shutdown().await;
+    drop(tx);
+
+    match tokio::time::timeout(Duration::from_secs(30), session).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Ok(Err(e)) => panic!("session task failed: {e}"),
+        Err(_) => panic!("session still running 30 s after the peer closed"),
+    }
+    match reader.await {
+        Ok(()) => {}
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("reader task failed: {e}"),
+    }
+}
