@@ -19,24 +19,8 @@ use crate::config::CarrierConfig;
 use crate::engine::{Engine, MessageFacts};
 use crate::metrics::Metrics;
 use crate::receipts::{PendingReceipt, ReceiptRouter};
-use crate::store::{ConcatRef, IdGenerator, MessageRecord, MessageStore};
-
-/// A message as submitted, before it is accepted.
-#[derive(Debug, Clone)]
-pub struct Submission {
-    /// source_addr.
-    pub source: String,
-    /// destination_addr.
-    pub destination: String,
-    /// data_coding.
-    pub data_coding: u8,
-    /// registered_delivery.
-    pub registered_delivery: u8,
-    /// User data with any UDH already removed.
-    pub payload: Vec<u8>,
-    /// Concatenation info from the UDH or the sar_ TLVs.
-    pub concat: Option<ConcatRef>,
-}
+pub use crate::store::Submission;
+use crate::store::{IdGenerator, MessageRecord, MessageStore};
 
 /// Result of query_sm.
 #[derive(Debug, Clone, Copy)]
@@ -143,16 +127,7 @@ impl Carrier {
             destination: &sub.destination,
             parts: sub.concat.map_or(1, |c| c.total),
         });
-        let record = MessageRecord::new(
-            id.clone(),
-            account.to_string(),
-            sub.source,
-            sub.destination,
-            sub.data_coding,
-            sub.registered_delivery,
-            sub.payload,
-            sub.concat,
-        );
+        let record = MessageRecord::new(id.clone(), account.to_string(), sub);
         if record.registered_delivery & 0x10 != 0 {
             self.receipts
                 .publish(self.receipt_for(&record, ReceiptState::Enroute, 0, true));

@@ -268,73 +268,67 @@ impl SessionState {
     }
 
     fn submit_sm(&mut self, seq: u32, s: &rusmpp::pdus::SubmitSm) -> Actions {
-        let source = c_str(&s.source_addr);
-        let destination = c_str(&s.destination_addr);
-        let resp = |status, id: &str| {
-            Command::new(
-                status,
-                seq,
-                SubmitSmResp::new(c_string::<65>(id), Vec::new()),
-            )
-        };
-        if let Err(status) = check_destination(&destination) {
-            return Actions::reply(resp(status, ""));
-        }
-        let esm: u8 = s.esm_class.into();
         let payload = smpp::pdu::message_payload(s.tlvs());
         let short: &[u8] = s.short_message().as_ref();
-        if payload.is_some() && !short.is_empty() {
+        let result = if payload.is_some() && !short.is_empty() {
             // SMPP forbids both; refusing is what strict SMSCs do.
-            return Actions::reply(resp(CommandStatus::EsmeRinvmsglen, ""));
-        }
-        let user_data = payload.unwrap_or(short);
-        let (data, concat) = match split_concat(esm, user_data, s.tlvs()) {
-            Ok(x) => x,
-            Err(status) => return Actions::reply(resp(status, "")),
-        };
-        let account = self.account().unwrap_or_default().to_string();
-        let id = self.carrier.accept(
-            &account,
-            Submission {
-                source,
-                destination,
+            Err(CommandStatus::EsmeRinvmsglen)
+        } else {
+            self.accept_one(OneMessage {
+                source: &s.source_addr,
+                destination: &s.destination_addr,
+                esm_class: s.esm_class.into(),
                 data_coding: s.data_coding.into(),
                 registered_delivery: s.registered_delivery.into(),
-                payload: data,
-                concat,
-            },
-        );
-        Actions::reply(resp(CommandStatus::EsmeRok, &id))
+                user_data: payload.unwrap_or(short),
+                tlvs: s.tlvs(),
+            })
+        };
+        let (status, id) =
+            result.map_or_else(|e| (e, String::new()), |id| (CommandStatus::EsmeRok, id));
+        Actions::reply(Command::new(
+            status,
+            seq,
+            SubmitSmResp::new(c_string::<65>(&id), Vec::new()),
+        ))
     }
 
     fn data_sm(&mut self, seq: u32, d: &rusmpp::pdus::DataSm) -> Actions {
-        let source = c_str(&d.source_addr);
-        let destination = c_str(&d.destination_addr);
-        let resp = |status, id: &str| {
-            Command::new(status, seq, DataSmResp::new(c_string::<65>(id), Vec::new()))
-        };
-        if let Err(status) = check_destination(&destination) {
-            return Actions::reply(resp(status, ""));
-        }
-        let esm: u8 = d.esm_class.into();
-        let user_data = smpp::pdu::message_payload(d.tlvs()).unwrap_or(&[]);
-        let (data, concat) = match split_concat(esm, user_data, d.tlvs()) {
-            Ok(x) => x,
-            Err(status) => return Actions::reply(resp(status, "")),
-        };
+        let result = self.accept_one(OneMessage {
+            source: &d.source_addr,
+            destination: &d.destination_addr,
+            esm_class: d.esm_class.into(),
+            data_coding: d.data_coding.into(),
+            registered_delivery: d.registered_delivery.into(),
+            user_data: smpp::pdu::message_payload(d.tlvs()).unwrap_or(&[]),
+            tlvs: d.tlvs(),
+        });
+        let (status, id) =
+            result.map_or_else(|e| (e, String::new()), |id| (CommandStatus::EsmeRok, id));
+        Actions::reply(Command::new(
+            status,
+            seq,
+            DataSmResp::new(c_string::<65>(&id), Vec::new()),
+        ))
+    }
+
+    /// Checks and accepts one message to one destination; returns its id.
+    fn accept_one(&mut self, m: OneMessage<'_>) -> Result<String, CommandStatus> {
+        let destination = c_str(m.destination);
+        check_destination(&destination)?;
+        let (payload, concat) = split_concat(m.esm_class, m.user_data, m.tlvs)?;
         let account = self.account().unwrap_or_default().to_string();
-        let id = self.carrier.accept(
+        Ok(self.carrier.accept(
             &account,
             Submission {
-                source,
+                source: c_str(m.source),
                 destination,
-                data_coding: d.data_coding.into(),
-                registered_delivery: d.registered_delivery.into(),
-                payload: data,
+                data_coding: m.data_coding,
+                registered_delivery: m.registered_delivery,
+                payload,
                 concat,
             },
-        );
-        Actions::reply(resp(CommandStatus::EsmeRok, &id))
+        ))
     }
 
     fn submit_multi(&mut self, seq: u32, m: &rusmpp::pdus::SubmitMulti) -> Actions {
@@ -561,6 +555,17 @@ impl SessionState {
             }
         }
     }
+}
+
+/// The fields of submit_sm and data_sm that acceptance needs.
+struct OneMessage<'a> {
+    source: &'a COctetString<1, 21>,
+    destination: &'a COctetString<1, 21>,
+    esm_class: u8,
+    data_coding: u8,
+    registered_delivery: u8,
+    user_data: &'a [u8],
+    tlvs: &'a [rusmpp::tlvs::Tlv],
 }
 
 /// Plausible E.164/MSISDN: digits with an optional leading `+`; anything else is refused with

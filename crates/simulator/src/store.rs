@@ -27,6 +27,23 @@ pub struct ConcatRef {
     pub seq: u8,
 }
 
+/// A message as submitted, before it is accepted.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// source_addr.
+    pub source: String,
+    /// destination_addr.
+    pub destination: String,
+    /// data_coding.
+    pub data_coding: u8,
+    /// registered_delivery.
+    pub registered_delivery: u8,
+    /// User data with any UDH already removed.
+    pub payload: Vec<u8>,
+    /// Concatenation info from the UDH or the sar_ TLVs.
+    pub concat: Option<ConcatRef>,
+}
+
 /// One accepted submission to one destination (one part of a long message).
 #[derive(Debug, Clone)]
 pub struct MessageRecord {
@@ -340,26 +357,16 @@ pub fn normalize(addr: &str) -> &str {
 
 impl MessageRecord {
     /// A new record in state ENROUTE.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        message_id: String,
-        account: String,
-        source: String,
-        destination: String,
-        data_coding: u8,
-        registered_delivery: u8,
-        payload: Vec<u8>,
-        concat: Option<ConcatRef>,
-    ) -> Self {
+    pub fn new(message_id: String, account: String, sub: Submission) -> Self {
         Self {
             message_id,
             account,
-            source,
-            destination,
-            data_coding,
-            registered_delivery,
-            payload,
-            concat,
+            source: sub.source,
+            destination: sub.destination,
+            data_coding: sub.data_coding,
+            registered_delivery: sub.registered_delivery,
+            payload: sub.payload,
+            concat: sub.concat,
             state: ReceiptState::Enroute,
             error_code: 0,
             submitted_at: Utc::now(),
@@ -405,12 +412,14 @@ mod tests {
         MessageRecord::new(
             id.into(),
             "acct".into(),
-            "sender".into(),
-            to.into(),
-            0,
-            1,
-            payload.to_vec(),
-            concat,
+            Submission {
+                source: "sender".into(),
+                destination: to.into(),
+                data_coding: 0,
+                registered_delivery: 1,
+                payload: payload.to_vec(),
+                concat,
+            },
         )
     }
 
