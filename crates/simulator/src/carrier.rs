@@ -22,6 +22,19 @@ use crate::receipts::{PendingReceipt, ReceiptRouter};
 pub use crate::store::Submission;
 use crate::store::{IdGenerator, MessageRecord, MessageStore};
 
+/// What must happen only after the submit response is on the wire.
+///
+/// With a delivery delay of zero a receipt could otherwise reach a receiver session before the
+/// submitter has read its submit_sm_resp, and most gateways (Kannel among them) cannot match a
+/// receipt for an id they have not yet been given.
+#[derive(Debug)]
+#[must_use = "pass it to Carrier::after_response once the response is sent"]
+pub struct AfterResponse {
+    id: String,
+    intermediate: Option<PendingReceipt>,
+    finish: Option<(ReceiptState, u16)>,
+}
+
 /// Result of query_sm.
 #[derive(Debug, Clone, Copy)]
 pub struct QueryResult {
@@ -118,8 +131,9 @@ impl Carrier {
         })
     }
 
-    /// Accepts a message: stores it, asks the engine, schedules delivery. Returns its id.
-    pub fn accept(self: &Arc<Self>, account: &str, sub: Submission) -> String {
+    /// Accepts a message: stores it, asks the engine, schedules delivery. Returns its id and the
+    /// work that must wait until the submit response is on the wire (see [`AfterResponse`]).
+    pub fn accept(self: &Arc<Self>, account: &str, sub: Submission) -> (String, AfterResponse) {
         let id = self.ids.next_id();
         let decision = self.engine.decide(&MessageFacts {
             account,
@@ -128,16 +142,18 @@ impl Carrier {
             parts: sub.concat.map_or(1, |c| c.total),
         });
         let record = MessageRecord::new(id.clone(), account.to_string(), sub);
-        if record.registered_delivery & 0x10 != 0 {
-            self.receipts
-                .publish(self.receipt_for(&record, ReceiptState::Enroute, 0, true));
-        }
+        let mut after = AfterResponse {
+            id: id.clone(),
+            intermediate: (record.registered_delivery & 0x10 != 0)
+                .then(|| self.receipt_for(&record, ReceiptState::Enroute, 0, true)),
+            finish: None,
+        };
         self.store.insert(record);
         self.metrics
             .messages_accepted
             .fetch_add(1, Ordering::Relaxed);
         if decision.deliver_after.is_zero() {
-            self.finish(&id, decision.outcome, decision.error_code);
+            after.finish = Some((decision.outcome, decision.error_code));
         } else {
             let me = Arc::clone(self);
             let id = id.clone();
@@ -152,7 +168,17 @@ impl Carrier {
                 }
             });
         }
-        id
+        (id, after)
+    }
+
+    /// Runs the work [`Carrier::accept`] deferred, once the submit response has been written.
+    pub fn after_response(&self, after: AfterResponse) {
+        if let Some(r) = after.intermediate {
+            self.receipts.publish(r);
+        }
+        if let Some((outcome, error_code)) = after.finish {
+            self.finish(&after.id, outcome, error_code);
+        }
     }
 
     /// Moves every record with `id` that is still pending to its final state and publishes the

@@ -35,7 +35,8 @@ pub enum ReceiptFate {
 /// All carrier counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    pdus: Mutex<BTreeMap<(Direction, String, u32), u64>>,
+    /// Keyed by raw command id so counting allocates nothing; named when rendered.
+    pdus: Mutex<BTreeMap<(Direction, u32, u32), u64>>,
     binds: Mutex<BTreeMap<(String, u32), u64>>,
     /// Connections accepted.
     pub connections_accepted: AtomicU64,
@@ -68,9 +69,8 @@ pub struct Metrics {
 impl Metrics {
     /// Counts one PDU.
     pub fn pdu(&self, dir: Direction, command_id: u32, status: u32) {
-        let name = smpp::frame::command_name(command_id);
         let mut map = self.pdus.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry((dir, name, status)).or_insert(0) += 1;
+        *map.entry((dir, command_id, status)).or_insert(0) += 1;
     }
 
     /// Counts one bind attempt and its outcome.
@@ -92,9 +92,12 @@ impl Metrics {
     /// Count of PDUs with this direction, command name and status (for tests and stats).
     pub fn pdu_count(&self, dir: Direction, command: &str, status: u32) -> u64 {
         let map = self.pdus.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&(dir, command.to_string(), status))
-            .copied()
-            .unwrap_or(0)
+        map.iter()
+            .filter(|((d, id, st), _)| {
+                *d == dir && *st == status && smpp::frame::command_name(*id) == command
+            })
+            .map(|(_, n)| *n)
+            .sum()
     }
 
     /// Prometheus text exposition. `stored` is the current count of receipts held for delivery.
@@ -104,6 +107,7 @@ impl Metrics {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         out.push_str("# HELP carrier_pdus_total SMPP PDUs by direction, command and command_status.\n# TYPE carrier_pdus_total counter\n");
         for ((dir, cmd, status), n) in self.pdus.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let cmd = smpp::frame::command_name(*cmd);
             let dir = match dir {
                 Direction::In => "in",
                 Direction::Out => "out",

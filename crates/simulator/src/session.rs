@@ -32,7 +32,7 @@ use tokio::time::Instant;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
-use crate::carrier::{BindGuard, Carrier, Submission};
+use crate::carrier::{AfterResponse, BindGuard, Carrier, Submission};
 use crate::metrics::Direction;
 use crate::receipts::PendingReceipt;
 use crate::store::ConcatRef;
@@ -109,6 +109,8 @@ pub struct SessionState {
     bind: BindState,
     next_seq: u32,
     outstanding: HashMap<u32, (Outstanding, Instant)>,
+    /// Deliveries and receipts held until the responses that announce their ids are written.
+    after_response: Vec<AfterResponse>,
 }
 
 impl SessionState {
@@ -120,6 +122,7 @@ impl SessionState {
             bind: BindState::Open,
             next_seq: 1,
             outstanding: HashMap::new(),
+            after_response: Vec::new(),
         }
     }
 
@@ -318,7 +321,7 @@ impl SessionState {
         check_destination(&destination)?;
         let (payload, concat) = split_concat(m.esm_class, m.user_data, m.tlvs)?;
         let account = self.account().unwrap_or_default().to_string();
-        Ok(self.carrier.accept(
+        let (id, after) = self.carrier.accept(
             &account,
             Submission {
                 source: c_str(m.source),
@@ -328,7 +331,9 @@ impl SessionState {
                 payload,
                 concat,
             },
-        ))
+        );
+        self.after_response.push(after);
+        Ok(id)
     }
 
     fn submit_multi(&mut self, seq: u32, m: &rusmpp::pdus::SubmitMulti) -> Actions {
@@ -366,7 +371,7 @@ impl SessionState {
                         ));
                         continue;
                     }
-                    let id = self.carrier.accept(
+                    let (id, after) = self.carrier.accept(
                         &account,
                         Submission {
                             source: source.clone(),
@@ -377,6 +382,7 @@ impl SessionState {
                             concat,
                         },
                     );
+                    self.after_response.push(after);
                     first_id.get_or_insert(id);
                 }
                 DestAddress::DistributionListName(dl) => {
@@ -775,9 +781,17 @@ where
         if !out.is_empty() && SinkExt::<&Command>::flush(&mut framed).await.is_err() {
             break 'session;
         }
+        for after in state.after_response.drain(..) {
+            carrier.after_response(after);
+        }
         if close {
             break;
         }
+    }
+    // Messages accepted in the last batch are delivered even if the responses could not be
+    // written: the carrier accepted them.
+    for after in state.after_response.drain(..) {
+        carrier.after_response(after);
     }
     // The session owns receipts it sent but never saw acknowledged: hand them back.
     state.release();
