@@ -50,7 +50,7 @@ fn frame_all(codec: &mut SmppCodec, buf: &mut BytesMut) -> (Vec<Frame>, Option<F
 /// - framing the input in two chunks (split at a point the input chooses) yields the same
 ///   frames as framing it at once, so partial reads never change what is seen;
 /// - a body error never answers with ESME_ROK;
-/// - a decoded command re-encodes to bytes that decode back to the same command.
+/// - a decoded command with a body re-encodes to bytes that decode back to the same command.
 pub fn framing(data: &[u8]) {
     let mut codec = SmppCodec::new(FRAMING_MAX);
     let mut whole = BytesMut::from(data);
@@ -82,6 +82,10 @@ pub fn framing(data: &[u8]) {
         assert_eq!(frame.bytes.len(), frame.header.command_length as usize);
         assert!(frame.bytes.len() >= HEADER_LEN);
         match frame.decode() {
+            // rusmpp hands back `pdu: None` for a body-less command (enquire_link, unbind,
+            // cancel_sm_resp...) that carries a body and for a body-bearing one with none; such a
+            // command re-encodes as a bare header, so only whole PDUs must round-trip.
+            Ok(command) if command.pdu().is_none() => {}
             Ok(command) => round_trip(&command),
             Err(e) => {
                 assert_ne!(e.status, CommandStatus::EsmeRok, "body error answered OK: {e}");
