@@ -125,8 +125,19 @@ impl ServeArgs {
 
 /// Prints one readiness line.
 pub fn announce(service: &str, addr: std::net::SocketAddr) {
-    let line =
-        serde_json::json!({"event": "listening", "service": service, "addr": addr.to_string()});
+    // A struct, not a json! map, so the keys keep this order: `event` first reads best in logs.
+    #[derive(serde::Serialize)]
+    struct Listening<'a> {
+        event: &'static str,
+        service: &'a str,
+        addr: String,
+    }
+    let line = serde_json::to_string(&Listening {
+        event: "listening",
+        service,
+        addr: addr.to_string(),
+    })
+    .unwrap_or_default();
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
@@ -167,7 +178,16 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<ShutdownReport> {
         shutdown_signal(),
     )
     .await?;
-    let line = serde_json::json!({"event": "stopped", "report": report});
+    #[derive(serde::Serialize)]
+    struct Stopped<'a> {
+        event: &'static str,
+        report: &'a ShutdownReport,
+    }
+    let line = serde_json::to_string(&Stopped {
+        event: "stopped",
+        report: &report,
+    })
+    .unwrap_or_default();
     println!("{line}");
     Ok(report)
 }
