@@ -75,7 +75,10 @@ pub fn framing(data: &[u8]) {
         "chunked framing ends differently"
     );
     if let Some(e) = &err {
-        assert!(e.is_length_violation(), "only length errors without I/O: {e}");
+        assert!(
+            e.is_length_violation(),
+            "only length errors without I/O: {e}"
+        );
     }
 
     for frame in &frames {
@@ -88,7 +91,11 @@ pub fn framing(data: &[u8]) {
             Ok(command) if command.pdu().is_none() => {}
             Ok(command) => round_trip(&command),
             Err(e) => {
-                assert_ne!(e.status, CommandStatus::EsmeRok, "body error answered OK: {e}");
+                assert_ne!(
+                    e.status,
+                    CommandStatus::EsmeRok,
+                    "body error answered OK: {e}"
+                );
                 assert_eq!(e.header, frame.header);
             }
         }
@@ -103,7 +110,11 @@ pub fn framing(data: &[u8]) {
         let _ = smpp::text::decode(data_coding, rest);
     }
     if let Ok((udh, rest)) = smpp::concat::parse_udh(data) {
-        assert_eq!(udh.len + rest.len(), data.len(), "UDH length plus user data");
+        assert_eq!(
+            udh.len + rest.len(),
+            data.len(),
+            "UDH length plus user data"
+        );
         if let Some(c) = udh.concat {
             assert!(c.total >= 1 && (1..=c.total).contains(&c.seq), "{c:?}");
         }

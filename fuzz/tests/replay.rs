@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(kind).join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(kind)
+        .join(target);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
@@ -34,10 +36,16 @@ fn replay(target: &str, run: fn(&[u8])) -> usize {
 
 #[test]
 fn framing_inputs_replay_cleanly() {
-    assert!(replay("framing", fuzz_support::framing) > 0, "no framing seeds found");
+    assert!(
+        replay("framing", fuzz_support::framing) > 0,
+        "no framing seeds found"
+    );
 }
 
 #[test]
 fn session_inputs_replay_cleanly() {
-    assert!(replay("session", fuzz_support::session) > 0, "no session seeds found");
+    assert!(
+        replay("session", fuzz_support::session) > 0,
+        "no session seeds found"
+    );
 }

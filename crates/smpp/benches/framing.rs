@@ -20,8 +20,8 @@ use rusmpp::tlvs::MessageSubmissionRequestTlvValue as SubmitTlv;
 use rusmpp::tokio_codec::CommandCodec;
 use rusmpp::types::{EmptyOrFullCOctetString, OctetString};
 use rusmpp::values::{
-    DataCoding, EsmClass, Npi, PriorityFlag, RegisteredDelivery, ReplaceIfPresentFlag,
-    ServiceType, Ton, UserMessageReference,
+    DataCoding, EsmClass, Npi, PriorityFlag, RegisteredDelivery, ReplaceIfPresentFlag, ServiceType,
+    Ton, UserMessageReference,
 };
 use rusmpp::{Command, CommandStatus};
 use smpp::frame::{DEFAULT_MAX_COMMAND_LENGTH, SmppCodec};
@@ -42,8 +42,8 @@ fn otp_text() -> String {
 }
 
 fn submit_sm(with_tlvs: bool) -> SubmitSm {
-    let text = smpp::text::encode(&otp_text(), smpp::text::Encoding::Gsm7)
-        .expect("the OTP text is GSM-7");
+    let text =
+        smpp::text::encode(&otp_text(), smpp::text::Encoding::Gsm7).expect("the OTP text is GSM-7");
     let mut sm = SubmitSm::builder()
         .source_addr_ton(Ton::Alphanumeric)
         .source_addr_npi(Npi::Unknown)
@@ -122,7 +122,10 @@ fn cases() -> Vec<(&'static str, Command)> {
     vec![
         ("submit_sm_160", Command::new(ok, 1, submit_sm(false))),
         ("submit_sm_160_tlvs", Command::new(ok, 1, submit_sm(true))),
-        ("deliver_sm_receipt", Command::new(ok, 1, receipt_deliver_sm())),
+        (
+            "deliver_sm_receipt",
+            Command::new(ok, 1, receipt_deliver_sm()),
+        ),
     ]
 }
 
@@ -186,8 +189,16 @@ fn bench_decode(c: &mut Criterion) {
         for n in [1, BATCH] {
             let bytes = stream(&command, n);
             // Both decoders must see every PDU, or the comparison is meaningless.
-            assert_eq!(decode_ours(&bytes), n, "{name}: SmppCodec decodes every PDU");
-            assert_eq!(decode_rusmpp(&bytes), n, "{name}: CommandCodec decodes every PDU");
+            assert_eq!(
+                decode_ours(&bytes),
+                n,
+                "{name}: SmppCodec decodes every PDU"
+            );
+            assert_eq!(
+                decode_rusmpp(&bytes),
+                n,
+                "{name}: CommandCodec decodes every PDU"
+            );
             group.throughput(Throughput::Elements(n as u64));
             let id = format!("{name}/x{n}");
             group.bench_with_input(BenchmarkId::new("smpp", &id), &bytes, |b, bytes| {
