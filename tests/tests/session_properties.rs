@@ -482,12 +482,6 @@ fn finalize(input: &Input, seq: u32) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // Driving a session.
 
-/// Known defect, reported and tested by `broadcast_error_responses_carry_a_body` (ignored until
-/// fixed): the carrier refuses broadcast_sm and query_broadcast_sm with a header-only response,
-/// although both responses must carry at least a message_id. Tolerated here so the rest of the
-/// property keeps guarding everything else.
-const KNOWN_BODYLESS: &[u32] = &[0x8000_0111, 0x8000_0112];
-
 /// A PDU the carrier sent, decoded.
 #[derive(Debug, Clone, Copy)]
 struct Answer {
@@ -514,7 +508,7 @@ async fn collect_until(
             ))
         })?;
         // A header-only PDU of a kind that has a body decodes to `pdu: None`: not a whole PDU.
-        if command.pdu().is_none() && !KNOWN_BODYLESS.contains(&frame.header.command_id) {
+        if command.pdu().is_none() {
             return Err(TestCaseError::fail(format!(
                 "carrier sent {} without its body: {}",
                 smpp::frame::command_name(frame.header.command_id),
@@ -850,12 +844,9 @@ async fn responses_until_nack(
     }
 }
 
-/// Known defect (see [`KNOWN_BODYLESS`]): a refused broadcast_sm or query_broadcast_sm is
-/// answered with a header-only response, which a strict peer cannot decode (both responses
-/// carry a mandatory message_id). `smpp::pdu::empty_response_pdu` falls back to an empty
-/// `Pdu::Other` for these two ids.
+/// A refused broadcast_sm or query_broadcast_sm is answered with a response that carries its
+/// mandatory message_id, so a strict peer can decode it (found by the property test above).
 #[tokio::test]
-#[ignore = "known bug: header-only broadcast_sm_resp / query_broadcast_sm_resp; run with --ignored once fixed"]
 async fn broadcast_error_responses_carry_a_body() {
     let c = TestCarrier::start(carrier_config()).await;
     let mut s = RawSession::bound(c.smpp).await;

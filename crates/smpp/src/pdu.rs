@@ -7,8 +7,8 @@
 
 use bytes::Bytes;
 use rusmpp::pdus::{
-    BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DataSmResp, DeliverSmResp,
-    QuerySmResp, SubmitMultiResp, SubmitSmResp,
+    BindReceiverResp, BindTransceiverResp, BindTransmitterResp, BroadcastSmResp, DataSmResp,
+    DeliverSmResp, QueryBroadcastSmResp, QuerySmResp, SubmitMultiResp, SubmitSmResp,
 };
 use rusmpp::tlvs::{Tlv, TlvValue};
 use rusmpp::types::{AnyOctetString, COctetString};
@@ -71,6 +71,10 @@ pub fn empty_response_pdu(resp: CommandId, system_id: &str) -> Pdu {
             SubmitMultiResp::new(COctetString::empty(), Vec::new(), Vec::new()).into()
         }
         C::QuerySmResp => QuerySmResp::builder().build().into(),
+        C::BroadcastSmResp => BroadcastSmResp::new(COctetString::empty(), Vec::new()).into(),
+        C::QueryBroadcastSmResp => {
+            QueryBroadcastSmResp::new(COctetString::empty(), Vec::new()).into()
+        }
         C::UnbindResp => Pdu::UnbindResp,
         C::EnquireLinkResp => Pdu::EnquireLinkResp,
         C::CancelSmResp => Pdu::CancelSmResp,
