@@ -57,6 +57,15 @@ impl BindKind {
         matches!(self, BindKind::Receiver | BindKind::Transceiver)
     }
 
+    /// The bind request this kind answers.
+    fn request_id(self) -> CommandId {
+        match self {
+            BindKind::Transmitter => CommandId::BindTransmitter,
+            BindKind::Receiver => CommandId::BindReceiver,
+            BindKind::Transceiver => CommandId::BindTransceiver,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             BindKind::Transmitter => "transmitter",
@@ -173,7 +182,6 @@ impl SessionState {
         };
         match pdu {
             Pdu::BindTransmitter(b) => self.bind(
-                CommandId::BindTransmitter,
                 BindKind::Transmitter,
                 seq,
                 &b.system_id,
@@ -181,7 +189,6 @@ impl SessionState {
                 b.interface_version.into(),
             ),
             Pdu::BindReceiver(b) => self.bind(
-                CommandId::BindReceiver,
                 BindKind::Receiver,
                 seq,
                 &b.system_id,
@@ -189,7 +196,6 @@ impl SessionState {
                 b.interface_version.into(),
             ),
             Pdu::BindTransceiver(b) => self.bind(
-                CommandId::BindTransceiver,
                 BindKind::Transceiver,
                 seq,
                 &b.system_id,
@@ -231,12 +237,12 @@ impl SessionState {
                 )));
             }
             (_, None) => false,
-            (C::Unbind, Some(_)) => true,
             (
                 C::SubmitSm | C::DataSm | C::SubmitMulti | C::QuerySm | C::CancelSm | C::ReplaceSm,
                 Some(k),
             ) => k.can_submit(),
-            (C::Other(_), Some(_)) => true, // answered with RINVCMDID by the decoder path
+            // Everything else a bound session may send (unbind, responses; unknown ids are
+            // answered with ESME_RINVCMDID by the decode path).
             (_, Some(_)) => true,
         };
         (!allowed).then(|| Actions::reply(error_response(header, CommandStatus::EsmeRinvbndsts)))
@@ -244,7 +250,6 @@ impl SessionState {
 
     fn bind(
         &mut self,
-        request: CommandId,
         kind: BindKind,
         seq: u32,
         system_id: &COctetString<1, 16>,
@@ -267,7 +272,13 @@ impl SessionState {
             }
         };
         self.carrier.metrics.bind(kind.name(), u32::from(status));
-        Actions::reply(bind_response(request, status, seq, &sys, interface_version))
+        Actions::reply(bind_response(
+            kind.request_id(),
+            status,
+            seq,
+            &sys,
+            interface_version,
+        ))
     }
 
     fn submit_sm(&mut self, seq: u32, s: &rusmpp::pdus::SubmitSm) -> Actions {
