@@ -8,13 +8,17 @@
 pub mod carrier;
 pub mod cli;
 pub mod config;
+pub mod dist;
 pub mod engine;
+pub mod events;
+pub mod handsets;
 pub mod http;
 pub mod metrics;
 pub mod receipts;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod throttle;
 pub mod tls;
 
 pub use carrier::Carrier;

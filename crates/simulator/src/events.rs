@@ -1,0 +1,1 @@
+//! The event stream: bounded fan-out of carrier events to WebSocket subscribers.

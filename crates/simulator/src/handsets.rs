@@ -1,0 +1,1 @@
+//! Virtual handsets: a bounded inbox per number that received something.

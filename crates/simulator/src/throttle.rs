@@ -1,0 +1,1 @@
+//! Token-bucket throttling per account and per carrier.
