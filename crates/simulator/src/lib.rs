@@ -5,6 +5,7 @@
 //! HTTP control plane) until a shutdown future completes. The binary in `main.rs` is a thin shell
 //! over [`cli`]. Every message's outcome and timing comes from [`engine`].
 
+pub mod behaviour;
 pub mod carrier;
 pub mod cli;
 pub mod config;
@@ -13,13 +14,16 @@ pub mod engine;
 pub mod events;
 pub mod handsets;
 pub mod http;
+pub mod lookup;
 pub mod metrics;
+pub mod plan;
 pub mod receipts;
 pub mod server;
 pub mod session;
 pub mod store;
 pub mod throttle;
 pub mod tls;
+pub mod voice;
 
 pub use carrier::Carrier;
 pub use config::CarrierConfig;

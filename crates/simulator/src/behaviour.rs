@@ -1,0 +1,1 @@
+//! Behaviour configuration: what a carrier, account or number range does to messages and calls.
