@@ -1,1 +1,580 @@
 //! Virtual handsets: a bounded inbox per number that received something.
+//!
+//! The carrier delivers each message (reassembled and decoded) and each heard call to the
+//! destination's inbox with [`Handsets::deliver`]; testers read it over HTTP through [`router`]
+//! (`GET /v1/handsets/{e164}/messages`, `DELETE` to clear). A number plan can cover a hundred
+//! million numbers, so state is created lazily on the first delivery: memory grows with the
+//! numbers that actually received something, never with the size of a range. Each inbox keeps
+//! only its newest `inbox_capacity` entries and counts what it had to drop.
+//!
+//! Many SMPP sessions deliver at once, so the map is split into [`SHARDS`] independently locked
+//! shards chosen by the number's hash: two deliveries contend only when their numbers share a
+//! shard, and the critical section is a hash lookup plus a push.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::store::normalize;
+
+/// Number of independently locked shards of the handset map.
+pub const SHARDS: usize = 16;
+
+/// Default `limit` of `GET /v1/handsets/{e164}/messages`.
+pub const DEFAULT_HTTP_LIMIT: usize = 50;
+/// Largest `limit` the HTTP route honours; larger values are clamped.
+pub const MAX_HTTP_LIMIT: usize = 1000;
+
+/// How an entry reached the handset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// A (reassembled) short message.
+    Sms,
+    /// A voice call whose spoken text the handset heard.
+    Voice,
+}
+
+/// One message or heard call in a handset's inbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxEntry {
+    /// Position in this inbox: 1 for the first entry ever delivered to the number, increasing
+    /// by one per delivery, and never reused (not even after [`Handsets::clear`]).
+    pub seq: u64,
+    /// SMS or voice.
+    pub channel: Channel,
+    /// Sender address (source_addr of the SMS, caller id of the call).
+    pub from: String,
+    /// Decoded text (the whole message after reassembly, or what the call said).
+    pub text: String,
+    /// Name of the carrier that delivered it.
+    pub carrier: String,
+    /// The carrier's message id (SMS) or call id (voice).
+    pub reference: String,
+    /// Number of SMS parts it arrived in (1 for a single part or a call).
+    pub parts: u8,
+    /// When it reached the handset.
+    pub received_at: DateTime<Utc>,
+}
+
+/// What the carrier hands to [`Handsets::deliver`]: an [`InboxEntry`] before it has a `seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEntry {
+    /// SMS or voice.
+    pub channel: Channel,
+    /// Sender address.
+    pub from: String,
+    /// Decoded text.
+    pub text: String,
+    /// Carrier name.
+    pub carrier: String,
+    /// Message id or call id.
+    pub reference: String,
+    /// Number of SMS parts.
+    pub parts: u8,
+    /// Arrival time.
+    pub received_at: DateTime<Utc>,
+}
+
+impl NewEntry {
+    fn with_seq(self, seq: u64) -> InboxEntry {
+        InboxEntry {
+            seq,
+            channel: self.channel,
+            from: self.from,
+            text: self.text,
+            carrier: self.carrier,
+            reference: self.reference,
+            parts: self.parts,
+            received_at: self.received_at,
+        }
+    }
+}
+
+/// Which entries [`Handsets::messages`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxQuery {
+    /// Only entries with `seq > since`. With `since`, the *oldest* `limit` matching entries are
+    /// returned, so a poller that passes the last seq it saw pages forward without skipping any;
+    /// without it, the *newest* `limit` (the "last message sent to this number" case).
+    pub since: Option<u64>,
+    /// Only entries of this channel.
+    pub channel: Option<Channel>,
+    /// At most this many entries.
+    pub limit: usize,
+}
+
+/// One handset's inbox as returned by [`Handsets::messages`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxView {
+    /// The number, normalized (no leading `+`).
+    pub number: String,
+    /// Entries delivered since the inbox was created or last cleared, kept or not.
+    pub received: u64,
+    /// Entries dropped (oldest first) because the inbox was full, since creation or last clear.
+    pub overflow: u64,
+    /// The selected entries, oldest first.
+    pub messages: Vec<InboxEntry>,
+}
+
+/// Totals over all handsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HandsetStats {
+    /// Numbers holding state (numbers that ever received something).
+    pub handsets: usize,
+    /// Entries currently held in inboxes.
+    pub entries: usize,
+    /// Entries dropped because an inbox was full.
+    pub overflow: u64,
+}
+
+#[derive(Debug, Default)]
+struct Inbox {
+    /// Seq of the last entry ever delivered; survives `clear` so `since` stays meaningful.
+    last_seq: u64,
+    received: u64,
+    overflow: u64,
+    entries: VecDeque<InboxEntry>,
+}
+
+type Shard = Mutex<HashMap<String, Inbox>>;
+
+/// All virtual handsets of a process. Share it behind an [`Arc`]; every method takes `&self`.
+#[derive(Debug)]
+pub struct Handsets {
+    shards: Box<[Shard]>,
+    hasher: RandomState,
+    capacity: usize,
+}
+
+impl Handsets {
+    /// Handsets whose inboxes keep the newest `inbox_capacity` entries each (at least 1).
+    pub fn new(inbox_capacity: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+            capacity: inbox_capacity.max(1),
+        }
+    }
+
+    /// Entries each inbox keeps.
+    pub fn inbox_capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn shard(&self, number: &str) -> MutexGuard<'_, HashMap<String, Inbox>> {
+        // Reduce in u64 before narrowing so the choice does not depend on the pointer width.
+        let index = (self.hasher.hash_one(number) % SHARDS as u64) as usize;
+        // A panic while holding the lock cannot leave an inbox half-updated in a way that
+        // matters (each mutation is a push/pop plus counters), so poisoning is ignored rather
+        // than taking every later delivery down with it.
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Put `entry` into `number`'s inbox (a leading `+` is ignored), creating the inbox on the
+    /// first delivery; when the inbox is full its oldest entry is dropped and counted as
+    /// overflow. Returns the entry's seq.
+    pub fn deliver(&self, number: &str, entry: NewEntry) -> u64 {
+        let number = normalize(number);
+        let mut shard = self.shard(number);
+        let inbox = match shard.get_mut(number) {
+            Some(inbox) => inbox,
+            None => shard.entry(number.to_owned()).or_default(),
+        };
+        inbox.last_seq += 1;
+        inbox.received += 1;
+        let seq = inbox.last_seq;
+        if inbox.entries.len() >= self.capacity {
+            inbox.entries.pop_front();
+            inbox.overflow += 1;
+        }
+        inbox.entries.push_back(entry.with_seq(seq));
+        seq
+    }
+
+    /// The entries of `number` selected by `query` (see [`InboxQuery`]), or `None` when the
+    /// number never received anything.
+    pub fn messages(&self, number: &str, query: &InboxQuery) -> Option<InboxView> {
+        let number = normalize(number);
+        let shard = self.shard(number);
+        let inbox = shard.get(number)?;
+        let matching = |e: &&InboxEntry| {
+            query.since.is_none_or(|since| e.seq > since)
+                && query.channel.is_none_or(|channel| e.channel == channel)
+        };
+        let messages: Vec<InboxEntry> = if query.since.is_some() {
+            inbox
+                .entries
+                .iter()
+                .filter(matching)
+                .take(query.limit)
+                .cloned()
+                .collect()
+        } else {
+            let mut newest: Vec<InboxEntry> = inbox
+                .entries
+                .iter()
+                .rev()
+                .filter(matching)
+                .take(query.limit)
+                .cloned()
+                .collect();
+            newest.reverse();
+            newest
+        };
+        Some(InboxView {
+            number: number.to_owned(),
+            received: inbox.received,
+            overflow: inbox.overflow,
+            messages,
+        })
+    }
+
+    /// Empty `number`'s inbox and zero its `received` and `overflow`; returns how many entries
+    /// were removed. The seq numbering continues where it was, so a poller's `since` stays valid
+    /// and never hides a message delivered after the clear.
+    pub fn clear(&self, number: &str) -> usize {
+        let number = normalize(number);
+        let mut shard = self.shard(number);
+        match shard.get_mut(number) {
+            Some(inbox) => {
+                let removed = inbox.entries.len();
+                inbox.entries = VecDeque::new();
+                inbox.received = 0;
+                inbox.overflow = 0;
+                removed
+            }
+            None => 0,
+        }
+    }
+
+    /// Totals over all handsets (each shard is locked in turn, so under concurrent deliveries
+    /// the sum is a close, not an atomic, snapshot).
+    pub fn stats(&self) -> HandsetStats {
+        let mut stats = HandsetStats::default();
+        for shard in self.shards.iter() {
+            let shard = shard
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            stats.handsets += shard.len();
+            for inbox in shard.values() {
+                stats.entries += inbox.entries.len();
+                stats.overflow += inbox.overflow;
+            }
+        }
+        stats
+    }
+}
+
+/// Query of `GET /v1/handsets/{e164}/messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesQuery {
+    /// Only entries with a greater seq (see [`InboxQuery::since`]).
+    pub since: Option<u64>,
+    /// `sms` or `voice`.
+    pub channel: Option<Channel>,
+    /// At most this many (default [`DEFAULT_HTTP_LIMIT`], clamped to [`MAX_HTTP_LIMIT`]).
+    pub limit: Option<usize>,
+}
+
+/// Body of `DELETE /v1/handsets/{e164}/messages`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ClearBody {
+    /// The number, normalized.
+    pub number: String,
+    /// Entries removed.
+    pub cleared: usize,
+}
+
+/// The handset routes, state applied, ready to be merged into the control plane:
+///
+/// - `GET /v1/handsets/{e164}/messages?since=&channel=&limit=` returns an [`InboxView`]. The
+///   number may be written with or without `+`. A number that never received anything answers
+///   `200` with `received: 0` and no messages, not `404`: a tester polling for a code sees the
+///   same shape before and after it arrives.
+/// - `DELETE /v1/handsets/{e164}/messages` empties the inbox and returns a [`ClearBody`].
+///
+/// Bad query parameters answer `400` with `{"error": "..."}`.
+pub fn router(handsets: Arc<Handsets>) -> Router {
+    Router::new()
+        .route(
+            "/v1/handsets/{e164}/messages",
+            get(get_messages).delete(delete_messages),
+        )
+        .with_state(handsets)
+}
+
+async fn get_messages(
+    State(handsets): State<Arc<Handsets>>,
+    Path(e164): Path<String>,
+    query: Result<Query<MessagesQuery>, QueryRejection>,
+) -> Response {
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": e.body_text() })),
+            )
+                .into_response();
+        }
+    };
+    let query = InboxQuery {
+        since: q.since,
+        channel: q.channel,
+        limit: q.limit.unwrap_or(DEFAULT_HTTP_LIMIT).min(MAX_HTTP_LIMIT),
+    };
+    let view = handsets
+        .messages(&e164, &query)
+        .unwrap_or_else(|| InboxView {
+            number: normalize(&e164).to_owned(),
+            received: 0,
+            overflow: 0,
+            messages: Vec::new(),
+        });
+    Json(view).into_response()
+}
+
+async fn delete_messages(
+    State(handsets): State<Arc<Handsets>>,
+    Path(e164): Path<String>,
+) -> Json<ClearBody> {
+    let cleared = handsets.clear(&e164);
+    Json(ClearBody {
+        number: normalize(&e164).to_owned(),
+        cleared,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sms(text: &str) -> NewEntry {
+        entry(Channel::Sms, text)
+    }
+
+    fn entry(channel: Channel, text: &str) -> NewEntry {
+        NewEntry {
+            channel,
+            from: "VERIFY".into(),
+            text: text.into(),
+            carrier: "alpha".into(),
+            reference: format!("ref-{text}"),
+            parts: 1,
+            received_at: Utc::now(),
+        }
+    }
+
+    fn all(limit: usize) -> InboxQuery {
+        InboxQuery {
+            since: None,
+            channel: None,
+            limit,
+        }
+    }
+
+    fn texts(view: &InboxView) -> Vec<&str> {
+        view.messages.iter().map(|m| m.text.as_str()).collect()
+    }
+
+    #[test]
+    fn unknown_number_has_no_state() {
+        let h = Handsets::new(4);
+        assert!(h.messages("447700900001", &all(10)).is_none());
+        assert_eq!(h.clear("447700900001"), 0);
+        assert_eq!(h.stats(), HandsetStats::default());
+    }
+
+    #[test]
+    fn plus_and_bare_number_are_one_handset() {
+        let h = Handsets::new(4);
+        assert_eq!(h.deliver("+447700900001", sms("a")), 1);
+        assert_eq!(h.deliver("447700900001", sms("b")), 2);
+        let view = h.messages("+447700900001", &all(10)).expect("inbox");
+        assert_eq!(view.number, "447700900001");
+        assert_eq!(texts(&view), ["a", "b"]);
+        assert_eq!(h.stats().handsets, 1);
+    }
+
+    #[test]
+    fn inbox_keeps_newest_and_counts_overflow() {
+        let h = Handsets::new(3);
+        for i in 1..=5 {
+            h.deliver("4477", sms(&i.to_string()));
+        }
+        let view = h.messages("4477", &all(10)).expect("inbox");
+        assert_eq!(texts(&view), ["3", "4", "5"]);
+        assert_eq!(
+            view.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            [3, 4, 5]
+        );
+        assert_eq!(view.received, 5);
+        assert_eq!(view.overflow, 2);
+        assert_eq!(
+            h.stats(),
+            HandsetStats {
+                handsets: 1,
+                entries: 3,
+                overflow: 2
+            }
+        );
+    }
+
+    #[test]
+    fn limit_without_since_gives_newest_oldest_first() {
+        let h = Handsets::new(10);
+        for i in 1..=5 {
+            h.deliver("4477", sms(&i.to_string()));
+        }
+        let view = h.messages("4477", &all(2)).expect("inbox");
+        assert_eq!(texts(&view), ["4", "5"]);
+        let view = h.messages("4477", &all(0)).expect("inbox");
+        assert!(view.messages.is_empty());
+        assert_eq!(view.received, 5);
+    }
+
+    #[test]
+    fn since_pages_forward_without_skipping() {
+        let h = Handsets::new(10);
+        for i in 1..=5 {
+            h.deliver("4477", sms(&i.to_string()));
+        }
+        let mut q = InboxQuery {
+            since: Some(0),
+            channel: None,
+            limit: 2,
+        };
+        let mut seen = Vec::new();
+        loop {
+            let view = h.messages("4477", &q).expect("inbox");
+            let Some(last) = view.messages.last() else {
+                break;
+            };
+            q.since = Some(last.seq);
+            seen.extend(view.messages.iter().map(|m| m.text.clone()));
+        }
+        assert_eq!(seen, ["1", "2", "3", "4", "5"]);
+        q.since = Some(5);
+        assert!(h.messages("4477", &q).expect("inbox").messages.is_empty());
+    }
+
+    #[test]
+    fn channel_filter() {
+        let h = Handsets::new(10);
+        h.deliver("4420", entry(Channel::Sms, "s1"));
+        h.deliver("4420", entry(Channel::Voice, "v1"));
+        h.deliver("4420", entry(Channel::Sms, "s2"));
+        let q = |channel, since| InboxQuery {
+            since,
+            channel: Some(channel),
+            limit: 10,
+        };
+        let view = h.messages("4420", &q(Channel::Voice, None)).expect("inbox");
+        assert_eq!(texts(&view), ["v1"]);
+        assert_eq!(view.messages[0].seq, 2);
+        let view = h
+            .messages("4420", &q(Channel::Sms, Some(1)))
+            .expect("inbox");
+        assert_eq!(texts(&view), ["s2"]);
+    }
+
+    #[test]
+    fn clear_empties_but_seq_continues() {
+        let h = Handsets::new(2);
+        for i in 1..=3 {
+            h.deliver("4477", sms(&i.to_string()));
+        }
+        assert_eq!(h.clear("+4477"), 2);
+        let view = h.messages("4477", &all(10)).expect("inbox still known");
+        assert!(view.messages.is_empty());
+        assert_eq!((view.received, view.overflow), (0, 0));
+        assert_eq!(h.deliver("4477", sms("4")), 4);
+        let view = h
+            .messages(
+                "4477",
+                &InboxQuery {
+                    since: Some(3),
+                    channel: None,
+                    limit: 10,
+                },
+            )
+            .expect("inbox");
+        assert_eq!(texts(&view), ["4"]);
+        assert_eq!(view.received, 1);
+    }
+
+    #[test]
+    fn concurrent_delivers_land_in_the_right_inbox() {
+        const THREADS: usize = 8;
+        const NUMBERS: usize = 64;
+        const PER_NUMBER: usize = 50;
+        let h = Arc::new(Handsets::new(PER_NUMBER * THREADS));
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let h = Arc::clone(&h);
+                std::thread::spawn(move || {
+                    for i in 0..PER_NUMBER {
+                        for n in 0..NUMBERS {
+                            let number = format!("+4477009{n:05}");
+                            h.deliver(&number, sms(&format!("{number}/{t}/{i}")));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().expect("worker thread");
+        }
+        let stats = h.stats();
+        assert_eq!(stats.handsets, NUMBERS);
+        assert_eq!(stats.entries, NUMBERS * THREADS * PER_NUMBER);
+        assert_eq!(stats.overflow, 0);
+        for n in 0..NUMBERS {
+            let number = format!("4477009{n:05}");
+            let view = h.messages(&number, &all(usize::MAX)).expect("inbox");
+            assert_eq!(view.received as usize, THREADS * PER_NUMBER);
+            // Every entry is for this number, seqs are exactly 1..=N in order, and each thread's
+            // entries kept their own order.
+            let seqs: Vec<u64> = view.messages.iter().map(|m| m.seq).collect();
+            assert_eq!(
+                seqs,
+                (1..=(THREADS * PER_NUMBER) as u64).collect::<Vec<_>>()
+            );
+            let mut next = [0usize; THREADS];
+            for m in &view.messages {
+                let mut fields = m.text.split('/');
+                assert_eq!(fields.next(), Some(format!("+{number}").as_str()));
+                let t: usize = fields.next().and_then(|s| s.parse().ok()).expect("thread");
+                let i: usize = fields.next().and_then(|s| s.parse().ok()).expect("index");
+                assert_eq!(i, next[t]);
+                next[t] += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn entry_json_shape() {
+        let h = Handsets::new(2);
+        h.deliver("4477", entry(Channel::Voice, "your code is 1 2 3"));
+        let view = h.messages("4477", &all(1)).expect("inbox");
+        let json = serde_json::to_value(&view).expect("serialize");
+        assert_eq!(json["messages"][0]["channel"], "voice");
+        assert_eq!(json["messages"][0]["seq"], 1);
+        assert_eq!(json["number"], "4477");
+        let back: InboxView = serde_json::from_value(json).expect("round trip");
+        assert_eq!(back, view);
+    }
+}
