@@ -517,7 +517,10 @@ mod tests {
             other.reachability.expect("reachability").status,
             ReachabilityStatus::Reachable
         );
-        assert_eq!(UnreachableReason::CarrierOutage.to_string(), "carrier_outage");
+        assert_eq!(
+            UnreachableReason::CarrierOutage.to_string(),
+            "carrier_outage"
+        );
     }
 
     #[test]

@@ -136,9 +136,7 @@ pub struct RangeConfig {
 }
 
 /// What kind of line a number is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LineType {
     /// A mobile (cellular) number.
@@ -530,16 +528,18 @@ impl Listed {
     fn describe(&self, ranges: &[PlanRange]) -> String {
         match self {
             Listed::Inline { range, pos } => format!("ranges[{range}].numbers[{pos}]"),
-            Listed::File { range, line } => {
-                let path = match &ranges[*range].selector {
-                    Selector::File { path, .. } => path.display().to_string(),
-                    _ => String::new(),
-                };
-                format!("{path}:{line} (ranges[{range}].file)")
-            }
+            Listed::File { range, line } => match ranges.get(*range).map(|r| &r.selector) {
+                Some(Selector::File { path, .. }) => {
+                    format!("{}:{line} (ranges[{range}].file)", path.display())
+                }
+                _ => format!("line {line} of ranges[{range}].file"),
+            },
         }
     }
 }
+
+/// Prefixes of one length and their resolved attributes.
+type PrefixMap = (usize, HashMap<Box<str>, Arc<Attrs>>);
 
 /// The validated, indexed number plan.
 #[derive(Debug)]
@@ -547,7 +547,7 @@ pub struct NumberPlan {
     currency: String,
     ranges: Vec<PlanRange>,
     /// Prefix index: one map per distinct prefix length, longest first.
-    prefixes: Vec<(usize, HashMap<Box<str>, Arc<Attrs>>)>,
+    prefixes: Vec<PrefixMap>,
     /// Listed numbers, each pointing at a shared attribute set.
     listed: HashMap<Box<str>, Arc<Attrs>>,
     /// Open-SMS numbers, sorted.
@@ -581,8 +581,9 @@ impl NumberPlan {
                              websites list individual numbers, and a prefix can hold millions",
                         ));
                     }
-                    let digits = parse_prefix(prefix)
-                        .map_err(|e| PlanError::new(format!("ranges[{i}].prefix"), e.to_string()))?;
+                    let digits = parse_prefix(prefix).map_err(|e| {
+                        PlanError::new(format!("ranges[{i}].prefix"), e.to_string())
+                    })?;
                     if let Some(&other) = prefix_owner.get(digits) {
                         return Err(PlanError::new(
                             format!("ranges[{i}].prefix"),
@@ -659,7 +660,12 @@ impl NumberPlan {
             .into_iter()
             .map(|(number, first)| (number, first.range()))
             .collect();
-        Ok(Self::assemble(cfg.currency.clone(), ranges, &partials, listed))
+        Ok(Self::assemble(
+            cfg.currency.clone(),
+            ranges,
+            &partials,
+            listed,
+        ))
     }
 
     /// The plan used when there is no config: every number is a reachable mobile on `carrier`.
@@ -705,7 +711,7 @@ impl NumberPlan {
             }
         }
         by_len.sort_by_key(|(len, _)| *len);
-        let mut prefixes: Vec<(usize, HashMap<Box<str>, Arc<Attrs>>)> = Vec::new();
+        let mut prefixes: Vec<PrefixMap> = Vec::new();
         for (len, entries) in by_len {
             let mut map = HashMap::with_capacity(entries.len());
             for (prefix, index) in entries {
@@ -736,7 +742,11 @@ impl NumberPlan {
                 let attrs = shared
                     .entry(key)
                     .or_insert_with(|| {
-                        Arc::new(parent.map_or(&root, |a| &**a).overlay(index, &partials[index]))
+                        Arc::new(
+                            parent
+                                .map_or(&root, |a| &**a)
+                                .overlay(index, &partials[index]),
+                        )
                     })
                     .clone();
                 if attrs.open_sms {
@@ -798,10 +808,7 @@ impl NumberPlan {
 }
 
 /// The attributes of the longest prefix in `prefixes` (longest first) that starts `digits`.
-fn longest_prefix<'a>(
-    prefixes: &'a [(usize, HashMap<Box<str>, Arc<Attrs>>)],
-    digits: &str,
-) -> Option<&'a Arc<Attrs>> {
+fn longest_prefix<'a>(prefixes: &'a [PrefixMap], digits: &str) -> Option<&'a Arc<Attrs>> {
     prefixes
         .iter()
         .filter(|(len, _)| *len <= digits.len())
@@ -832,9 +839,8 @@ fn read_numbers_file(
     configs: &[RangeConfig],
 ) -> Result<usize, PlanError> {
     let field = format!("ranges[{index}].file");
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        PlanError::new(&field, format!("cannot read {}: {e}", path.display()))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| PlanError::new(&field, format!("cannot read {}: {e}", path.display())))?;
     let mut count = 0;
     for (n, raw) in text.lines().enumerate() {
         let line = n + 1;
@@ -851,7 +857,10 @@ fn read_numbers_file(
         if let Some(first) = listed.get(digits) {
             // The range being read is not in `ranges` yet; name it by its file.
             let message = match first {
-                Listed::File { range, line: first_line } if *range == index => format!(
+                Listed::File {
+                    range,
+                    line: first_line,
+                } if *range == index => format!(
                     "number {digits} is listed twice: first at line {first_line} of this file; \
                      a number may be listed once"
                 ),
@@ -884,26 +893,34 @@ fn validate_attributes(
 ) -> Result<Partial, PlanError> {
     let field = |name: &str| format!("ranges[{i}].{name}");
     let country = match &range.country {
-        Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) => Some(Arc::from(&**c)),
+        Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) => {
+            Some(Arc::from(&**c))
+        }
         Some(c) => {
             return Err(PlanError::new(
                 field("country"),
-                format!("{c:?} is not an ISO 3166-1 alpha-2 code (two uppercase letters, e.g. \"GB\")"),
+                format!(
+                    "{c:?} is not an ISO 3166-1 alpha-2 code (two uppercase letters, e.g. \"GB\")"
+                ),
             ));
         }
         None => None,
     };
-    let digits_field = |name: &str, value: &Option<String>, lens: &[usize], what: &str| {
-        match value {
-            Some(v) if lens.contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) => {
-                Ok(Some(Arc::<str>::from(&**v)))
-            }
-            Some(v) => Err(PlanError::new(field(name), format!("{v:?} is not {what}"))),
-            None => Ok(None),
+    let digits_field = |name: &str, value: &Option<String>, lens: &[usize], what: &str| match value
+    {
+        Some(v) if lens.contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(Some(Arc::<str>::from(&**v)))
         }
+        Some(v) => Err(PlanError::new(field(name), format!("{v:?} is not {what}"))),
+        None => Ok(None),
     };
     let mcc = digits_field("mcc", &range.mcc, &[3], "a mobile country code (3 digits)")?;
-    let mnc = digits_field("mnc", &range.mnc, &[2, 3], "a mobile network code (2 or 3 digits)")?;
+    let mnc = digits_field(
+        "mnc",
+        &range.mnc,
+        &[2, 3],
+        "a mobile network code (2 or 3 digits)",
+    )?;
     let carrier = match &range.carrier {
         Some(c) if c.trim().is_empty() => {
             return Err(PlanError::new(field("carrier"), "must not be empty"));
@@ -957,10 +974,10 @@ fn validate_attributes(
 
 /// A `YYYY-MM-DD` date (midnight UTC) or an RFC 3339 date-time.
 fn parse_swap_date(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        if let Some(midnight) = date.and_hms_opt(0, 0, 0) {
-            return Ok(midnight.and_utc());
-        }
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        && let Some(midnight) = date.and_hms_opt(0, 0, 0)
+    {
+        return Ok(midnight.and_utc());
     }
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
@@ -998,10 +1015,8 @@ mod tests {
 
     /// A fresh directory for numbers files.
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "simulator-plan-{}-{name}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("simulator-plan-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         dir
     }
@@ -1058,7 +1073,10 @@ mod tests {
         );
         assert_eq!(r.open_sms, Some(true));
         assert_eq!(r.sim_swap_ago, Some(Duration::from_secs(7200)));
-        assert_eq!(cfg.ranges[2].file.as_deref(), Some(Path::new("open-sms.txt")));
+        assert_eq!(
+            cfg.ranges[2].file.as_deref(),
+            Some(Path::new("open-sms.txt"))
+        );
         assert_eq!(cfg.ranges[2].open_sms, Some(false));
 
         // Serialize gives back a file that reads the same.
@@ -1101,7 +1119,9 @@ mod tests {
             ("unknown", "unknown"),
         ];
         for ((config, lookup), expected) in names.iter().zip(LineType::ALL) {
-            let cfg = parse(&format!("[[ranges]]\nprefix = \"1\"\nline_type = \"{config}\"\n"));
+            let cfg = parse(&format!(
+                "[[ranges]]\nprefix = \"1\"\nline_type = \"{config}\"\n"
+            ));
             assert_eq!(cfg.ranges[0].line_type, Some(expected));
             assert_eq!(expected.lookup_name(), *lookup);
             assert_eq!(expected.config_name(), *config);
@@ -1280,15 +1300,27 @@ mod tests {
         );
         assert_eq!(&*plan.lookup("1555").expect("in plan").carrier, "world");
         assert_eq!(&*plan.lookup("4420794").expect("in plan").carrier, "uk");
-        assert_eq!(&*plan.lookup("447700123").expect("in plan").carrier, "alpha");
-        assert_eq!(&*plan.lookup("447700900555").expect("in plan").carrier, "listed");
+        assert_eq!(
+            &*plan.lookup("447700123").expect("in plan").carrier,
+            "alpha"
+        );
+        assert_eq!(
+            &*plan.lookup("447700900555").expect("in plan").carrier,
+            "listed"
+        );
         // A listed number is exactly that number: its extensions fall back to the prefixes.
         assert_eq!(&*plan.lookup("44209").expect("in plan").carrier, "uk");
         assert_eq!(&*plan.lookup("4420").expect("in plan").carrier, "listed");
         // The prefix itself is a number of its range.
         assert_eq!(&*plan.lookup("447700").expect("in plan").carrier, "alpha");
-        assert_eq!(&plan.lookup("447700900555").expect("in plan").chain[..], &[3, 2, 1, 0]);
-        assert_eq!(&plan.lookup("447700123").expect("in plan").chain[..], &[2, 1, 0]);
+        assert_eq!(
+            &plan.lookup("447700900555").expect("in plan").chain[..],
+            &[3, 2, 1, 0]
+        );
+        assert_eq!(
+            &plan.lookup("447700123").expect("in plan").chain[..],
+            &[2, 1, 0]
+        );
         assert_eq!(&plan.lookup("1").expect("in plan").chain[..], &[0]);
     }
 
@@ -1376,10 +1408,19 @@ mod tests {
             "#,
         );
         let at = |n: &str| plan.lookup(n).expect("in plan").sim_swap;
-        assert_eq!(at("15"), Some("2026-05-20T00:00:00Z".parse().expect("time")));
+        assert_eq!(
+            at("15"),
+            Some("2026-05-20T00:00:00Z".parse().expect("time"))
+        );
         assert_eq!(at("11"), at("15"), "inherited by the list");
-        assert_eq!(at("25"), Some("2026-05-31T08:30:00Z".parse().expect("time")));
-        assert_eq!(at("35"), Some("2026-06-01T09:30:00Z".parse().expect("time")));
+        assert_eq!(
+            at("25"),
+            Some("2026-05-31T08:30:00Z".parse().expect("time"))
+        );
+        assert_eq!(
+            at("35"),
+            Some("2026-06-01T09:30:00Z".parse().expect("time"))
+        );
     }
 
     #[test]
@@ -1411,7 +1452,11 @@ mod tests {
                 count: 3
             }
         );
-        let open: Vec<String> = plan.open_sms_numbers().into_iter().map(|r| r.number).collect();
+        let open: Vec<String> = plan
+            .open_sms_numbers()
+            .into_iter()
+            .map(|r| r.number)
+            .collect();
         assert_eq!(open, ["447700900001", "447700900002", "447700900555"]);
         for r in plan.open_sms_numbers() {
             assert_eq!(&*r.carrier, "alpha");
@@ -1421,6 +1466,7 @@ mod tests {
         }
         assert!(!plan.lookup("447700900003").expect("in plan").open_sms);
         assert_eq!(plan.ranges()[1].label(), "ranges[1] (\"open sms\")");
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
     #[test]
@@ -1442,11 +1488,13 @@ mod tests {
         std::fs::write(&path, "447700900555\n447700900556\n447700900555\n").expect("write");
         let err = NumberPlan::build(&cfg, &dir, started()).expect_err("duplicate in file");
         assert_eq!(err.file, Some((path.clone(), 3)));
-        assert!(err.message.contains("first at line 1 of this file"), "{err}");
-
-        let cfg = parse(
-            "[[ranges]]\nfile = \"numbers.txt\"\n[[ranges]]\nnumbers = [\"447700900556\"]\n",
+        assert!(
+            err.message.contains("first at line 1 of this file"),
+            "{err}"
         );
+
+        let cfg =
+            parse("[[ranges]]\nfile = \"numbers.txt\"\n[[ranges]]\nnumbers = [\"447700900556\"]\n");
         std::fs::write(&path, "447700900556\n").expect("write");
         let err = NumberPlan::build(&cfg, &dir, started()).expect_err("duplicate across");
         assert_eq!(err.field, "ranges[1].numbers[0]");
@@ -1457,19 +1505,22 @@ mod tests {
             "{err}"
         );
 
-        let cfg = parse(
-            "[[ranges]]\nnumbers = [\"447700900556\"]\n[[ranges]]\nfile = \"numbers.txt\"\n",
-        );
+        let cfg =
+            parse("[[ranges]]\nnumbers = [\"447700900556\"]\n[[ranges]]\nfile = \"numbers.txt\"\n");
         let err = NumberPlan::build(&cfg, &dir, started()).expect_err("duplicate across");
         assert_eq!(err.field, "ranges[1].file");
         assert_eq!(err.file, Some((path.clone(), 1)));
-        assert!(err.message.contains("first at ranges[0].numbers[0]"), "{err}");
+        assert!(
+            err.message.contains("first at ranges[0].numbers[0]"),
+            "{err}"
+        );
 
         let cfg = parse("[[ranges]]\nfile = \"missing.txt\"\n");
         let err = NumberPlan::build(&cfg, &dir, started()).expect_err("missing file");
         assert_eq!(err.field, "ranges[0].file");
         assert!(err.message.contains("cannot read"), "{err}");
         assert!(err.message.contains("missing.txt"), "{err}");
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
     #[test]
@@ -1486,7 +1537,11 @@ mod tests {
             numbers = ["443"]
             "#,
         );
-        let open: Vec<String> = plan.open_sms_numbers().into_iter().map(|r| r.number).collect();
+        let open: Vec<String> = plan
+            .open_sms_numbers()
+            .into_iter()
+            .map(|r| r.number)
+            .collect();
         assert_eq!(open, ["441", "445", "449"]);
     }
 
@@ -1504,7 +1559,13 @@ mod tests {
         assert_eq!(plan.ranges()[0].selector, Selector::Prefix(String::new()));
         assert!(plan.open_sms_numbers().is_empty());
         assert_eq!(plan.currency(), "EUR");
-        assert_eq!(&*NumberPlan::everything_mobile("beta").lookup("1").expect("in").carrier, "beta");
+        assert_eq!(
+            &*NumberPlan::everything_mobile("beta")
+                .lookup("1")
+                .expect("in")
+                .carrier,
+            "beta"
+        );
     }
 
     #[test]
@@ -1552,7 +1613,10 @@ mod tests {
             assert_eq!(&r.chain[..], &[i, 10_000]);
         }
         assert_eq!(plan.open_sms_numbers().len(), 10_000);
-        assert_eq!(plan.lookup("4478").expect("in 44").carrier.as_ref(), DEFAULT_CARRIER);
+        assert_eq!(
+            plan.lookup("4478").expect("in 44").carrier.as_ref(),
+            DEFAULT_CARRIER
+        );
     }
 
     #[test]
@@ -1583,7 +1647,13 @@ mod tests {
     #[test]
     fn json_schema_describes_the_config() {
         let schema = serde_json::to_string(&schemars::schema_for!(PlanConfig)).expect("json");
-        for key in ["currency", "ranges", "prefix", "sim_swap_ago", "non_fixed_voip"] {
+        for key in [
+            "currency",
+            "ranges",
+            "prefix",
+            "sim_swap_ago",
+            "non_fixed_voip",
+        ] {
             assert!(schema.contains(key), "{key} missing from {schema}");
         }
     }

@@ -1,0 +1,248 @@
+//! The number-lookup HTTP API served for real: a plan with mobiles, landlines, premium numbers,
+//! ported and SIM-swapped numbers and an open-SMS list, queried over HTTP with reqwest.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use simulator::lookup::{self, CarrierStatus};
+use simulator::plan::{NumberPlan, PlanConfig};
+
+const PLAN: &str = r#"
+currency = "GBP"
+
+[[ranges]]
+name = "alpha mobiles"
+prefix = "447700900"
+country = "GB"
+mcc = "234"
+mnc = "10"
+carrier = "alpha"
+line_type = "mobile"
+price_sms = 0.04
+
+[[ranges]]
+name = "london landlines"
+prefix = "44207946"
+country = "GB"
+carrier = "beta"
+line_type = "landline"
+
+[[ranges]]
+name = "international premium"
+prefix = "882"
+carrier = "premium-co"
+line_type = "premium"
+price_sms = 1.5
+
+[[ranges]]
+name = "open-SMS sites"
+numbers = ["447700900555", "+447700900111"]
+open_sms = true
+
+[[ranges]]
+name = "ported"
+numbers = ["447700900222"]
+ported = true
+recycled = true
+
+[[ranges]]
+name = "swapped"
+numbers = ["447700900333"]
+sim_swap_ago = "30m"
+"#;
+
+/// Carriers in an outage, changeable while the server runs.
+#[derive(Default)]
+struct Outages(Mutex<HashSet<String>>);
+
+impl CarrierStatus for Outages {
+    fn is_down(&self, carrier: &str) -> bool {
+        self.0.lock().expect("lock").contains(carrier)
+    }
+}
+
+async fn start() -> (SocketAddr, Arc<Outages>) {
+    let cfg: PlanConfig = toml::from_str(PLAN).expect("plan parses");
+    let plan = NumberPlan::build(&cfg, Path::new("."), Utc::now()).expect("plan builds");
+    let outages = Arc::new(Outages::default());
+    let app = lookup::router(Arc::new(plan), outages.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, outages)
+}
+
+async fn get(addr: SocketAddr, path: &str) -> Value {
+    let resp = reqwest::get(format!("http://{addr}{path}"))
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200, "{path}");
+    resp.json().await.expect("json body")
+}
+
+#[tokio::test]
+async fn mobile_number_lookup() {
+    let (addr, _) = start().await;
+    let body = get(addr, "/v1/lookup/+447700900123").await;
+    assert_eq!(
+        body,
+        json!({
+            "phone_number": "+447700900123",
+            "valid": true,
+            "validation_errors": [],
+            "country_code": "GB",
+            "line_type_intelligence": {
+                "type": "mobile",
+                "carrier_name": "alpha",
+                "mobile_country_code": "234",
+                "mobile_network_code": "10",
+                "error_code": null
+            },
+            "sim_swap": {
+                "last_sim_swap": {
+                    "last_sim_swap_date": null,
+                    "swapped_period": null,
+                    "swapped_in_period": false
+                },
+                "carrier_name": "alpha",
+                "mobile_country_code": "234",
+                "mobile_network_code": "10",
+                "error_code": null
+            },
+            "ported": false,
+            "recycled": false,
+            "reachability": { "status": "reachable", "reason": null },
+            "url": "/v1/lookup/+447700900123"
+        })
+    );
+    // Without '+', percent-encoded '+', and with an ignored `fields` query: the same answer.
+    assert_eq!(get(addr, "/v1/lookup/447700900123").await, body);
+    assert_eq!(get(addr, "/v1/lookup/%2B447700900123").await, body);
+    assert_eq!(
+        get(
+            addr,
+            "/v1/lookup/447700900123?fields=line_type_intelligence,sim_swap"
+        )
+        .await,
+        body
+    );
+}
+
+#[tokio::test]
+async fn landline_and_premium_line_types() {
+    let (addr, _) = start().await;
+    let body = get(addr, "/v1/lookup/442079460123").await;
+    assert_eq!(body["valid"], true);
+    assert_eq!(body["line_type_intelligence"]["type"], "landline");
+    assert_eq!(body["line_type_intelligence"]["carrier_name"], "beta");
+    assert_eq!(
+        body["line_type_intelligence"]["mobile_country_code"],
+        Value::Null
+    );
+
+    let body = get(addr, "/v1/lookup/+882123456789").await;
+    assert_eq!(body["line_type_intelligence"]["type"], "premium");
+    assert_eq!(body["line_type_intelligence"]["carrier_name"], "premium-co");
+    assert_eq!(body["country_code"], Value::Null);
+}
+
+#[tokio::test]
+async fn ported_and_sim_swapped_numbers() {
+    let (addr, _) = start().await;
+    let body = get(addr, "/v1/lookup/447700900222").await;
+    assert_eq!(body["ported"], true);
+    assert_eq!(body["recycled"], true);
+    // Inherited from the enclosing prefix.
+    assert_eq!(body["line_type_intelligence"]["carrier_name"], "alpha");
+
+    let body = get(addr, "/v1/lookup/447700900333").await;
+    let swap = &body["sim_swap"]["last_sim_swap"];
+    assert!(swap["last_sim_swap_date"].is_string(), "{body}");
+    assert_eq!(swap["swapped_period"], "PT1H");
+    assert_eq!(swap["swapped_in_period"], true);
+    assert_eq!(body["sim_swap"]["carrier_name"], "alpha");
+    assert_eq!(body["ported"], false);
+}
+
+#[tokio::test]
+async fn open_sms_numbers_are_published() {
+    let (addr, _) = start().await;
+    let body = get(addr, "/v1/open-sms-numbers").await;
+    assert_eq!(
+        body,
+        json!({
+            "count": 2,
+            "numbers": [
+                {
+                    "number": "+447700900111",
+                    "country_code": "GB",
+                    "carrier_name": "alpha",
+                    "line_type": "mobile",
+                    "messages_url": "/v1/handsets/447700900111/messages"
+                },
+                {
+                    "number": "+447700900555",
+                    "country_code": "GB",
+                    "carrier_name": "alpha",
+                    "line_type": "mobile",
+                    "messages_url": "/v1/handsets/447700900555/messages"
+                }
+            ]
+        })
+    );
+}
+
+#[tokio::test]
+async fn numbers_outside_the_plan_and_malformed_input() {
+    let (addr, _) = start().await;
+    let body = get(addr, "/v1/lookup/+15551234567").await;
+    assert_eq!(
+        body,
+        json!({
+            "phone_number": "+15551234567",
+            "valid": false,
+            "validation_errors": ["NOT_IN_NUMBER_PLAN"],
+            "country_code": null,
+            "line_type_intelligence": null,
+            "sim_swap": null,
+            "ported": null,
+            "recycled": null,
+            "reachability": null,
+            "url": "/v1/lookup/+15551234567"
+        })
+    );
+    let body = get(addr, "/v1/lookup/call-me").await;
+    assert_eq!(body["valid"], false);
+    assert_eq!(body["validation_errors"], json!(["INVALID_FORMAT"]));
+    assert_eq!(body["line_type_intelligence"], Value::Null);
+}
+
+#[tokio::test]
+async fn carrier_down_makes_its_numbers_unreachable() {
+    let (addr, outages) = start().await;
+    let up = get(addr, "/v1/lookup/447700900123").await;
+    assert_eq!(
+        up["reachability"],
+        json!({"status": "reachable", "reason": null})
+    );
+
+    outages.0.lock().expect("lock").insert("alpha".into());
+    let down = get(addr, "/v1/lookup/447700900123").await;
+    assert_eq!(
+        down["reachability"],
+        json!({"status": "unreachable", "reason": "carrier_outage"})
+    );
+    // Another carrier's numbers are unaffected.
+    let other = get(addr, "/v1/lookup/442079460123").await;
+    assert_eq!(other["reachability"]["status"], "reachable");
+
+    outages.0.lock().expect("lock").clear();
+    let back = get(addr, "/v1/lookup/447700900123").await;
+    assert_eq!(back["reachability"]["status"], "reachable");
+}
