@@ -15,6 +15,7 @@ use rusmpp::values::{
 };
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use simulator::config::{AccountConfig, MessageIdFormat};
+use simulator::dist::Distribution;
 use smpp::pdu::{c_str, c_string};
 use testbed_tests::{PASSWORD, RawSession, SYSTEM_ID, TestCarrier, build, config};
 
@@ -94,8 +95,8 @@ async fn bind_refusals_name_the_reason() {
     cfg.accounts.insert(
         "limited".into(),
         AccountConfig {
-            password: "pw".into(),
             max_binds: 1,
+            ..AccountConfig::new("pw")
         },
     );
     let c = TestCarrier::start(cfg).await;
@@ -175,7 +176,7 @@ async fn message_id_formats() {
         }),
     ] {
         let mut cfg = config();
-        cfg.delivery.message_id_format = format;
+        cfg.receipts.message_id = format;
         let c = TestCarrier::start(cfg).await;
         let mut s = RawSession::bound(c.smpp).await;
         let id = message_id(&s.call(build::text("447700900001", "hi")).await);
@@ -317,7 +318,8 @@ fn query(id: &str) -> QuerySm {
 #[tokio::test]
 async fn query_cancel_and_replace_follow_the_real_state() {
     let mut cfg = config();
-    cfg.delivery.delay = Duration::from_secs(3600);
+    cfg.behaviour.receipt_latency = Some(Distribution::fixed(Duration::from_secs(3600)));
+    cfg.behaviour.handset_latency = Some(Distribution::fixed(Duration::from_secs(3600)));
     let c = TestCarrier::start(cfg).await;
     let mut s = RawSession::bound(c.smpp).await;
     let id = message_id(&s.call(build::text("447700900030", "first text")).await);

@@ -53,8 +53,8 @@ fn carrier_config() -> CarrierConfig {
     cfg.accounts.insert(
         SYSTEM_ID.into(),
         AccountConfig {
-            password: PASSWORD.into(),
             max_binds: 100_000,
+            ..AccountConfig::new(PASSWORD)
         },
     );
     cfg.session.max_command_length = MAX_LEN;

@@ -6,21 +6,38 @@
 //! protocol code free of storage concerns.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use chrono::Utc;
 use rusmpp::CommandStatus;
+use smpp::concat::Reassembler;
 use smpp::receipt::ReceiptState;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::CarrierConfig;
-use crate::engine::{Engine, MessageFacts};
+use crate::behaviour::{
+    Behaviour, BehaviourPatch, CarrierPatch, Faults, ThrottleSetting, Voice, VoicePatch,
+};
+use crate::config::{CarrierConfig, UnknownNumbers};
+use crate::engine::{Decision, MessageFacts};
+use crate::events::EventKind;
+use crate::handsets::{Channel, NewEntry};
 use crate::metrics::Metrics;
+use crate::network::Network;
 use crate::receipts::{PendingReceipt, ReceiptRouter};
 pub use crate::store::Submission;
 use crate::store::{IdGenerator, MessageRecord, MessageStore};
+use crate::throttle::TokenBucket;
+
+/// Occurrence counters for seeding: one per hash bucket of destinations, so memory is fixed
+/// however many numbers a run touches. Two numbers share a counter only on a bucket collision
+/// (about one pair per 2,000 numbers in a run), and even then decisions stay reproducible as long
+/// as messages to those two numbers arrive in the same order.
+const OCCURRENCE_BUCKETS: usize = 1 << 20;
 
 /// What must happen only after the submit response is on the wire.
 ///
@@ -32,7 +49,16 @@ use crate::store::{IdGenerator, MessageRecord, MessageStore};
 pub struct AfterResponse {
     id: String,
     intermediate: Option<PendingReceipt>,
-    finish: Option<(ReceiptState, u16)>,
+    decision: Decision,
+}
+
+/// The answer to one submitted message.
+#[derive(Debug)]
+pub struct Submitted {
+    /// The message id and the work to run once the response is written, or the refusal.
+    pub result: Result<(String, AfterResponse), CommandStatus>,
+    /// How long to hold the response (the configured submit latency).
+    pub latency: Duration,
 }
 
 /// Result of query_sm.
@@ -46,21 +72,46 @@ pub struct QueryResult {
     pub error_code: u16,
 }
 
+/// Carrier-level behaviour that can change at run time.
+#[derive(Debug, Clone)]
+struct Live {
+    behaviour: BehaviourPatch,
+    faults: Arc<Faults>,
+    voice: VoicePatch,
+}
+
+/// A resolved behaviour, cached per (account, range chain) until the next change.
+#[derive(Debug)]
+struct Cached {
+    account: String,
+    chain: Vec<usize>,
+    behaviour: Arc<Behaviour>,
+}
+
 /// Shared state of one carrier.
 #[derive(Debug)]
 pub struct Carrier {
     /// Configuration it runs with.
     pub cfg: CarrierConfig,
+    /// The network it belongs to.
+    pub net: Arc<Network>,
     /// Accepted messages.
     pub store: MessageStore,
-    /// Receipts waiting for receivers.
+    /// Receipts (and MO messages) waiting for receivers.
     pub receipts: Arc<ReceiptRouter>,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// Outcome and timing decisions.
-    pub engine: Engine,
     ids: IdGenerator,
     binds: Mutex<HashMap<String, usize>>,
+    live: RwLock<Live>,
+    cache: RwLock<HashMap<u64, Cached>>,
+    throttle: Mutex<Option<TokenBucket>>,
+    account_throttles: HashMap<String, Mutex<TokenBucket>>,
+    outage: watch::Sender<bool>,
+    outage_epoch: AtomicU64,
+    occurrences: Box<[AtomicU32]>,
+    parts: Mutex<Reassembler<(String, String, u16)>>,
+    sessions: AtomicU64,
     /// Cancelled when the carrier shuts down.
     pub shutdown: CancellationToken,
     /// Scheduled deliveries, so shutdown can stop them.
@@ -90,24 +141,64 @@ impl Drop for BindGuard {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Carrier {
-    /// A carrier with this configuration.
+    /// A carrier with this configuration, alone in its network, every number a reachable
+    /// mobile on it.
     pub fn new(cfg: CarrierConfig) -> Arc<Self> {
+        Network::single(cfg)
+    }
+
+    /// A carrier inside `net` (see [`Network::build`]).
+    pub fn with_network(cfg: CarrierConfig, net: Arc<Network>) -> Arc<Self> {
         let metrics = Arc::new(Metrics::default());
+        let now = std::time::Instant::now();
+        let mut faults = Faults::default();
+        cfg.faults.apply_to(&mut faults);
         Arc::new(Self {
             store: MessageStore::new(cfg.store.capacity),
             receipts: ReceiptRouter::new(cfg.receipts.clone(), Arc::clone(&metrics)),
-            engine: Engine::new(cfg.delivery.clone()),
-            ids: IdGenerator::new(cfg.delivery.message_id_format),
+            ids: IdGenerator::new(cfg.receipts.message_id),
             binds: Mutex::new(HashMap::new()),
-            shutdown: CancellationToken::new(),
+            live: RwLock::new(Live {
+                behaviour: cfg.behaviour.clone(),
+                faults: Arc::new(faults),
+                voice: cfg.voice.clone(),
+            }),
+            cache: RwLock::new(HashMap::new()),
+            throttle: Mutex::new(cfg.throttle.as_ref().map(|t| TokenBucket::new(t, now))),
+            account_throttles: cfg
+                .accounts
+                .iter()
+                .filter_map(|(id, a)| {
+                    let t = a.throttle.as_ref()?;
+                    Some((id.clone(), Mutex::new(TokenBucket::new(t, now))))
+                })
+                .collect(),
+            outage: watch::channel(false).0,
+            outage_epoch: AtomicU64::new(0),
+            occurrences: (0..OCCURRENCE_BUCKETS).map(|_| AtomicU32::new(0)).collect(),
+            // Parts of one message reach the handset within seconds of each other; an hour
+            // covers any configured latency, and 100k pending messages bounds memory.
+            parts: Mutex::new(Reassembler::new(100_000, Duration::from_secs(3600))),
+            sessions: AtomicU64::new(0),
+            shutdown: net.shutdown.child_token(),
             tasks: TaskTracker::new(),
             metrics,
             cfg,
+            net,
         })
     }
 
-    /// Checks credentials and the account's bind limit.
+    /// The carrier's name.
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// Checks credentials, the account's bind limit and whether the carrier is up.
     pub fn authenticate(
         self: &Arc<Self>,
         system_id: &str,
@@ -119,7 +210,10 @@ impl Carrier {
         if account.password != password {
             return Err(CommandStatus::EsmeRinvpaswd);
         }
-        let mut binds = self.binds.lock().unwrap_or_else(|e| e.into_inner());
+        if self.is_down() {
+            return Err(CommandStatus::EsmeRbindfail);
+        }
+        let mut binds = lock(&self.binds);
         let n = binds.entry(system_id.to_string()).or_insert(0);
         if *n >= account.max_binds {
             return Err(CommandStatus::EsmeRbindfail);
@@ -131,61 +225,472 @@ impl Carrier {
         })
     }
 
-    /// Accepts a message: stores it, asks the engine, schedules delivery. Returns its id and the
-    /// work that must wait until the submit response is on the wire (see [`AfterResponse`]).
-    pub fn accept(self: &Arc<Self>, account: &str, sub: Submission) -> (String, AfterResponse) {
-        let id = self.ids.next_id();
-        let decision = self.engine.decide(&MessageFacts {
-            account,
-            source: &sub.source,
-            destination: &sub.destination,
-            parts: sub.concat.map_or(1, |c| c.total),
-        });
-        let record = MessageRecord::new(id.clone(), account.to_string(), sub);
-        let mut after = AfterResponse {
-            id: id.clone(),
-            intermediate: (record.registered_delivery & 0x10 != 0)
-                .then(|| self.receipt_for(&record, ReceiptState::Enroute, 0, true)),
-            finish: None,
-        };
-        self.store.insert(record);
-        self.metrics
-            .messages_accepted
-            .fetch_add(1, Ordering::Relaxed);
-        if decision.deliver_after.is_zero() {
-            after.finish = Some((decision.outcome, decision.error_code));
-        } else {
+    /// Numbers sessions in start order (seeds their fault decisions).
+    pub fn next_session(&self) -> u64 {
+        self.sessions.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Session faults in force now.
+    pub fn faults(&self) -> Arc<Faults> {
+        Arc::clone(&self.live.read().unwrap_or_else(|e| e.into_inner()).faults)
+    }
+
+    /// Carrier-level voice behaviour in force now (ranges refine it per call).
+    pub fn voice(&self) -> Voice {
+        let mut v = Voice::default();
+        self.live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .voice
+            .apply_to(&mut v);
+        v
+    }
+
+    /// Everything that can change at run time, as the control plane shows it.
+    pub fn live_view(&self) -> serde_json::Value {
+        let live = self.live.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut behaviour = Behaviour::default();
+        live.behaviour.apply_to(&mut behaviour);
+        let mut voice = Voice::default();
+        live.voice.apply_to(&mut voice);
+        let throttle = lock(&self.throttle).as_ref().map(|b| b.config().clone());
+        serde_json::json!({
+            "name": self.cfg.name,
+            "down": self.is_down(),
+            "behaviour": behaviour,
+            "faults": *live.faults,
+            "voice": voice,
+            "throttle": throttle,
+        })
+    }
+
+    /// Applies a run-time change; refused (with the field and reason) if any part is invalid,
+    /// in which case nothing changes.
+    pub fn apply_patch(&self, patch: &CarrierPatch) -> Result<(), (String, String)> {
+        patch.validate()?;
+        {
+            let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+            let mut next = live.clone();
+            if let Some(b) = &patch.behaviour {
+                next.behaviour.merge(b);
+                let mut check = Behaviour::default();
+                next.behaviour.apply_to(&mut check);
+                crate::dist::check_probabilities(check.outcomes.iter().map(|o| o.probability))
+                    .map_err(|m| ("behaviour.outcomes".to_string(), m))?;
+            }
+            if let Some(f) = &patch.faults {
+                let mut faults = (*next.faults).clone();
+                f.apply_to(&mut faults);
+                next.faults = Arc::new(faults);
+            }
+            if let Some(v) = &patch.voice {
+                next.voice.merge(v);
+                let mut check = Voice::default();
+                next.voice.apply_to(&mut check);
+                check.validate().map_err(|m| ("voice".to_string(), m))?;
+            }
+            *live = next;
+        }
+        if let Some(t) = &patch.throttle {
+            let now = std::time::Instant::now();
+            let mut bucket = lock(&self.throttle);
+            match (t, bucket.as_mut()) {
+                (ThrottleSetting::Off(_), _) => *bucket = None,
+                (ThrottleSetting::On(cfg), Some(b)) => b.reconfigure(cfg, now),
+                (ThrottleSetting::On(cfg), None) => *bucket = Some(TokenBucket::new(cfg, now)),
+            }
+        }
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.net.events.publish(
+            Some(self.name()),
+            None,
+            EventKind::CarrierChanged {
+                change: "behaviour_changed".into(),
+                detail: serde_json::to_value(patch).unwrap_or_default(),
+            },
+        );
+        Ok(())
+    }
+
+    /// True while the carrier is down.
+    pub fn is_down(&self) -> bool {
+        *self.outage.borrow()
+    }
+
+    /// Watches the up/down state (sessions drop when it turns down).
+    pub fn outage_watch(&self) -> watch::Receiver<bool> {
+        self.outage.subscribe()
+    }
+
+    /// Takes the carrier down: binds are refused and sessions dropped; it comes back after
+    /// `duration` (already scaled), or when [`Carrier::end_outage`] is called.
+    pub fn start_outage(self: &Arc<Self>, duration: Option<Duration>) {
+        let epoch = self.outage_epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        self.outage.send_replace(true);
+        tracing::info!(carrier = %self.name(), ?duration, "outage started");
+        self.net.events.publish(
+            Some(self.name()),
+            None,
+            EventKind::CarrierChanged {
+                change: "outage_started".into(),
+                detail: serde_json::json!({
+                    "duration_ms": duration.map(|d| d.as_millis() as u64),
+                }),
+            },
+        );
+        if let Some(d) = duration {
             let me = Arc::clone(self);
-            let id = id.clone();
-            let token = self.shutdown.clone();
+            let stop = self.shutdown.clone();
             self.tasks.spawn(async move {
                 tokio::select! {
-                    _ = tokio::time::sleep(decision.deliver_after) => {
-                        me.finish(&id, decision.outcome, decision.error_code);
+                    _ = tokio::time::sleep(d) => {
+                        // A newer outage owns the state now; leave its end to it.
+                        if me.outage_epoch.load(Ordering::SeqCst) == epoch {
+                            me.end_outage();
+                        }
                     }
-                    // At shutdown the message stays ENROUTE in the store: reported, not lost.
-                    _ = token.cancelled() => {}
+                    _ = stop.cancelled() => {}
                 }
             });
         }
-        (id, after)
     }
 
-    /// Runs the work [`Carrier::accept`] deferred, once the submit response has been written.
-    pub fn after_response(&self, after: AfterResponse) {
+    /// Brings the carrier back up.
+    pub fn end_outage(&self) {
+        self.outage_epoch.fetch_add(1, Ordering::SeqCst);
+        if self.outage.send_replace(false) {
+            tracing::info!(carrier = %self.name(), "outage ended");
+            self.net.events.publish(
+                Some(self.name()),
+                None,
+                EventKind::CarrierChanged {
+                    change: "outage_ended".into(),
+                    detail: serde_json::Value::Null,
+                },
+            );
+        }
+    }
+
+    /// The behaviour for a message from `account` to a number whose plan lookup is `resolved`.
+    fn behaviour_for(
+        &self,
+        account: &str,
+        resolved: Option<&crate::plan::Resolved>,
+    ) -> Arc<Behaviour> {
+        let chain: &[usize] = resolved.map_or(&[], |r| &r.chain);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        account.hash(&mut h);
+        chain.hash(&mut h);
+        let key = h.finish();
+        if let Some(c) = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            && c.account == account
+            && c.chain == chain
+        {
+            return Arc::clone(&c.behaviour);
+        }
+        let mut b = Behaviour::default();
+        self.live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .behaviour
+            .apply_to(&mut b);
+        if let Some(a) = self.cfg.accounts.get(account) {
+            a.behaviour.apply_to(&mut b);
+        }
+        if let Some(r) = resolved {
+            for patch in self.net.range_behaviour(r) {
+                patch.apply_to(&mut b);
+            }
+        }
+        let b = Arc::new(b);
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                key,
+                Cached {
+                    account: account.to_string(),
+                    chain: chain.to_vec(),
+                    behaviour: Arc::clone(&b),
+                },
+            );
+        b
+    }
+
+    /// Admission through the account's and the carrier's token buckets; `Err` carries the
+    /// configured refusal status.
+    fn admit(&self, account: &str, parts: u32) -> Result<(), CommandStatus> {
+        let now = std::time::Instant::now();
+        if let Some(b) = self.account_throttles.get(account) {
+            let mut b = lock(b);
+            if b.try_take(now, parts).is_err() {
+                return Err(CommandStatus::from(b.config().response.command_status()));
+            }
+        }
+        if let Some(b) = lock(&self.throttle).as_mut()
+            && b.try_take(now, parts).is_err()
+        {
+            return Err(CommandStatus::from(b.config().response.command_status()));
+        }
+        Ok(())
+    }
+
+    /// How many decisions were drawn for `key` before (a destination number, or a prefixed key
+    /// for other channels); see [`OCCURRENCE_BUCKETS`].
+    pub(crate) fn next_occurrence(&self, key: &str) -> u32 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in key.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.occurrences[(h as usize) % OCCURRENCE_BUCKETS].fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Submits a message: throttles, looks the destination up in the plan, asks the engine,
+    /// and on acceptance stores the message. Returns its id and the work that must wait until
+    /// the submit response is on the wire (see [`AfterResponse`]), or the refusal.
+    pub fn accept(self: &Arc<Self>, account: &str, sub: Submission) -> Submitted {
+        let refuse = |status: CommandStatus, latency: Duration| {
+            self.metrics.refusal(account, u32::from(status));
+            self.net.events.publish(
+                Some(self.name()),
+                Some(&sub.destination),
+                EventKind::MessageRejected {
+                    account: account.to_string(),
+                    to: sub.destination.clone(),
+                    command_status: u32::from(status),
+                    reason: crate::behaviour::Status(u32::from(status)).name(),
+                },
+            );
+            Submitted {
+                result: Err(status),
+                latency,
+            }
+        };
+        if let Err(status) = self.admit(account, sub.parts_cost()) {
+            return refuse(status, Duration::ZERO);
+        }
+        let number = crate::store::normalize(&sub.destination).to_string();
+        let resolved = self.net.plan.lookup(&number);
+        if resolved.is_none()
+            && self.net.has_plan
+            && self.net.unknown_numbers == UnknownNumbers::Reject
+        {
+            return refuse(CommandStatus::EsmeRinvdstadr, Duration::ZERO);
+        }
+        let behaviour = self.behaviour_for(account, resolved.as_ref());
+        let occurrence = self.next_occurrence(&number);
+        let mut rng = crate::dist::stream(
+            self.net.seed,
+            &[
+                self.name().as_bytes(),
+                number.as_bytes(),
+                &occurrence.to_le_bytes(),
+            ],
+        );
+        let facts = MessageFacts {
+            sms_capable: resolved.as_ref().is_none_or(|r| r.line_type.takes_sms()),
+            absent: resolved.as_ref().is_some_and(|r| r.absent),
+            time_scale: self.net.time_scale,
+        };
+        let decision = crate::engine::decide(&behaviour, &facts, &mut rng);
+        if let Some(status) = decision.refusal {
+            return refuse(CommandStatus::from(status), decision.submit_latency);
+        }
+        let latency = decision.submit_latency;
+        let id = self.ids.next_id();
+        let record = MessageRecord::new(id.clone(), account.to_string(), sub);
+        self.metrics.accepted(account);
+        self.net.events.publish(
+            Some(self.name()),
+            Some(&record.destination),
+            EventKind::MessageAccepted {
+                account: account.to_string(),
+                message_id: id.clone(),
+                from: record.source.clone(),
+                to: record.destination.clone(),
+                parts: record.concat.map_or(1, |c| c.total),
+            },
+        );
+        let after = AfterResponse {
+            id: id.clone(),
+            intermediate: (record.registered_delivery & 0x10 != 0)
+                .then(|| self.receipt_for(&record, ReceiptState::Enroute, 0, true)),
+            decision,
+        };
+        self.store.insert(record);
+        Submitted {
+            result: Ok((id, after)),
+            latency,
+        }
+    }
+
+    /// Runs the work [`Carrier::accept`] deferred, once the submit response has been written:
+    /// schedules the handset delivery and the final state with its receipt.
+    pub fn after_response(self: &Arc<Self>, after: AfterResponse) {
         if let Some(r) = after.intermediate {
             self.receipts.publish(r);
         }
-        if let Some((outcome, error_code)) = after.finish {
-            self.finish(&after.id, outcome, error_code);
+        let d = after.decision;
+        if let Some(delay) = d.handset_after {
+            let mo = d.mo_reply.clone();
+            let id = after.id.clone();
+            self.at(delay, move |me| me.reach_handset(&id, mo));
         }
+        let id = after.id;
+        let finish = move |me: Arc<Carrier>| {
+            me.finish(
+                &id,
+                d.outcome,
+                d.error_code,
+                d.receipt_lost,
+                d.receipt_duplicated,
+                d.receipt_reorder,
+            );
+        };
+        self.at(d.receipt_after, finish);
+    }
+
+    /// Runs `f` after `delay` (at once when zero), unless the carrier shuts down first: then
+    /// the message stays ENROUTE in the store, reported rather than lost.
+    fn at(self: &Arc<Self>, delay: Duration, f: impl FnOnce(Arc<Carrier>) + Send + 'static) {
+        if delay.is_zero() {
+            f(Arc::clone(self));
+            return;
+        }
+        let me = Arc::clone(self);
+        let token = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => f(me),
+                _ = token.cancelled() => {}
+            }
+        });
+    }
+
+    /// The message (or part) reaches its handset; whole messages land in the inbox.
+    fn reach_handset(self: &Arc<Self>, id: &str, mo: Option<(Duration, String)>) {
+        let Some(r) = self.store.get(id).into_iter().next() else {
+            return;
+        };
+        if r.state == ReceiptState::Deleted {
+            return;
+        }
+        let payload = match r.concat {
+            None => Some(r.payload.clone()),
+            Some(c) => {
+                let key = (r.destination.clone(), r.source.clone(), c.reference);
+                lock(&self.parts)
+                    .push(key, c.total, c.seq, &r.payload, std::time::Instant::now())
+                    .ok()
+                    .flatten()
+            }
+        };
+        let Some(payload) = payload else {
+            return;
+        };
+        self.metrics
+            .messages_delivered
+            .fetch_add(1, Ordering::Relaxed);
+        let text = smpp::text::decode(r.data_coding, &payload);
+        let parts = r.concat.map_or(1, |c| c.total);
+        self.net.handsets.deliver(
+            &r.destination,
+            NewEntry {
+                channel: Channel::Sms,
+                from: r.source.clone(),
+                text: text.clone(),
+                carrier: self.name().to_string(),
+                reference: id.to_string(),
+                parts,
+                received_at: Utc::now(),
+            },
+        );
+        self.net.events.publish(
+            Some(self.name()),
+            Some(&r.destination),
+            EventKind::HandsetDelivered {
+                message_id: id.to_string(),
+                from: r.source.clone(),
+                to: r.destination.clone(),
+                channel: Channel::Sms,
+                text,
+            },
+        );
+        if let Some((delay, text)) = mo {
+            let (from, to, account) = (r.destination.clone(), r.source.clone(), r.account.clone());
+            self.at(delay, move |me| {
+                me.queue_mo(&account, &from, &to, &text);
+            });
+        }
+    }
+
+    /// Queues an MO message (a handset's text to `to`) for `account`'s receivers.
+    pub fn queue_mo(&self, account: &str, from: &str, to: &str, text: &str) {
+        self.metrics.mo_generated.fetch_add(1, Ordering::Relaxed);
+        self.receipts.publish(PendingReceipt {
+            message_id: String::new(),
+            account: account.to_string(),
+            original_source: to.to_string(),
+            original_destination: from.to_string(),
+            state: ReceiptState::Delivered,
+            error_code: 0,
+            intermediate: false,
+            submitted_at: Utc::now(),
+            done_at: Utc::now(),
+            text: String::new(),
+            mo_text: Some(text.to_string()),
+            attempts: 0,
+            created: tokio::time::Instant::now(),
+        });
+        self.net.events.publish(
+            Some(self.name()),
+            Some(from),
+            EventKind::Mo {
+                account: account.to_string(),
+                from: from.to_string(),
+                to: to.to_string(),
+                text: text.to_string(),
+            },
+        );
+    }
+
+    /// The account an MO from `from` to `to` goes to: the one that last sent `from` a message
+    /// from `to` (or from anywhere), else the carrier's only account.
+    pub fn mo_account(&self, from: &str, to: &str) -> Option<String> {
+        let recent = self.store.list(Some(from), 50);
+        recent
+            .iter()
+            .find(|m| m.source == to)
+            .or(recent.first())
+            .map(|m| m.account.clone())
+            .or_else(|| {
+                (self.cfg.accounts.len() == 1)
+                    .then(|| self.cfg.accounts.keys().next().cloned())
+                    .flatten()
+            })
     }
 
     /// Moves every record with `id` that is still pending to its final state and publishes the
     /// receipts their registered_delivery asks for.
-    fn finish(&self, id: &str, outcome: ReceiptState, error_code: u16) {
+    fn finish(
+        self: &Arc<Self>,
+        id: &str,
+        outcome: ReceiptState,
+        error_code: u16,
+        lost: bool,
+        duplicated: bool,
+        reorder: Option<Duration>,
+    ) {
         let mut receipts = Vec::new();
         let now = Utc::now();
+        let mut lost_to = Vec::new();
         self.store.update(id, |r| {
             if r.state.is_final() {
                 // Cancelled (DELETED) or already final: nothing to deliver.
@@ -194,17 +699,40 @@ impl Carrier {
             r.state = outcome;
             r.error_code = error_code;
             r.done_at = Some(now);
-            if outcome == ReceiptState::Delivered {
-                self.metrics
-                    .messages_delivered
-                    .fetch_add(1, Ordering::Relaxed);
-            }
+            self.metrics.outcome(&r.account, outcome.word());
             if wants_final_receipt(r.registered_delivery, outcome) {
-                receipts.push(self.receipt_for(r, outcome, error_code, false));
+                if lost {
+                    lost_to.push(r.destination.clone());
+                } else {
+                    receipts.push(self.receipt_for(r, outcome, error_code, false));
+                }
             }
         });
-        for r in receipts {
-            self.receipts.publish(r);
+        for to in lost_to {
+            self.metrics.receipts_lost.fetch_add(1, Ordering::Relaxed);
+            self.net.events.publish(
+                Some(self.name()),
+                Some(&to),
+                EventKind::MessageLost {
+                    message_id: id.to_string(),
+                    to: to.clone(),
+                },
+            );
+        }
+        let publish = move |me: Arc<Carrier>| {
+            for r in receipts {
+                if duplicated {
+                    me.metrics
+                        .receipts_duplicated
+                        .fetch_add(1, Ordering::Relaxed);
+                    me.receipts.publish(r.clone());
+                }
+                me.receipts.publish(r);
+            }
+        };
+        match reorder {
+            Some(hold) => self.at(hold, publish),
+            None => publish(Arc::clone(self)),
         }
     }
 
@@ -217,7 +745,7 @@ impl Carrier {
     ) -> PendingReceipt {
         let text: String = smpp::text::decode(r.data_coding, &r.payload)
             .chars()
-            .take(20)
+            .take(self.cfg.receipts.text_chars)
             .collect();
         PendingReceipt {
             message_id: r.message_id.clone(),
@@ -230,6 +758,7 @@ impl Carrier {
             submitted_at: r.submitted_at,
             done_at: r.done_at.unwrap_or_else(Utc::now),
             text,
+            mo_text: None,
             attempts: 0,
             created: tokio::time::Instant::now(),
         }
@@ -357,8 +886,8 @@ mod tests {
         cfg.accounts.insert(
             "test".into(),
             AccountConfig {
-                password: "secret".into(),
                 max_binds: 1,
+                ..AccountConfig::new("secret")
             },
         );
         let c = Carrier::new(cfg);

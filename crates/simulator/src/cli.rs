@@ -12,8 +12,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use crate::config::{AccountConfig, CarrierConfig, MessageIdFormat};
-use crate::server::{Listeners, ShutdownReport};
+use crate::config::{AccountConfig, CarrierConfig, MessageIdFormat, SimConfig};
+use crate::dist::Distribution;
+use crate::server::{CarrierListeners, ShutdownReport};
 
 /// Mock SMS carrier that speaks SMPP.
 #[derive(Debug, Parser)]
@@ -34,18 +35,22 @@ pub enum Command {
         /// The TOML file.
         file: PathBuf,
     },
+    /// Print the JSON Schema of the config file (for editor completion and validation).
+    Schema,
 }
 
 /// Options of `carrier-sim serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// SMPP listen address (port 0 picks a free port; see the readiness line).
+    /// SMPP listen address of the first carrier when the config gives it none (port 0 picks a
+    /// free port; see the readiness line). Other carriers without one get a free port.
     #[arg(long, default_value = "127.0.0.1:2775")]
     pub smpp: String,
     /// HTTP control plane listen address.
     #[arg(long, default_value = "127.0.0.1:8775")]
     pub http: String,
-    /// Also listen for SMPP over TLS on this address (needs --tls-cert and --tls-key).
+    /// Also listen for SMPP over TLS on this address, for the first carrier (needs --tls-cert
+    /// and --tls-key).
     #[arg(long, requires_all = ["tls_cert", "tls_key"])]
     pub smpp_tls: Option<String>,
     /// PEM certificate chain for --smpp-tls.
@@ -54,13 +59,21 @@ pub struct ServeArgs {
     /// PEM private key for --smpp-tls.
     #[arg(long)]
     pub tls_key: Option<PathBuf>,
-    /// An account as SYSTEM_ID:PASSWORD (repeatable); added to those in --config.
+    /// An account as SYSTEM_ID:PASSWORD (repeatable); added to the first carrier's accounts.
     #[arg(long = "account", value_name = "ID:PASSWORD")]
     pub accounts: Vec<String>,
-    /// Carrier config file (TOML).
+    /// Config file (TOML): carriers, number plan, timeline. See scenarios/ for examples.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Delay from acceptance to delivery and receipt (e.g. 0, 250ms, 2s).
+    /// Seed of every random decision (overrides the file's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Divide every configured duration by this (e.g. 10 runs a 10-minute timeline in one);
+    /// overrides the file's.
+    #[arg(long)]
+    pub time_scale: Option<f64>,
+    /// Fixed delay from acceptance to handset delivery and receipt, for every carrier (e.g. 0,
+    /// 250ms, 2s); overrides the files' latencies.
     #[arg(long, value_parser = humantime_parse)]
     pub delivery_delay: Option<Duration>,
     /// Message id format.
@@ -85,56 +98,83 @@ fn humantime_parse(s: &str) -> Result<Duration, String> {
 }
 
 impl ServeArgs {
-    /// The carrier configuration these options describe.
-    pub fn carrier_config(&self) -> anyhow::Result<CarrierConfig> {
+    /// The network configuration these options describe (file, then flags on top).
+    pub fn sim_config(&self) -> anyhow::Result<SimConfig> {
         let mut cfg = match &self.config {
-            Some(path) => CarrierConfig::load(path)?,
-            None => CarrierConfig::default(),
+            Some(path) => SimConfig::load(path)?,
+            None => SimConfig::default(),
         };
-        for spec in &self.accounts {
-            let (id, pw) = spec
-                .split_once(':')
-                .with_context(|| format!("--account {spec:?}: expected SYSTEM_ID:PASSWORD"))?;
-            cfg.accounts.insert(id.to_string(), AccountConfig::new(pw));
+        if cfg.carriers.is_empty() {
+            let c = CarrierConfig::default();
+            cfg.carriers.insert(c.name.clone(), c);
         }
-        if let Some(d) = self.delivery_delay {
-            cfg.delivery.delay = d;
+        if let Some(seed) = self.seed {
+            cfg.seed = seed;
         }
-        if let Some(f) = self.message_id_format {
-            cfg.delivery.message_id_format = f;
+        if let Some(scale) = self.time_scale {
+            cfg.time_scale = scale;
         }
-        if let Some(n) = self.max_command_length {
-            cfg.session.max_command_length = n;
-        }
-        if let Some(d) = self.bind_timeout {
-            cfg.session.bind_timeout = d;
-        }
-        if let Some(n) = self.max_connections {
-            cfg.session.max_connections = n;
+        let mut first = true;
+        for c in cfg.carriers.values_mut() {
+            if first {
+                for spec in &self.accounts {
+                    let (id, pw) = spec.split_once(':').with_context(|| {
+                        format!("--account {spec:?}: expected SYSTEM_ID:PASSWORD")
+                    })?;
+                    c.accounts.insert(id.to_string(), AccountConfig::new(pw));
+                }
+                if c.smpp.is_empty() {
+                    c.smpp.push(self.smpp.clone());
+                }
+            } else if c.smpp.is_empty() {
+                c.smpp.push("127.0.0.1:0".into());
+            }
+            first = false;
+            if let Some(d) = self.delivery_delay {
+                c.behaviour.handset_latency = Some(Distribution::fixed(d));
+                c.behaviour.receipt_latency = Some(Distribution::fixed(d));
+            }
+            if let Some(f) = self.message_id_format {
+                c.receipts.message_id = f;
+            }
+            if let Some(n) = self.max_command_length {
+                c.session.max_command_length = n;
+            }
+            if let Some(d) = self.bind_timeout {
+                c.session.bind_timeout = d;
+            }
+            if let Some(n) = self.max_connections {
+                c.session.max_connections = n;
+            }
         }
         cfg.validate()
             .map_err(|(field, msg)| anyhow::anyhow!("{field}: {msg}"))?;
-        if cfg.accounts.is_empty() {
+        if let Some(c) = cfg.carriers.values().find(|c| c.accounts.is_empty()) {
             anyhow::bail!(
-                "no accounts: give --account SYSTEM_ID:PASSWORD or [accounts.ID] in --config"
+                "carrier `{}` has no accounts: give --account SYSTEM_ID:PASSWORD or [carriers.{}.accounts.ID] in --config",
+                c.name,
+                c.name
             );
         }
         Ok(cfg)
     }
 }
 
-/// Prints one readiness line.
-pub fn announce(service: &str, addr: std::net::SocketAddr) {
+/// Prints one readiness line; `carrier` names the carrier an SMPP listener belongs to.
+pub fn announce(service: &str, carrier: Option<&str>, addr: std::net::SocketAddr) {
     // A struct, not a json! map, so the keys keep this order: `event` first reads best in logs.
     #[derive(serde::Serialize)]
     struct Listening<'a> {
         event: &'static str,
         service: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        carrier: Option<&'a str>,
         addr: String,
     }
     let line = serde_json::to_string(&Listening {
         event: "listening",
         service,
+        carrier,
         addr: addr.to_string(),
     })
     .unwrap_or_default();
@@ -143,53 +183,100 @@ pub fn announce(service: &str, addr: std::net::SocketAddr) {
     let _ = out.flush();
 }
 
+/// The stop line's report: totals over every carrier, and each carrier's own.
+#[derive(Debug, serde::Serialize)]
+pub struct StopReport {
+    /// Totals.
+    #[serde(flatten)]
+    pub total: ShutdownReport,
+    /// Per carrier.
+    pub carriers: std::collections::BTreeMap<String, ShutdownReport>,
+}
+
 /// Runs `serve` until SIGINT or SIGTERM.
-pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<ShutdownReport> {
-    let cfg = args.carrier_config()?;
-    let smpp = TcpListener::bind(&args.smpp)
-        .await
-        .with_context(|| format!("--smpp {}: cannot listen", args.smpp))?;
+pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<StopReport> {
+    let cfg = args.sim_config()?;
+    let base = args
+        .config
+        .as_deref()
+        .and_then(|p| p.parent())
+        .unwrap_or(std::path::Path::new("."));
+    let (net, carriers) = crate::network::Network::build(&cfg, base)?;
     let http = TcpListener::bind(&args.http)
         .await
         .with_context(|| format!("--http {}: cannot listen", args.http))?;
-    let smpp_tls = match (&args.smpp_tls, &args.tls_cert, &args.tls_key) {
-        (Some(addr), Some(cert), Some(key)) => {
-            let acceptor = crate::tls::acceptor(cert, key)?;
-            let l = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("--smpp-tls {addr}: cannot listen"))?;
-            Some((l, acceptor))
+    let mut served = Vec::new();
+    for (i, carrier) in carriers.into_iter().enumerate() {
+        let mut smpp = Vec::new();
+        for addr in &carrier.cfg.smpp {
+            let l = TcpListener::bind(addr).await.with_context(|| {
+                format!("carrier `{}`: SMPP {addr}: cannot listen", carrier.name())
+            })?;
+            announce("smpp", Some(carrier.name()), l.local_addr()?);
+            smpp.push(l);
         }
-        _ => None,
-    };
-    announce("smpp", smpp.local_addr()?);
-    if let Some((l, _)) = &smpp_tls {
-        announce("smpp-tls", l.local_addr()?);
+        let tls_spec = match (
+            &carrier.cfg.smpp_tls,
+            &args.smpp_tls,
+            &args.tls_cert,
+            &args.tls_key,
+        ) {
+            (Some(t), _, _, _) => Some((t.listen.clone(), t.cert.clone(), t.key.clone())),
+            (None, Some(addr), Some(cert), Some(key)) if i == 0 => {
+                Some((addr.clone(), cert.clone(), key.clone()))
+            }
+            _ => None,
+        };
+        let smpp_tls = match tls_spec {
+            Some((addr, cert, key)) => {
+                let acceptor = crate::tls::acceptor(&cert, &key)?;
+                let l = TcpListener::bind(&addr).await.with_context(|| {
+                    format!(
+                        "carrier `{}`: SMPP TLS {addr}: cannot listen",
+                        carrier.name()
+                    )
+                })?;
+                announce("smpp-tls", Some(carrier.name()), l.local_addr()?);
+                Some((l, acceptor))
+            }
+            None => None,
+        };
+        served.push((carrier, CarrierListeners { smpp, smpp_tls }));
     }
-    announce("http", http.local_addr()?);
-    let carrier = crate::Carrier::new(cfg);
-    let report = crate::server::run(
-        Listeners {
-            smpp,
-            smpp_tls,
-            http: Some(http),
-        },
-        carrier,
-        shutdown_signal(),
-    )
-    .await?;
+    announce("http", None, http.local_addr()?);
+    tracing::info!(
+        seed = net.seed,
+        time_scale = net.time_scale,
+        carriers = served.len(),
+        "network running"
+    );
+    let report = crate::server::run_network(net, served, Some(http), shutdown_signal()).await?;
+    let mut total = ShutdownReport {
+        receipts: crate::receipts::ReceiptAccount::default(),
+        sessions_cut: 0,
+        messages_accepted: 0,
+    };
+    for r in report.carriers.values() {
+        total.receipts.add(&r.receipts);
+        total.sessions_cut = r.sessions_cut;
+        total.messages_accepted += r.messages_accepted;
+    }
+    let stop = StopReport {
+        total,
+        carriers: report.carriers,
+    };
     #[derive(serde::Serialize)]
     struct Stopped<'a> {
         event: &'static str,
-        report: &'a ShutdownReport,
+        report: &'a StopReport,
     }
     let line = serde_json::to_string(&Stopped {
         event: "stopped",
-        report: &report,
+        report: &stop,
     })
     .unwrap_or_default();
     println!("{line}");
-    Ok(report)
+    Ok(stop)
 }
 
 /// Completes on SIGINT or SIGTERM.

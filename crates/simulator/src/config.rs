@@ -1,33 +1,158 @@
-//! Carrier configuration: accounts, session limits, receipt policy and delivery timing.
+//! The carrier-sim configuration file: carriers (listeners, accounts, session limits, receipt
+//! profile, throttles, behaviour, faults), the number plan, and the timeline.
 //!
 //! The file format is TOML, parsed into serde types with `deny_unknown_fields`; every default
-//! lives in the `Default` impls here and nowhere else. Errors name the file, the line and the
-//! field, because a tester editing a config should not have to guess what was refused.
+//! lives in the `Default` impls (and the behaviour defaults in [`crate::behaviour`]) and nowhere
+//! else. Errors name the file, the line and the field, because a tester editing a config should
+//! not have to guess what was refused: syntax errors come with toml's span, and values refused by
+//! validation are located by walking the span-aware parse tree to the field's path. The JSON
+//! Schema ([`json_schema`]) is derived from the same types.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::behaviour::{BehaviourPatch, CarrierPatch, FaultsPatch, VoicePatch};
+use crate::plan::RangeConfig;
+use crate::throttle::ThrottleConfig;
+
+/// A whole simulated network: carriers, number plan, timeline. This is the file
+/// `carrier-sim serve --config` reads and `carrier-sim validate` checks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimConfig {
+    /// Seed of every random decision: the same seed and file give the same decisions.
+    pub seed: u64,
+    /// Divides every configured duration (latencies, ring times, timeline offsets, outages), so a
+    /// long scenario runs fast in CI; protocol timers (bind timeout, enquire_link, retries) are
+    /// not scaled. `--time-scale` overrides it.
+    pub time_scale: f64,
+    /// What happens to a destination outside the number plan (only matters when `ranges` is
+    /// given; with no ranges every number is a reachable mobile).
+    pub unknown_numbers: UnknownNumbers,
+    /// Virtual handsets.
+    pub handsets: HandsetsConfig,
+    /// The event stream.
+    pub events: EventsConfig,
+    /// Currency of the prices in `ranges`.
+    pub currency: String,
+    /// Carriers by name; each has its own SMPP listeners, accounts and behaviour. With none, one
+    /// carrier named `default` is created.
+    pub carriers: BTreeMap<String, CarrierConfig>,
+    /// The number plan: ranges of numbers with their network, line type, flags, prices and
+    /// behaviour overrides. The most specific range wins (see the `plan` module).
+    pub ranges: Vec<RangeConfig>,
+    /// Changes at offsets from start: outages and behaviour changes.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            time_scale: 1.0,
+            unknown_numbers: UnknownNumbers::Reject,
+            handsets: HandsetsConfig::default(),
+            events: EventsConfig::default(),
+            currency: "EUR".into(),
+            carriers: BTreeMap::new(),
+            ranges: Vec::new(),
+            timeline: Vec::new(),
+        }
+    }
+}
+
+/// Destinations outside the number plan.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownNumbers {
+    /// Refuse at submit with ESME_RINVDSTADR, as a carrier with no route does.
+    Reject,
+    /// Accept and treat as a reachable mobile on the submitting carrier.
+    Accept,
+}
+
+/// Virtual handset limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandsetsConfig {
+    /// Messages and calls kept per handset; older ones are dropped (counted).
+    pub inbox_capacity: usize,
+}
+
+impl Default for HandsetsConfig {
+    fn default() -> Self {
+        Self {
+            inbox_capacity: 100,
+        }
+    }
+}
+
+/// Event stream limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Events buffered for subscribers; a subscriber further behind is told how many it missed.
+    pub capacity: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self { capacity: 4096 }
+    }
+}
+
+/// One entry of the timeline.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineEntry {
+    /// Offset from start (divided by the time scale).
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub at: Duration,
+    /// The carrier it concerns.
+    pub carrier: String,
+    /// Take the carrier down for this long: binds refused, sessions dropped, calls fail.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub outage: Option<Duration>,
+    /// Behaviour changes applied at `at`, as with `PATCH /v1/carriers/{name}`.
+    #[serde(default)]
+    pub change: CarrierPatch,
+}
+
 /// Everything one carrier needs to run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CarrierConfig {
-    /// Carrier name, shown in metrics and the control plane.
+    /// Carrier name, shown in metrics and the control plane (in a file: the table's key).
+    #[serde(skip)]
     pub name: String,
     /// The system_id the carrier gives in bind responses.
     pub system_id: String,
+    /// SMPP listen addresses (port 0 picks a free port; the readiness line tells which).
+    pub smpp: Vec<String>,
+    /// SMPP over TLS listener.
+    pub smpp_tls: Option<TlsListenerConfig>,
     /// Accounts by system_id.
     pub accounts: BTreeMap<String, AccountConfig>,
     /// Session limits and timers.
     pub session: SessionConfig,
-    /// Delivery receipt policy.
+    /// Delivery receipt policy and format.
     pub receipts: ReceiptConfig,
-    /// How messages are delivered.
-    pub delivery: DeliveryConfig,
     /// Message store bounds.
     pub store: StoreConfig,
+    /// Carrier-wide throttle (every account together).
+    pub throttle: Option<ThrottleConfig>,
+    /// SMS behaviour of this carrier (ranges and accounts override it).
+    pub behaviour: BehaviourPatch,
+    /// Session faults injected into this carrier's SMPP sessions.
+    pub faults: FaultsPatch,
+    /// Voice behaviour of calls placed through this carrier (ranges override it).
+    pub voice: VoicePatch,
 }
 
 impl Default for CarrierConfig {
@@ -35,17 +160,34 @@ impl Default for CarrierConfig {
         Self {
             name: "default".into(),
             system_id: "carrier-sim".into(),
+            smpp: Vec::new(),
+            smpp_tls: None,
             accounts: BTreeMap::new(),
             session: SessionConfig::default(),
             receipts: ReceiptConfig::default(),
-            delivery: DeliveryConfig::default(),
             store: StoreConfig::default(),
+            throttle: None,
+            behaviour: BehaviourPatch::default(),
+            faults: FaultsPatch::default(),
+            voice: VoicePatch::default(),
         }
     }
 }
 
+/// An SMPP-over-TLS listener.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsListenerConfig {
+    /// Listen address.
+    pub listen: String,
+    /// PEM certificate chain (relative to the config file).
+    pub cert: PathBuf,
+    /// PEM private key (relative to the config file).
+    pub key: PathBuf,
+}
+
 /// One ESME account.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     /// The password the ESME must present (SMPP limits it to 8 characters).
@@ -53,6 +195,12 @@ pub struct AccountConfig {
     /// Most simultaneous binds this account may hold.
     #[serde(default = "default_max_binds")]
     pub max_binds: usize,
+    /// This account's own throttle.
+    #[serde(default)]
+    pub throttle: Option<ThrottleConfig>,
+    /// Behaviour for this account's messages (over the carrier's, under the ranges').
+    #[serde(default)]
+    pub behaviour: BehaviourPatch,
 }
 
 fn default_max_binds() -> usize {
@@ -65,25 +213,30 @@ impl AccountConfig {
         Self {
             password: password.into(),
             max_binds: default_max_binds(),
+            throttle: None,
+            behaviour: BehaviourPatch::default(),
         }
     }
 }
 
 /// Limits and timers for SMPP sessions.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionConfig {
     /// Largest accepted command_length; longer PDUs get generic_nack ESME_RINVCMDLEN and a close.
     pub max_command_length: usize,
     /// A connection that has not bound within this time is closed.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub bind_timeout: Duration,
     /// After this long without any PDU from the peer, the carrier sends enquire_link.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub enquire_link_interval: Duration,
     /// How long the carrier waits for a response to its own requests (enquire_link,
     /// deliver_sm, unbind) before treating it as missing.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub response_timeout: Duration,
     /// Most simultaneous connections per listener; more are refused with a clear answer.
     pub max_connections: usize,
@@ -91,6 +244,7 @@ pub struct SessionConfig {
     pub deliver_window: usize,
     /// How long shutdown waits for sessions to unbind and drain.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub shutdown_grace: Duration,
 }
 
@@ -108,23 +262,45 @@ impl Default for SessionConfig {
     }
 }
 
-/// Receipt store-and-forward and retry policy.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// Receipt store-and-forward, retry policy and format profile.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReceiptConfig {
     /// Most receipts held per account while no receiver is bound; more are counted as overflow.
     pub store_capacity: usize,
     /// A stored receipt older than this is expired (counted).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub ttl: Duration,
     /// Attempts per receipt (first send included) before it is expired.
     pub max_attempts: u32,
     /// Backoff before the first retry; doubled for each further retry.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub retry_backoff: Duration,
     /// Longest backoff between retries.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub retry_backoff_max: Duration,
+    /// Format of message ids in submit responses and receipts.
+    pub message_id: MessageIdFormat,
+    /// Receipt PDU: deliver_sm (usual) or data_sm.
+    pub pdu: ReceiptPdu,
+    /// Write the receipt text (`id:... stat:...`); off together with `tlvs` on gives TLV-only
+    /// receipts.
+    pub text: bool,
+    /// Add receipted_message_id, message_state and network_error_code TLVs.
+    pub tlvs: bool,
+    /// `ID:`, `SUB:`, ... instead of `id:`, `sub:`, ...
+    pub upper_case_keys: bool,
+    /// `Text:` instead of `text:`.
+    pub capitalized_text: bool,
+    /// Write `sub:` and `dlvrd:`.
+    pub sub_dlvrd: bool,
+    /// `YYMMDDhhmmss` dates instead of `YYMMDDhhmm`.
+    pub seconds_in_dates: bool,
+    /// Characters of the message copied after `text:`.
+    pub text_chars: usize,
 }
 
 impl Default for ReceiptConfig {
@@ -135,32 +311,46 @@ impl Default for ReceiptConfig {
             max_attempts: 5,
             retry_backoff: Duration::from_secs(1),
             retry_backoff_max: Duration::from_secs(60),
+            message_id: MessageIdFormat::Hex,
+            pdu: ReceiptPdu::DeliverSm,
+            text: true,
+            tlvs: true,
+            upper_case_keys: false,
+            capitalized_text: false,
+            sub_dlvrd: true,
+            seconds_in_dates: false,
+            text_chars: 20,
         }
     }
 }
 
-/// Message delivery timing and ids.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
-pub struct DeliveryConfig {
-    /// Time from acceptance to delivery (and the final receipt).
-    #[serde(with = "humantime_serde")]
-    pub delay: Duration,
-    /// Format of message ids in submit_sm_resp and receipts.
-    pub message_id_format: MessageIdFormat,
-}
-
-impl Default for DeliveryConfig {
-    fn default() -> Self {
-        Self {
-            delay: Duration::ZERO,
-            message_id_format: MessageIdFormat::Hex,
+impl ReceiptConfig {
+    /// The receipt text format this profile describes.
+    pub fn text_format(&self) -> smpp::receipt::ReceiptFormat {
+        smpp::receipt::ReceiptFormat {
+            upper_case_keys: self.upper_case_keys,
+            sub_dlvrd: self.sub_dlvrd,
+            capitalized_text: self.capitalized_text,
+            seconds_in_dates: self.seconds_in_dates,
+            text_chars: self.text_chars,
         }
     }
+}
+
+/// The PDU that carries receipts.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptPdu {
+    /// deliver_sm with esm_class 0x04.
+    DeliverSm,
+    /// data_sm with esm_class 0x04; the text, if any, in message_payload.
+    DataSm,
 }
 
 /// Format of message ids.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageIdFormat {
     /// Lower-case hexadecimal, e.g. `1a2b3c4d5e` (the default, like most SMSCs).
@@ -172,7 +362,7 @@ pub enum MessageIdFormat {
 }
 
 /// Bounds on the message store behind query_sm and `/v1/messages`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// Most messages kept; the oldest are evicted first (counted).
@@ -209,10 +399,12 @@ pub enum ConfigError {
         message: String,
     },
     /// The file parsed but a value is not acceptable.
-    #[error("{path}: {field}: {message}")]
+    #[error("{path}:{line}: {field}: {message}")]
     Invalid {
-        /// The file.
+        /// The file (or a file it names, such as a list of numbers).
         path: PathBuf,
+        /// 1-based line of the field (or of the enclosing table when the field is absent).
+        line: usize,
         /// Dotted path of the field.
         field: String,
         /// What is wrong.
@@ -220,8 +412,8 @@ pub enum ConfigError {
     },
 }
 
-impl CarrierConfig {
-    /// Loads and validates a TOML file.
+impl SimConfig {
+    /// Loads and validates a TOML file, number plan included.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -230,42 +422,165 @@ impl CarrierConfig {
         Self::parse(path, &text)
     }
 
-    /// Parses and validates TOML text; `path` is only used in error messages.
+    /// Parses and validates TOML text; `path` names the file in errors and relative paths in
+    /// it (number files, TLS keys) are resolved from its directory.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let cfg: CarrierConfig = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|span| line_col(text, span.start))
-                .unwrap_or((1, 1));
-            let mut message = e.message().trim().to_string();
-            // toml names unknown keys but not the key whose value is wrong: add it from the line.
-            if let Some(key) = text
-                .lines()
-                .nth(line - 1)
-                .and_then(|l| l.split_once('='))
-                .map(|(k, _)| k.trim())
-                .filter(|k| !k.is_empty() && !message.contains(*k))
-            {
-                message = format!("field `{key}`: {message}");
+        let mut cfg: SimConfig = toml::from_str(text).map_err(|e| parse_error(path, text, &e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for (name, carrier) in &mut cfg.carriers {
+            carrier.name = name.clone();
+            if let Some(tls) = &mut carrier.smpp_tls {
+                tls.cert = base.join(&tls.cert);
+                tls.key = base.join(&tls.key);
             }
-            ConfigError::Parse {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message,
-            }
-        })?;
-        cfg.validate()
-            .map_err(|(field, message)| ConfigError::Invalid {
-                path: path.to_path_buf(),
-                field,
-                message,
-            })?;
+        }
+        let invalid = |field: String, message: String| ConfigError::Invalid {
+            line: locate(text, &field),
+            path: path.to_path_buf(),
+            field,
+            message,
+        };
+        cfg.validate().map_err(|(f, m)| invalid(f, m))?;
+        crate::plan::NumberPlan::build(&cfg.plan_config(), base, chrono::Utc::now()).map_err(
+            |e| match &e.file {
+                Some((file, line)) => ConfigError::Invalid {
+                    path: file.clone(),
+                    line: *line,
+                    field: e.field.clone(),
+                    message: e.message.clone(),
+                },
+                None => invalid(e.field.clone(), e.message.clone()),
+            },
+        )?;
         Ok(cfg)
     }
 
-    /// Checks values that parse but cannot work; returns the field and the reason.
+    /// The number-plan part of the file.
+    pub fn plan_config(&self) -> crate::plan::PlanConfig {
+        crate::plan::PlanConfig {
+            currency: self.currency.clone(),
+            ranges: self.ranges.clone(),
+        }
+    }
+
+    /// The carriers to run: those configured, or one named `default`.
+    pub fn carriers(&self) -> Vec<CarrierConfig> {
+        if self.carriers.is_empty() {
+            vec![CarrierConfig::default()]
+        } else {
+            self.carriers.values().cloned().collect()
+        }
+    }
+
+    /// Checks values that parse but cannot work; returns the field path and the reason.
     pub fn validate(&self) -> Result<(), (String, String)> {
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
+            return Err((
+                "time_scale".into(),
+                format!("must be a number above 0, not {}", self.time_scale),
+            ));
+        }
+        if self.handsets.inbox_capacity == 0 {
+            return Err((
+                "handsets.inbox_capacity".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if self.events.capacity == 0 {
+            return Err(("events.capacity".into(), "must be at least 1".into()));
+        }
+        let mut listeners = std::collections::HashSet::new();
+        for (name, c) in &self.carriers {
+            c.validate()
+                .map_err(|(f, m)| (format!("carriers.{name}.{f}"), m))?;
+            for (i, addr) in c.smpp.iter().enumerate() {
+                if !addr.ends_with(":0") && !listeners.insert(addr.clone()) {
+                    return Err((
+                        format!("carriers.{name}.smpp[{i}]"),
+                        format!("{addr} is already used by another carrier"),
+                    ));
+                }
+            }
+        }
+        let known = |carrier: &str| {
+            self.carriers.contains_key(carrier)
+                || (self.carriers.is_empty() && carrier == "default")
+        };
+        for (i, r) in self.ranges.iter().enumerate() {
+            if let Some(b) = &r.behaviour {
+                b.validate()
+                    .map_err(|(f, m)| (format!("ranges[{i}].behaviour.{f}"), m))?;
+            }
+            if let Some(v) = &r.voice {
+                v.validate()
+                    .map_err(|(f, m)| (format!("ranges[{i}].voice.{f}"), m))?;
+            }
+            if let Some(c) = &r.carrier
+                && !known(c)
+            {
+                return Err((
+                    format!("ranges[{i}].carrier"),
+                    format!("no carrier named `{c}` in [carriers]"),
+                ));
+            }
+        }
+        for (i, t) in self.timeline.iter().enumerate() {
+            let field = |f: &str| format!("timeline[{i}].{f}");
+            if !known(&t.carrier) {
+                return Err((
+                    field("carrier"),
+                    format!("no carrier named `{}` in [carriers]", t.carrier),
+                ));
+            }
+            if t.outage.is_some_and(|d| d.is_zero()) {
+                return Err((field("outage"), "must be longer than zero".into()));
+            }
+            if t.outage.is_none() && t.change.is_empty() {
+                return Err((
+                    field("change"),
+                    "the entry changes nothing: give `outage` or `change`".into(),
+                ));
+            }
+            t.change
+                .validate()
+                .map_err(|(f, m)| (field(&format!("change.{f}")), m))?;
+        }
+        Ok(())
+    }
+}
+
+impl CarrierConfig {
+    /// Loads a file holding exactly one carrier (the first of its `[carriers]`, or `default`).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let sim = SimConfig::load(path)?;
+        Ok(sim.carriers().remove(0))
+    }
+
+    /// Checks values that parse but cannot work; returns the field (relative to the carrier)
+    /// and the reason.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if self.system_id.is_empty() || self.system_id.len() > 15 {
+            return Err((
+                "system_id".into(),
+                "must be 1 to 15 characters (SMPP limit)".into(),
+            ));
+        }
+        for (i, addr) in self.smpp.iter().enumerate() {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                return Err((
+                    format!("smpp[{i}]"),
+                    format!("`{addr}` is not an address such as 127.0.0.1:2775"),
+                ));
+            }
+        }
+        if let Some(tls) = &self.smpp_tls
+            && tls.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err((
+                "smpp_tls.listen".into(),
+                format!("`{}` is not an address such as 127.0.0.1:2776", tls.listen),
+            ));
+        }
         for (id, acct) in &self.accounts {
             let field = |f: &str| format!("accounts.{id}.{f}");
             if id.is_empty() || id.len() > 15 {
@@ -283,6 +598,12 @@ impl CarrierConfig {
             if acct.max_binds == 0 {
                 return Err((field("max_binds"), "must be at least 1".into()));
             }
+            if let Some(t) = &acct.throttle {
+                t.validate().map_err(|m| (field("throttle"), m))?;
+            }
+            acct.behaviour
+                .validate()
+                .map_err(|(f, m)| (field(&format!("behaviour.{f}")), m))?;
         }
         let s = &self.session;
         if s.max_command_length < smpp::frame::HEADER_LEN {
@@ -309,14 +630,101 @@ impl CarrierConfig {
         if s.deliver_window == 0 {
             return Err(("session.deliver_window".into(), "must be at least 1".into()));
         }
-        if self.receipts.max_attempts == 0 {
+        let r = &self.receipts;
+        if r.max_attempts == 0 {
             return Err(("receipts.max_attempts".into(), "must be at least 1".into()));
+        }
+        if !r.text && !r.tlvs {
+            return Err((
+                "receipts.text".into(),
+                "with `text` and `tlvs` both off a receipt would carry nothing".into(),
+            ));
         }
         if self.store.capacity == 0 {
             return Err(("store.capacity".into(), "must be at least 1".into()));
         }
+        if let Some(t) = &self.throttle {
+            t.validate().map_err(|m| ("throttle".to_string(), m))?;
+        }
+        let nest = |prefix: &str, r: Result<(), (String, String)>| {
+            r.map_err(|(f, m)| (format!("{prefix}.{f}"), m))
+        };
+        nest("behaviour", self.behaviour.validate())?;
+        nest("faults", self.faults.validate())?;
+        nest("voice", self.voice.validate())?;
         Ok(())
     }
+}
+
+/// A TOML error with the file, line and column, naming the field.
+fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let (line, column) = e
+        .span()
+        .map(|span| line_col(text, span.start))
+        .unwrap_or((1, 1));
+    let mut message = e.message().trim().to_string();
+    // toml names unknown keys but not the key whose value is wrong: add it from the line.
+    if let Some(key) = text
+        .lines()
+        .nth(line - 1)
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && !message.contains(*k))
+    {
+        message = format!("field `{key}`: {message}");
+    }
+    ConfigError::Parse {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// 1-based line of a dotted field path (`carriers.alpha.behaviour.outcomes`, `ranges[3].prefix`)
+/// in TOML text: the deepest part of the path that is present in the file, so an error about a
+/// missing or derived value still points at the table it belongs to.
+pub fn locate(text: &str, field: &str) -> usize {
+    use toml::de::{DeTable, DeValue};
+    let Ok(root) = DeTable::parse(text) else {
+        return 1;
+    };
+    let mut best = 1;
+    let mut table = root.get_ref();
+    let mut segments = field_segments(field).into_iter().peekable();
+    while let Some((key, index)) = segments.next() {
+        let Some((k, v)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == key) else {
+            break;
+        };
+        best = line_col(text, k.span().start).0;
+        let mut value = v;
+        if let Some(i) = index {
+            let DeValue::Array(items) = value.get_ref() else {
+                break;
+            };
+            let Some(item) = items.get(i) else {
+                break;
+            };
+            best = line_col(text, item.span().start).0;
+            value = item;
+        }
+        match value.get_ref() {
+            DeValue::Table(t) if segments.peek().is_some() => table = t,
+            _ => break,
+        }
+    }
+    best
+}
+
+/// `a.b[2].c` as `[("a", None), ("b", Some(2)), ("c", None)]`.
+fn field_segments(field: &str) -> Vec<(&str, Option<usize>)> {
+    field
+        .split('.')
+        .map(|part| match part.split_once('[') {
+            Some((key, rest)) => (key, rest.trim_end_matches(']').parse().ok()),
+            None => (part, None),
+        })
+        .collect()
 }
 
 /// 1-based line and column of a byte offset.
@@ -330,55 +738,134 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The JSON Schema of the config file, for editor completion and validation.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(SimConfig);
+    serde_json::to_value(&schema).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parse(text: &str) -> Result<SimConfig, String> {
+        SimConfig::parse(Path::new("c.toml"), text).map_err(|e| e.to_string())
+    }
+
     #[test]
-    fn parses_accounts_and_durations() {
-        let cfg = CarrierConfig::parse(
-            Path::new("c.toml"),
+    fn parses_carriers_accounts_and_durations() {
+        let cfg = parse(
             r#"
-name = "alpha"
-[accounts.test]
+seed = 7
+[carriers.alpha]
+smpp = ["127.0.0.1:0"]
+[carriers.alpha.accounts.test]
 password = "secret"
 max_binds = 2
-[session]
+throttle = { rate = 10 }
+[carriers.alpha.session]
 bind_timeout = "3s"
-[delivery]
-delay = "250ms"
-message_id_format = "uuid"
+[carriers.alpha.receipts]
+message_id = "uuid"
+pdu = "data_sm"
 "#,
         )
         .unwrap();
-        assert_eq!(cfg.accounts["test"].max_binds, 2);
-        assert_eq!(cfg.session.bind_timeout, Duration::from_secs(3));
-        assert_eq!(cfg.delivery.delay, Duration::from_millis(250));
-        assert_eq!(cfg.delivery.message_id_format, MessageIdFormat::Uuid);
+        let alpha = &cfg.carriers["alpha"];
+        assert_eq!(alpha.name, "alpha");
+        assert_eq!(alpha.accounts["test"].max_binds, 2);
+        assert_eq!(alpha.session.bind_timeout, Duration::from_secs(3));
+        assert_eq!(alpha.receipts.message_id, MessageIdFormat::Uuid);
+        assert_eq!(alpha.receipts.pdu, ReceiptPdu::DataSm);
+        assert_eq!(cfg.seed, 7);
+    }
+
+    #[test]
+    fn no_carriers_means_one_default() {
+        let cfg = parse("").unwrap();
+        let carriers = cfg.carriers();
+        assert_eq!(carriers.len(), 1);
+        assert_eq!(carriers[0].name, "default");
     }
 
     #[test]
     fn unknown_key_names_file_line_and_field() {
-        let err = CarrierConfig::parse(
-            Path::new("c.toml"),
-            "name = \"a\"\n[session]\nbind_timout = \"3s\"\n",
-        )
-        .unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.starts_with("c.toml:3:"), "{msg}");
-        assert!(msg.contains("bind_timout"), "{msg}");
+        let err = parse("[carriers.a]\n[carriers.a.session]\nbind_timout = \"3s\"\n").unwrap_err();
+        assert!(err.starts_with("c.toml:3:"), "{err}");
+        assert!(err.contains("bind_timout"), "{err}");
     }
 
     #[test]
-    fn invalid_value_names_field() {
-        let err = CarrierConfig::parse(
-            Path::new("c.toml"),
-            "[accounts.test]\npassword = \"far-too-long\"\n",
+    fn invalid_value_names_file_line_and_field() {
+        let err =
+            parse("[carriers.a]\n\n[carriers.a.accounts.test]\npassword = \"far-too-long\"\n")
+                .unwrap_err();
+        assert_eq!(
+            err,
+            "c.toml:4: carriers.a.accounts.test.password: must be at most 8 characters (SMPP limit)"
+        );
+    }
+
+    #[test]
+    fn probabilities_must_sum_to_one() {
+        let err = parse(
+            "[carriers.a]\n[carriers.a.behaviour]\noutcomes = [\n  { stat = \"DELIVRD\", probability = 0.5 },\n]\n",
         )
         .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "c.toml: accounts.test.password: must be at most 8 characters (SMPP limit)"
+        assert!(
+            err.starts_with("c.toml:3: carriers.a.behaviour.outcomes:"),
+            "{err}"
         );
+    }
+
+    #[test]
+    fn timeline_checks_carrier_and_content() {
+        let err =
+            parse("[carriers.a]\n[[timeline]]\nat = \"1s\"\ncarrier = \"b\"\noutage = \"1s\"\n")
+                .unwrap_err();
+        assert_eq!(
+            err,
+            "c.toml:4: timeline[0].carrier: no carrier named `b` in [carriers]"
+        );
+        let err = parse("[carriers.a]\n[[timeline]]\nat = \"1s\"\ncarrier = \"a\"\n").unwrap_err();
+        assert!(
+            err.contains("timeline[0].change: the entry changes nothing"),
+            "{err}"
+        );
+        let err =
+            parse("[carriers.a]\n[[timeline]]\nat = \"1s\"\ncarrier = \"a\"\noutage = \"0s\"\n")
+                .unwrap_err();
+        assert!(err.starts_with("c.toml:5: timeline[0].outage"), "{err}");
+    }
+
+    #[test]
+    fn time_scale_must_be_positive() {
+        let err = parse("time_scale = 0.0\n").unwrap_err();
+        assert!(err.starts_with("c.toml:1: time_scale:"), "{err}");
+    }
+
+    #[test]
+    fn locate_walks_tables_and_arrays() {
+        let text = "a = 1\n[[ranges]]\nprefix = \"1\"\n[[ranges]]\nprefix = \"2\"\n[carriers.x.behaviour]\nloss = 2.0\n";
+        assert_eq!(locate(text, "ranges[1].prefix"), 5);
+        assert_eq!(locate(text, "carriers.x.behaviour.loss"), 7);
+        assert_eq!(locate(text, "carriers.x.behaviour.outcomes"), 6);
+        assert_eq!(locate(text, "nothing.here"), 1);
+    }
+
+    #[test]
+    fn schema_describes_the_file() {
+        let schema = json_schema();
+        let text = schema.to_string();
+        for key in [
+            "carriers",
+            "ranges",
+            "timeline",
+            "lognormal",
+            "submit_errors",
+            "line_type",
+        ] {
+            assert!(text.contains(key), "schema lacks {key}");
+        }
     }
 }

@@ -272,6 +272,26 @@ impl Distribution {
         }
     }
 
+    /// Zero delay.
+    pub fn fixed_zero() -> Self {
+        Self::fixed(Duration::ZERO)
+    }
+
+    /// A fixed delay of whole seconds.
+    pub fn fixed_secs(secs: u64) -> Self {
+        Self::fixed(Duration::from_secs(secs))
+    }
+
+    /// Uniform between two whole-second bounds, without clamps.
+    pub fn uniform_secs(min: u64, max: u64) -> Self {
+        Distribution::Uniform {
+            min: Duration::from_secs(min),
+            max: Duration::from_secs(max),
+            floor: None,
+            cap: None,
+        }
+    }
+
     /// The `(floor, cap)` clamps of any kind.
     pub fn clamps(&self) -> (Option<Duration>, Option<Duration>) {
         match self {
@@ -460,6 +480,11 @@ fn open_unit(x: u64) -> f64 {
     ((x >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
 }
 
+/// One uniform draw in [0, 1) from `rng` (53 bits), taking exactly one `u64`.
+pub fn unit<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+    half_open_unit(rng.next_u64())
+}
+
 /// Maps a `u64` to [0, 1) with 53 bits of precision.
 fn half_open_unit(x: u64) -> f64 {
     (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
@@ -633,8 +658,10 @@ pub fn check_probabilities(ps: impl IntoIterator<Item = f64>) -> Result<(), Stri
         sum += p;
     }
     if (sum - 1.0).abs() > 1e-9 {
+        // Rounded so 0.7 + 0.2 reads as 0.9, not 0.8999999999999999.
+        let shown = (sum * 1e9).round() / 1e9;
         return Err(format!(
-            "probabilities must sum to 1, but they sum to {sum}"
+            "probabilities must sum to 1, but they sum to {shown}"
         ));
     }
     Ok(())

@@ -16,6 +16,7 @@ pub mod handsets;
 pub mod http;
 pub mod lookup;
 pub mod metrics;
+pub mod network;
 pub mod plan;
 pub mod receipts;
 pub mod server;

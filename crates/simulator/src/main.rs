@@ -24,9 +24,17 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => simulator::cli::serve(args).await.map(|_| ()),
-            Command::Validate { file } => simulator::CarrierConfig::load(&file)
+            Command::Validate { file } => simulator::config::SimConfig::load(&file)
                 .map(|_| println!("{}: ok", file.display()))
                 .map_err(anyhow::Error::from),
+            Command::Schema => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&simulator::config::json_schema())
+                        .unwrap_or_default()
+                );
+                Ok(())
+            }
         }
     });
     match result {

@@ -38,6 +38,12 @@ pub struct Metrics {
     /// Keyed by raw command id so counting allocates nothing; named when rendered.
     pdus: Mutex<BTreeMap<(Direction, u32, u32), u64>>,
     binds: Mutex<BTreeMap<(String, u32), u64>>,
+    /// Accepted messages by account.
+    accepted: Mutex<BTreeMap<String, u64>>,
+    /// Final states by (account, stat word).
+    outcomes: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Submit refusals by (account, command_status).
+    refusals: Mutex<BTreeMap<(String, u32), u64>>,
     /// Connections accepted.
     pub connections_accepted: AtomicU64,
     /// Connections refused by the connection cap.
@@ -64,6 +70,14 @@ pub struct Metrics {
     pub receipts_overflow: AtomicU64,
     /// Receipt sends that failed (error status or no response) and were retried.
     pub receipts_retried: AtomicU64,
+    /// Receipts never sent by design (simulated silent loss).
+    pub receipts_lost: AtomicU64,
+    /// Receipts sent twice by design (simulated duplicates).
+    pub receipts_duplicated: AtomicU64,
+    /// MO messages queued for ESMEs (handset replies and injected).
+    pub mo_generated: AtomicU64,
+    /// Session faults injected (drops, unbinds, generic_nacks).
+    pub faults_injected: AtomicU64,
 }
 
 impl Metrics {
@@ -77,6 +91,58 @@ impl Metrics {
     pub fn bind(&self, kind: &str, status: u32) {
         let mut map = self.binds.lock().unwrap_or_else(|e| e.into_inner());
         *map.entry((kind.to_string(), status)).or_insert(0) += 1;
+    }
+
+    /// Counts one accepted message.
+    pub fn accepted(&self, account: &str) {
+        self.messages_accepted.fetch_add(1, Ordering::Relaxed);
+        let mut map = self.accepted.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get_mut(account) {
+            Some(n) => *n += 1,
+            None => {
+                map.insert(account.to_string(), 1);
+            }
+        }
+    }
+
+    /// Counts one message reaching its final state.
+    pub fn outcome(&self, account: &str, stat: &'static str) {
+        let mut map = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry((account.to_string(), stat)).or_insert(0) += 1;
+    }
+
+    /// Counts one submit refused with `status`.
+    pub fn refusal(&self, account: &str, status: u32) {
+        let mut map = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry((account.to_string(), status)).or_insert(0) += 1;
+    }
+
+    /// Final states by stat word, all accounts together.
+    pub fn outcome_counts(&self) -> BTreeMap<&'static str, u64> {
+        let mut out = BTreeMap::new();
+        for ((_, stat), n) in self
+            .outcomes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            *out.entry(*stat).or_insert(0) += n;
+        }
+        out
+    }
+
+    /// Submit refusals by command_status, all accounts together.
+    pub fn refusal_counts(&self) -> BTreeMap<u32, u64> {
+        let mut out = BTreeMap::new();
+        for ((_, status), n) in self
+            .refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            *out.entry(*status).or_insert(0) += n;
+        }
+        out
     }
 
     /// Counts one receipt's end.
@@ -99,14 +165,44 @@ impl Metrics {
             .map(|(_, n)| *n)
             .sum()
     }
+}
 
-    /// Prometheus text exposition. `stored` is the current count of receipts held for delivery.
-    pub fn render_prometheus(&self, carrier: &str, stored: u64, store_records: usize) -> String {
-        let mut out = String::new();
-        let c = escape(carrier);
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        out.push_str("# HELP carrier_pdus_total SMPP PDUs by direction, command and command_status.\n# TYPE carrier_pdus_total counter\n");
-        for ((dir, cmd, status), n) in self.pdus.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+/// One carrier's figures for [`render_prometheus`].
+#[derive(Debug)]
+pub struct CarrierFigures<'a> {
+    /// Carrier name.
+    pub carrier: &'a str,
+    /// Its counters.
+    pub metrics: &'a Metrics,
+    /// Receipts currently held for delivery.
+    pub stored: u64,
+    /// Message records in its store.
+    pub store_records: usize,
+}
+
+/// Prometheus text exposition for every carrier: one HELP/TYPE header per family, then a
+/// sample per carrier (and account, outcome, ... where the family has those labels).
+pub fn render_prometheus(carriers: &[CarrierFigures<'_>]) -> String {
+    let mut out = String::new();
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    family(
+        &mut out,
+        "carrier_pdus_total",
+        "counter",
+        "SMPP PDUs by direction, command and command_status.",
+    );
+    for f in carriers {
+        let c = escape(f.carrier);
+        for ((dir, cmd, status), n) in f
+            .metrics
+            .pdus
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             let cmd = smpp::frame::command_name(*cmd);
             let dir = match dir {
                 Direction::In => "in",
@@ -117,64 +213,168 @@ impl Metrics {
                 "carrier_pdus_total{{carrier=\"{c}\",direction=\"{dir}\",command=\"{cmd}\",status=\"0x{status:08x}\"}} {n}"
             );
         }
-        out.push_str("# HELP carrier_binds_total Bind attempts by kind and command_status.\n# TYPE carrier_binds_total counter\n");
-        for ((kind, status), n) in self.binds.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+    }
+    family(
+        &mut out,
+        "carrier_binds_total",
+        "counter",
+        "Bind attempts by kind and command_status.",
+    );
+    for f in carriers {
+        let c = escape(f.carrier);
+        for ((kind, status), n) in f
+            .metrics
+            .binds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             let _ = writeln!(
                 out,
                 "carrier_binds_total{{carrier=\"{c}\",kind=\"{kind}\",status=\"0x{status:08x}\"}} {n}"
             );
         }
-        let counters: [(&str, &str, &AtomicU64); 7] = [
-            (
-                "carrier_connections_accepted_total",
-                "Connections accepted.",
-                &self.connections_accepted,
-            ),
-            (
-                "carrier_connections_refused_total",
-                "Connections refused by the connection cap.",
-                &self.connections_refused,
-            ),
-            (
-                "carrier_bind_timeouts_total",
-                "Connections closed for not binding in time.",
-                &self.bind_timeouts,
-            ),
-            (
-                "carrier_idle_closes_total",
-                "Sessions closed after an unanswered enquire_link.",
-                &self.idle_closes,
-            ),
-            (
-                "carrier_framing_errors_total",
-                "Connections closed for a command_length out of bounds.",
-                &self.framing_errors,
-            ),
-            (
-                "carrier_messages_accepted_total",
-                "Messages accepted (per destination and part).",
-                &self.messages_accepted,
-            ),
-            (
-                "carrier_messages_delivered_total",
-                "Messages delivered to the handset.",
-                &self.messages_delivered,
-            ),
-        ];
-        for (name, help, v) in counters {
+    }
+    family(
+        &mut out,
+        "carrier_messages_accepted_by_account_total",
+        "counter",
+        "Messages accepted by account (per destination and part).",
+    );
+    for f in carriers {
+        let c = escape(f.carrier);
+        for (account, n) in f
+            .metrics
+            .accepted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let a = escape(account);
             let _ = writeln!(
                 out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{carrier=\"{c}\"}} {}",
-                load(v)
+                "carrier_messages_accepted_by_account_total{{carrier=\"{c}\",account=\"{a}\"}} {n}"
             );
         }
-        out.push_str("# HELP carrier_receipts_total Delivery receipts by fate.\n# TYPE carrier_receipts_total counter\n");
+    }
+    family(
+        &mut out,
+        "carrier_message_outcomes_total",
+        "counter",
+        "Messages by final state (receipt stat), per account.",
+    );
+    for f in carriers {
+        let c = escape(f.carrier);
+        for ((account, stat), n) in f
+            .metrics
+            .outcomes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let a = escape(account);
+            let _ = writeln!(
+                out,
+                "carrier_message_outcomes_total{{carrier=\"{c}\",account=\"{a}\",outcome=\"{stat}\"}} {n}"
+            );
+        }
+    }
+    family(
+        &mut out,
+        "carrier_submit_refusals_total",
+        "counter",
+        "Submits refused (throttling, configured errors, unknown numbers) by account and command_status.",
+    );
+    for f in carriers {
+        let c = escape(f.carrier);
+        for ((account, status), n) in f
+            .metrics
+            .refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let a = escape(account);
+            let _ = writeln!(
+                out,
+                "carrier_submit_refusals_total{{carrier=\"{c}\",account=\"{a}\",status=\"0x{status:08x}\"}} {n}"
+            );
+        }
+    }
+    type Pick = fn(&Metrics) -> &AtomicU64;
+    let counters: [(&str, &str, Pick); 9] = [
+        (
+            "carrier_faults_injected_total",
+            "Session faults injected (drops, unbinds, generic_nacks).",
+            |m| &m.faults_injected,
+        ),
+        (
+            "carrier_connections_accepted_total",
+            "Connections accepted.",
+            |m| &m.connections_accepted,
+        ),
+        (
+            "carrier_connections_refused_total",
+            "Connections refused by the connection cap.",
+            |m| &m.connections_refused,
+        ),
+        (
+            "carrier_bind_timeouts_total",
+            "Connections closed for not binding in time.",
+            |m| &m.bind_timeouts,
+        ),
+        (
+            "carrier_idle_closes_total",
+            "Sessions closed after an unanswered enquire_link.",
+            |m| &m.idle_closes,
+        ),
+        (
+            "carrier_framing_errors_total",
+            "Connections closed for a command_length out of bounds.",
+            |m| &m.framing_errors,
+        ),
+        (
+            "carrier_messages_accepted_total",
+            "Messages accepted (per destination and part).",
+            |m| &m.messages_accepted,
+        ),
+        (
+            "carrier_messages_delivered_total",
+            "Messages delivered to the handset.",
+            |m| &m.messages_delivered,
+        ),
+        ("carrier_mo_total", "MO messages queued for ESMEs.", |m| {
+            &m.mo_generated
+        }),
+    ];
+    for (name, help, pick) in counters {
+        family(&mut out, name, "counter", help);
+        for f in carriers {
+            let _ = writeln!(
+                out,
+                "{name}{{carrier=\"{}\"}} {}",
+                escape(f.carrier),
+                load(pick(f.metrics))
+            );
+        }
+    }
+    family(
+        &mut out,
+        "carrier_receipts_total",
+        "counter",
+        "Delivery receipts by fate.",
+    );
+    for f in carriers {
+        let c = escape(f.carrier);
+        let m = f.metrics;
         for (fate, v) in [
-            ("generated", &self.receipts_generated),
-            ("delivered", &self.receipts_delivered),
-            ("expired", &self.receipts_expired),
-            ("overflow", &self.receipts_overflow),
-            ("retried", &self.receipts_retried),
+            ("generated", &m.receipts_generated),
+            ("delivered", &m.receipts_delivered),
+            ("expired", &m.receipts_expired),
+            ("overflow", &m.receipts_overflow),
+            ("retried", &m.receipts_retried),
+            ("lost", &m.receipts_lost),
+            ("duplicated", &m.receipts_duplicated),
         ] {
             let _ = writeln!(
                 out,
@@ -182,21 +382,35 @@ impl Metrics {
                 load(v)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP carrier_receipts_stored Receipts held for delivery (queued, retrying or in flight).\n# TYPE carrier_receipts_stored gauge\ncarrier_receipts_stored{{carrier=\"{c}\"}} {stored}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP carrier_connections_open Connections open.\n# TYPE carrier_connections_open gauge\ncarrier_connections_open{{carrier=\"{c}\"}} {}",
-            load(&self.connections_open)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP carrier_messages_stored Message records held by the store.\n# TYPE carrier_messages_stored gauge\ncarrier_messages_stored{{carrier=\"{c}\"}} {store_records}"
-        );
-        out
     }
+    type Gauge = fn(&CarrierFigures<'_>) -> u64;
+    let gauges: [(&str, &str, Gauge); 3] = [
+        (
+            "carrier_receipts_stored",
+            "Receipts held for delivery (queued, retrying or in flight).",
+            |f| f.stored,
+        ),
+        ("carrier_connections_open", "Connections open.", |f| {
+            f.metrics.connections_open.load(Ordering::Relaxed)
+        }),
+        (
+            "carrier_messages_stored",
+            "Message records held by the store.",
+            |f| f.store_records as u64,
+        ),
+    ];
+    for (name, help, get) in gauges {
+        family(&mut out, name, "gauge", help);
+        for f in carriers {
+            let _ = writeln!(
+                out,
+                "{name}{{carrier=\"{}\"}} {}",
+                escape(f.carrier),
+                get(f)
+            );
+        }
+    }
+    out
 }
 
 fn escape(s: &str) -> String {
@@ -215,7 +429,30 @@ mod tests {
         m.pdu(Direction::In, 4, 0);
         m.pdu(Direction::In, 4, 0);
         m.pdu(Direction::Out, 0x8000_0004, 0x0b);
-        let text = m.render_prometheus("alpha", 3, 2);
+        m.outcome("acct", "DELIVRD");
+        m.refusal("acct", 0x58);
+        let text = render_prometheus(&[
+            CarrierFigures {
+                carrier: "alpha",
+                metrics: &m,
+                stored: 3,
+                store_records: 2,
+            },
+            CarrierFigures {
+                carrier: "beta",
+                metrics: &Metrics::default(),
+                stored: 0,
+                store_records: 0,
+            },
+        ]);
+        // One header per family, whatever the number of carriers.
+        assert_eq!(
+            text.matches("# TYPE carrier_receipts_stored gauge").count(),
+            1
+        );
+        assert!(text.contains("carrier_receipts_stored{carrier=\"beta\"} 0"));
+        assert!(text.contains("carrier_message_outcomes_total{carrier=\"alpha\",account=\"acct\",outcome=\"DELIVRD\"} 1"));
+        assert!(text.contains("carrier_submit_refusals_total{carrier=\"alpha\",account=\"acct\",status=\"0x00000058\"} 1"));
         assert!(text.contains("carrier_pdus_total{carrier=\"alpha\",direction=\"in\",command=\"submit_sm\",status=\"0x00000000\"} 2"));
         assert!(text.contains("command=\"submit_sm_resp\",status=\"0x0000000b\"} 1"));
         assert!(text.contains("carrier_receipts_stored{carrier=\"alpha\"} 3"));

@@ -133,6 +133,14 @@ pub struct RangeConfig {
     /// Price per started call minute, in the plan currency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_call_minute: Option<f64>,
+    /// SMS behaviour for numbers in this range (over the carrier's and the account's; a more
+    /// specific range's override wins field by field). Not inherited as an attribute: it is
+    /// merged along the chain, least specific first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behaviour: Option<crate::behaviour::BehaviourPatch>,
+    /// Voice behaviour for numbers in this range, merged the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<crate::behaviour::VoicePatch>,
 }
 
 /// What kind of line a number is.

@@ -43,8 +43,12 @@ pub struct PendingReceipt {
     pub submitted_at: DateTime<Utc>,
     /// When it reached the reported state.
     pub done_at: DateTime<Utc>,
-    /// First 20 characters of the message text.
+    /// First characters of the message text (as many as the receipt profile copies).
     pub text: String,
+    /// Set for an MO message (a handset's text) riding the same queue: its text. MO messages
+    /// go to the account's receivers with the same store-and-forward, retry and accounting as
+    /// receipts.
+    pub mo_text: Option<String>,
     /// Sends attempted so far.
     pub attempts: u32,
     /// When the receipt was created (for the time to live).
@@ -58,7 +62,7 @@ struct Queue {
 }
 
 /// Receipt counts that must add up.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct ReceiptAccount {
     /// Receipts created.
     pub generated: u64,
@@ -80,6 +84,17 @@ impl ReceiptAccount {
     /// Receipts still held by the carrier.
     pub fn stored(&self) -> u64 {
         self.queued + self.retrying + self.in_flight
+    }
+
+    /// Adds another account's counts (totals over carriers).
+    pub fn add(&mut self, o: &ReceiptAccount) {
+        self.generated += o.generated;
+        self.delivered += o.delivered;
+        self.expired += o.expired;
+        self.overflow += o.overflow;
+        self.queued += o.queued;
+        self.retrying += o.retrying;
+        self.in_flight += o.in_flight;
     }
 
     /// True when every generated receipt is accounted for.
@@ -277,6 +292,7 @@ mod tests {
             submitted_at: Utc::now(),
             done_at: Utc::now(),
             text: String::new(),
+            mo_text: None,
             attempts: 0,
             created: Instant::now(),
         }

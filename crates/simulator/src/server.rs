@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::carrier::Carrier;
+use crate::network::Network;
 use crate::receipts::ReceiptAccount;
 
 /// The listeners one carrier serves on.
@@ -56,40 +57,117 @@ pub struct ShutdownReport {
     pub messages_accepted: u64,
 }
 
-/// Serves until `shutdown` completes, then drains within the grace period.
+/// The listeners of one carrier in a network.
+pub struct CarrierListeners {
+    /// Plain SMPP listeners.
+    pub smpp: Vec<TcpListener>,
+    /// SMPP over TLS, with its acceptor.
+    pub smpp_tls: Option<(TcpListener, TlsAcceptor)>,
+}
+
+impl std::fmt::Debug for CarrierListeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CarrierListeners")
+            .field(
+                "smpp",
+                &self
+                    .smpp
+                    .iter()
+                    .map(|l| l.local_addr().ok())
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "smpp_tls",
+                &self.smpp_tls.as_ref().map(|(l, _)| l.local_addr().ok()),
+            )
+            .finish()
+    }
+}
+
+/// What was left when a network stopped, per carrier.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkReport {
+    /// Per carrier, by name.
+    pub carriers: std::collections::BTreeMap<String, ShutdownReport>,
+}
+
+/// Serves one carrier until `shutdown` completes, then drains within the grace period.
 pub async fn run(
     listeners: Listeners,
     carrier: Arc<Carrier>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<ShutdownReport> {
+    let net = Arc::clone(&carrier.net);
+    let name = carrier.name().to_string();
+    let mut report = run_network(
+        net,
+        vec![(
+            carrier,
+            CarrierListeners {
+                smpp: vec![listeners.smpp],
+                smpp_tls: listeners.smpp_tls,
+            },
+        )],
+        listeners.http,
+        shutdown,
+    )
+    .await?;
+    report
+        .carriers
+        .remove(&name)
+        .ok_or_else(|| std::io::Error::other("carrier missing from its own report"))
+}
+
+/// Serves every carrier of a network and the control plane until `shutdown` completes, runs
+/// the timeline meanwhile, then unbinds every session and drains within each carrier's grace.
+pub async fn run_network(
+    net: Arc<Network>,
+    carriers: Vec<(Arc<Carrier>, CarrierListeners)>,
+    http: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<NetworkReport> {
     let sessions = TaskTracker::new();
     let stop_accepting = CancellationToken::new();
-    let session_stop = carrier.shutdown.child_token();
-    let limit = Arc::new(Semaphore::new(carrier.cfg.session.max_connections));
-
     let mut accept_tasks = Vec::new();
-    accept_tasks.push(tokio::spawn(accept_loop(
-        listeners.smpp,
-        None,
-        Arc::clone(&carrier),
-        Arc::clone(&limit),
-        sessions.clone(),
-        stop_accepting.clone(),
-        session_stop.clone(),
-    )));
-    if let Some((l, acceptor)) = listeners.smpp_tls {
-        accept_tasks.push(tokio::spawn(accept_loop(
-            l,
-            Some(acceptor),
-            Arc::clone(&carrier),
-            Arc::clone(&limit),
-            sessions.clone(),
-            stop_accepting.clone(),
-            session_stop.clone(),
-        )));
+    let mut sweepers = Vec::new();
+    let mut all = Vec::with_capacity(carriers.len());
+    for (carrier, listeners) in carriers {
+        let session_stop = carrier.shutdown.child_token();
+        let limit = Arc::new(Semaphore::new(carrier.cfg.session.max_connections));
+        let plain = listeners.smpp.into_iter().map(|l| (l, None));
+        let tls = listeners
+            .smpp_tls
+            .into_iter()
+            .map(|(l, acceptor)| (l, Some(acceptor)));
+        for (listener, acceptor) in plain.chain(tls) {
+            accept_tasks.push(tokio::spawn(accept_loop(
+                listener,
+                acceptor,
+                Arc::clone(&carrier),
+                Arc::clone(&limit),
+                sessions.clone(),
+                stop_accepting.clone(),
+                session_stop.clone(),
+            )));
+        }
+        sweepers.push(tokio::spawn({
+            let carrier = Arc::clone(&carrier);
+            let stop = stop_accepting.clone();
+            async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = every.tick() => { carrier.receipts.expire_old(tokio::time::Instant::now()); }
+                    }
+                }
+            }
+        }));
+        all.push(carrier);
     }
-    let http_task = listeners.http.map(|l| {
-        let app = crate::http::router(Arc::clone(&carrier));
+    let carriers = all;
+    let http_task = http.map(|l| {
+        let app = crate::http::router(Arc::clone(&net));
         let stop = stop_accepting.clone();
         tokio::spawn(async move {
             let _ = axum::serve(l, app)
@@ -97,29 +175,24 @@ pub async fn run(
                 .await;
         })
     });
-    let sweeper = tokio::spawn({
-        let carrier = Arc::clone(&carrier);
-        let stop = stop_accepting.clone();
-        async move {
-            let mut every = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = every.tick() => { carrier.receipts.expire_old(tokio::time::Instant::now()); }
-                }
-            }
-        }
-    });
+    let timeline = tokio::spawn(run_timeline(Arc::clone(&net), stop_accepting.clone()));
 
     shutdown.await;
     tracing::info!("shutting down: no new connections, unbinding sessions");
     stop_accepting.cancel();
+    timeline.abort();
     for t in accept_tasks {
         let _ = t.await;
     }
-    carrier.shutdown.cancel();
+    for carrier in &carriers {
+        carrier.shutdown.cancel();
+    }
     sessions.close();
-    let grace = carrier.cfg.session.shutdown_grace;
+    let grace = carriers
+        .iter()
+        .map(|c| c.cfg.session.shutdown_grace)
+        .max()
+        .unwrap_or_default();
     let open_before = sessions.len();
     let drained = tokio::time::timeout(grace, sessions.wait()).await.is_ok();
     let sessions_cut = if drained {
@@ -127,26 +200,63 @@ pub async fn run(
     } else {
         sessions.len().min(open_before)
     };
-    carrier.tasks.close();
-    let _ = tokio::time::timeout(Duration::from_millis(200), carrier.tasks.wait()).await;
+    for carrier in &carriers {
+        carrier.tasks.close();
+        let _ = tokio::time::timeout(Duration::from_millis(200), carrier.tasks.wait()).await;
+    }
+    net.shutdown.cancel();
     if let Some(h) = http_task {
         let _ = tokio::time::timeout(Duration::from_secs(1), h).await;
     }
-    sweeper.abort();
-    let report = ShutdownReport {
-        receipts: carrier.receipts.account(),
-        sessions_cut,
-        messages_accepted: carrier.metrics.messages_accepted.load(Ordering::Relaxed),
-    };
-    tracing::info!(
-        stored = report.receipts.stored(),
-        delivered = report.receipts.delivered,
-        expired = report.receipts.expired,
-        overflow = report.receipts.overflow,
-        sessions_cut,
-        "stopped"
-    );
-    Ok(report)
+    for s in sweepers {
+        s.abort();
+    }
+    let mut reports = std::collections::BTreeMap::new();
+    for carrier in &carriers {
+        let report = ShutdownReport {
+            receipts: carrier.receipts.account(),
+            // Cut sessions are not told apart by carrier; the total is on every report.
+            sessions_cut,
+            messages_accepted: carrier.metrics.messages_accepted.load(Ordering::Relaxed),
+        };
+        tracing::info!(
+            carrier = %carrier.name(),
+            stored = report.receipts.stored(),
+            delivered = report.receipts.delivered,
+            expired = report.receipts.expired,
+            overflow = report.receipts.overflow,
+            sessions_cut,
+            "stopped"
+        );
+        reports.insert(carrier.name().to_string(), report);
+    }
+    Ok(NetworkReport { carriers: reports })
+}
+
+/// Applies the timeline: each entry at its offset from start, divided by the time scale.
+async fn run_timeline(net: Arc<Network>, stop: CancellationToken) {
+    let mut entries = net.timeline.clone();
+    entries.sort_by_key(|e| e.at);
+    for e in entries {
+        let when = net.started + crate::dist::scale(e.at, net.time_scale);
+        tokio::select! {
+            _ = tokio::time::sleep_until(when) => {}
+            _ = stop.cancelled() => return,
+        }
+        let Some(carrier) = net.carrier(&e.carrier) else {
+            continue;
+        };
+        tracing::info!(carrier = %e.carrier, at = ?e.at, outage = ?e.outage, "timeline entry");
+        if !e.change.is_empty()
+            && let Err((field, message)) = carrier.apply_patch(&e.change)
+        {
+            // Validated at load; a merged result can still be refused (outcome sums).
+            tracing::warn!(carrier = %e.carrier, %field, %message, "timeline change refused");
+        }
+        if let Some(d) = e.outage {
+            carrier.start_outage(Some(crate::dist::scale(d, net.time_scale)));
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

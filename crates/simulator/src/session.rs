@@ -18,8 +18,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::{FutureExt, SinkExt, StreamExt};
-use rusmpp::pdus::{DataSmResp, DeliverSm, QuerySmResp, SubmitMultiResp, SubmitSmResp};
+use rusmpp::pdus::{DataSm, DataSmResp, DeliverSm, QuerySmResp, SubmitMultiResp, SubmitSmResp};
+use rusmpp::tlvs::MessageSubmissionRequestTlvValue;
+use rusmpp::types::AnyOctetString;
 use rusmpp::types::{COctetString, EmptyOrFullCOctetString, OctetString};
+use rusmpp::values::MessagePayload;
 use rusmpp::values::{
     DataCoding, DestAddress, EsmClass, MessageState, Npi, PriorityFlag, RegisteredDelivery,
     ReplaceIfPresentFlag, ServiceType, Ton, UnsuccessSme,
@@ -33,6 +36,7 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 use crate::carrier::{AfterResponse, BindGuard, Carrier, Submission};
+use crate::config::{ReceiptConfig, ReceiptPdu};
 use crate::metrics::Direction;
 use crate::receipts::PendingReceipt;
 use crate::store::ConcatRef;
@@ -97,15 +101,28 @@ enum Outstanding {
 pub struct Actions {
     /// PDUs to send, in order.
     pub send: Vec<Command>,
+    /// PDUs to send later (configured submit latency, injected response delay).
+    pub delayed: Vec<Delayed>,
     /// Close the connection after sending.
     pub close: bool,
+}
+
+/// A response held back, with the deliveries that must wait until it is written.
+#[derive(Debug)]
+pub struct Delayed {
+    /// How long to hold it.
+    pub after: Duration,
+    /// The PDUs.
+    pub send: Vec<Command>,
+    /// Work to run once they are written (see [`AfterResponse`]).
+    pub then: Vec<AfterResponse>,
 }
 
 impl Actions {
     fn reply(cmd: Command) -> Self {
         Self {
             send: vec![cmd],
-            close: false,
+            ..Default::default()
         }
     }
 }
@@ -120,11 +137,26 @@ pub struct SessionState {
     outstanding: HashMap<u32, (Outstanding, Instant)>,
     /// Deliveries and receipts held until the responses that announce their ids are written.
     after_response: Vec<AfterResponse>,
+    /// Longest configured submit latency among the messages of the PDU being handled.
+    latency: Duration,
+    /// PDUs received, for the fault triggers.
+    received: u64,
+    /// Random stream for fault decisions, seeded per session.
+    faults_rng: rand_pcg::Pcg64Mcg,
 }
 
 impl SessionState {
     /// A fresh, unbound session.
     pub fn new(carrier: Arc<Carrier>, peer: SocketAddr) -> Self {
+        let n = carrier.next_session();
+        let faults_rng = crate::dist::stream(
+            carrier.net.seed,
+            &[
+                b"session-faults",
+                carrier.name().as_bytes(),
+                &n.to_le_bytes(),
+            ],
+        );
         Self {
             carrier,
             peer,
@@ -132,6 +164,9 @@ impl SessionState {
             next_seq: 1,
             outstanding: HashMap::new(),
             after_response: Vec::new(),
+            latency: Duration::ZERO,
+            received: 0,
+            faults_rng,
         }
     }
 
@@ -155,8 +190,87 @@ impl SessionState {
         }
     }
 
-    /// Handles one frame from the peer.
+    /// Handles one frame from the peer, with the carrier's session faults applied.
     pub fn handle(&mut self, frame: &Frame) -> Actions {
+        let header = frame.header;
+        self.received += 1;
+        let faults = self.carrier.faults();
+        // Draw every fault decision for every PDU, so one setting does not shift the others.
+        let drop_draw = crate::dist::chance(&mut self.faults_rng, faults.drop_probability);
+        let unbind_draw = crate::dist::chance(&mut self.faults_rng, faults.unbind_probability);
+        let nack_draw = crate::dist::chance(&mut self.faults_rng, faults.generic_nack_probability);
+        let delay = crate::dist::scale(
+            faults.response_delay.sample(&mut self.faults_rng),
+            self.carrier.net.time_scale,
+        );
+        let bound = self.kind().is_some();
+        if bound
+            && (drop_draw
+                || (faults.drop_after_pdus > 0 && self.received >= faults.drop_after_pdus))
+        {
+            tracing::info!(peer = %self.peer, pdus = self.received, "fault: dropping the connection");
+            self.carrier
+                .metrics
+                .faults_injected
+                .fetch_add(1, Ordering::Relaxed);
+            return Actions {
+                close: true,
+                ..Default::default()
+            };
+        }
+        let is_bind = matches!(
+            header.id(),
+            CommandId::BindTransmitter | CommandId::BindReceiver | CommandId::BindTransceiver
+        );
+        if bound && nack_draw && !header.is_response() && !is_bind {
+            self.carrier
+                .metrics
+                .faults_injected
+                .fetch_add(1, Ordering::Relaxed);
+            return Actions::reply(generic_nack(
+                CommandStatus::EsmeRsyserr,
+                header.sequence_number,
+            ));
+        }
+        if bound && faults.ignore_enquire_link && header.id() == CommandId::EnquireLink {
+            return Actions::default();
+        }
+        let mark = self.after_response.len();
+        self.latency = Duration::ZERO;
+        let mut actions = self.handle_frame(frame);
+        let hold = self.latency + delay;
+        if !hold.is_zero() && !actions.send.is_empty() {
+            actions.delayed.push(Delayed {
+                after: hold,
+                send: std::mem::take(&mut actions.send),
+                then: self.after_response.split_off(mark),
+            });
+        }
+        if bound
+            && !actions.close
+            && (unbind_draw
+                || (faults.unbind_after_pdus > 0 && self.received == faults.unbind_after_pdus))
+            && !self
+                .outstanding
+                .values()
+                .any(|(o, _)| matches!(o, Outstanding::Unbind))
+        {
+            tracing::info!(peer = %self.peer, pdus = self.received, "fault: sending unbind");
+            self.carrier
+                .metrics
+                .faults_injected
+                .fetch_add(1, Ordering::Relaxed);
+            let seq = self.seq();
+            self.outstanding
+                .insert(seq, (Outstanding::Unbind, Instant::now()));
+            actions
+                .send
+                .push(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind));
+        }
+        actions
+    }
+
+    fn handle_frame(&mut self, frame: &Frame) -> Actions {
         let header = frame.header;
         if header.is_response() {
             return self.handle_response(frame);
@@ -332,7 +446,7 @@ impl SessionState {
         check_destination(&destination)?;
         let (payload, concat) = split_concat(m.esm_class, m.user_data, m.tlvs)?;
         let account = self.account().unwrap_or_default().to_string();
-        let (id, after) = self.carrier.accept(
+        self.submit(
             &account,
             Submission {
                 source: c_str(m.source),
@@ -342,7 +456,14 @@ impl SessionState {
                 payload,
                 concat,
             },
-        );
+        )
+    }
+
+    /// Hands one message to the carrier; keeps its deferred work and its response latency.
+    fn submit(&mut self, account: &str, sub: Submission) -> Result<String, CommandStatus> {
+        let submitted = self.carrier.accept(account, sub);
+        self.latency = self.latency.max(submitted.latency);
+        let (id, after) = submitted.result?;
         self.after_response.push(after);
         Ok(id)
     }
@@ -382,7 +503,7 @@ impl SessionState {
                         ));
                         continue;
                     }
-                    let (id, after) = self.carrier.accept(
+                    let submitted = self.submit(
                         &account,
                         Submission {
                             source: source.clone(),
@@ -393,8 +514,17 @@ impl SessionState {
                             concat,
                         },
                     );
-                    self.after_response.push(after);
-                    first_id.get_or_insert(id);
+                    match submitted {
+                        Ok(id) => {
+                            first_id.get_or_insert(id);
+                        }
+                        Err(status) => unsuccess.push(UnsuccessSme::new(
+                            sme.dest_addr_ton,
+                            sme.dest_addr_npi,
+                            sme.destination_addr.clone(),
+                            status,
+                        )),
+                    }
                 }
                 DestAddress::DistributionListName(dl) => {
                     // Distribution lists are not provisioned on the simulator.
@@ -502,8 +632,8 @@ impl SessionState {
             }
             Outstanding::EnquireLink => Actions::default(),
             Outstanding::Unbind => Actions {
-                send: Vec::new(),
                 close: true,
+                ..Default::default()
             },
         }
     }
@@ -514,11 +644,24 @@ impl SessionState {
         let mut out = Vec::with_capacity(receipts.len());
         for r in receipts {
             let seq = self.seq();
-            out.push(Command::new(
-                CommandStatus::EsmeRok,
-                seq,
-                receipt_deliver_sm(&r),
-            ));
+            let pdu = if r.mo_text.is_some() {
+                Pdu::from(mo_deliver_sm(&r))
+            } else {
+                self.carrier.net.events.publish(
+                    Some(self.carrier.name()),
+                    Some(&r.original_destination),
+                    crate::events::EventKind::ReceiptSent {
+                        account: r.account.clone(),
+                        message_id: r.message_id.clone(),
+                        to: r.original_destination.clone(),
+                        stat: r.state.word().to_string(),
+                        err: format!("{:03}", r.error_code.min(999)),
+                        duplicate: r.attempts > 0,
+                    },
+                );
+                receipt_pdu(&r, &self.carrier.cfg.receipts)
+            };
+            out.push(Command::new(CommandStatus::EsmeRok, seq, pdu));
             self.outstanding.insert(seq, (Outstanding::Receipt(r), now));
         }
         out
@@ -634,26 +777,94 @@ fn smpp_absolute_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     format!("{}000+", t.format("%y%m%d%H%M%S"))
 }
 
-/// The deliver_sm that carries a receipt: esm_class 0x04 (or 0x20 for an intermediate
-/// notification), the standard text, and the receipt TLVs.
-pub fn receipt_deliver_sm(r: &PendingReceipt) -> DeliverSm {
-    use smpp::receipt::{NetworkError, Receipt, ReceiptDate, ReceiptFormat, ReceiptState};
+/// The PDU that carries a receipt, shaped by the carrier's receipt profile: deliver_sm (or
+/// data_sm) with esm_class 0x04 (0x20 for an intermediate notification), the receipt text
+/// unless the profile is TLV-only, and the receipt TLVs unless the profile is text-only.
+pub fn receipt_pdu(r: &PendingReceipt, profile: &ReceiptConfig) -> Pdu {
+    use smpp::receipt::{NetworkError, Receipt, ReceiptDate, ReceiptState};
+    let with_seconds = profile.seconds_in_dates;
     let receipt = Receipt {
         id: r.message_id.clone(),
         sub: Some(1),
         dlvrd: Some(u32::from(r.state == ReceiptState::Delivered)),
-        submit_date: ReceiptDate::from_naive(r.submitted_at.naive_utc(), false),
-        done_date: ReceiptDate::from_naive(r.done_at.naive_utc(), false),
+        submit_date: ReceiptDate::from_naive(r.submitted_at.naive_utc(), with_seconds),
+        done_date: ReceiptDate::from_naive(r.done_at.naive_utc(), with_seconds),
         stat: r.state,
         err: Some(format!("{:03}", r.error_code.min(999))),
         text: r.text.clone(),
     };
-    let mut bytes = ReceiptFormat::default().format(&receipt).into_bytes();
-    bytes.truncate(254);
+    let mut text = if profile.text {
+        profile.text_format().format(&receipt).into_bytes()
+    } else {
+        Vec::new()
+    };
+    text.truncate(254);
     let network_error = (r.error_code != 0).then(|| NetworkError::gsm(r.error_code));
-    // Our ids are ASCII and short; should one ever not be, the text still carries it.
-    let tlvs = smpp::receipt::deliver_sm_receipt_tlvs(&r.message_id, r.state, network_error)
-        .unwrap_or_default();
+    let esm_class = EsmClass::from(if r.intermediate { 0x20 } else { 0x04 });
+    match profile.pdu {
+        ReceiptPdu::DeliverSm => {
+            // Our ids are ASCII and short; should one ever not be, the text still carries it.
+            let tlvs = if profile.tlvs {
+                smpp::receipt::deliver_sm_receipt_tlvs(&r.message_id, r.state, network_error)
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            Pdu::from(deliver_sm(r, esm_class, DataCoding::from(0u8), text, tlvs))
+        }
+        ReceiptPdu::DataSm => {
+            let mut tlvs = if profile.tlvs {
+                smpp::receipt::data_sm_receipt_tlvs(&r.message_id, r.state, network_error)
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            if !text.is_empty() {
+                tlvs.push(MessageSubmissionRequestTlvValue::MessagePayload(
+                    MessagePayload::new(AnyOctetString::from_vec(text)),
+                ));
+            }
+            Pdu::from(DataSm::new(
+                ServiceType::default(),
+                Ton::Unknown,
+                Npi::Unknown,
+                c_string::<21>(&r.original_destination),
+                Ton::Unknown,
+                Npi::Unknown,
+                c_string::<21>(&r.original_source),
+                esm_class,
+                RegisteredDelivery::from(0u8),
+                DataCoding::from(0u8),
+                tlvs,
+            ))
+        }
+    }
+}
+
+/// The deliver_sm that carries an MO message from a handset: esm_class 0, the text in the
+/// smallest encoding that holds it.
+pub fn mo_deliver_sm(r: &PendingReceipt) -> DeliverSm {
+    let text = r.mo_text.as_deref().unwrap_or_default();
+    let encoding = smpp::text::best_encoding(text);
+    let mut bytes = smpp::text::encode(text, encoding).unwrap_or_default();
+    bytes.truncate(254);
+    deliver_sm(
+        r,
+        EsmClass::from(0u8),
+        DataCoding::from(encoding.data_coding()),
+        bytes,
+        Vec::new(),
+    )
+}
+
+/// A deliver_sm from the message's destination back to its source.
+fn deliver_sm(
+    r: &PendingReceipt,
+    esm_class: EsmClass,
+    data_coding: DataCoding,
+    short_message: Vec<u8>,
+    tlvs: Vec<rusmpp::tlvs::MessageDeliveryRequestTlvValue>,
+) -> DeliverSm {
     DeliverSm::new(
         ServiceType::default(),
         Ton::Unknown,
@@ -662,16 +873,16 @@ pub fn receipt_deliver_sm(r: &PendingReceipt) -> DeliverSm {
         Ton::Unknown,
         Npi::Unknown,
         c_string::<21>(&r.original_source),
-        EsmClass::from(if r.intermediate { 0x20 } else { 0x04 }),
+        esm_class,
         0,
         PriorityFlag::default(),
         EmptyOrFullCOctetString::empty(),
         EmptyOrFullCOctetString::empty(),
         RegisteredDelivery::from(0u8),
         ReplaceIfPresentFlag::default(),
-        DataCoding::from(0u8),
+        data_coding,
         0,
-        OctetString::from_vec(bytes).unwrap_or_default(),
+        OctetString::from_vec(short_message).unwrap_or_default(),
         tlvs,
     )
 }
@@ -697,6 +908,17 @@ where
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut unbinding = false;
     let metrics = Arc::clone(&carrier.metrics);
+    let mut outage = carrier.outage_watch();
+    // Held responses: the futures yield a key, the items wait here so that a session ending
+    // early can still run their deferred deliveries (the carrier accepted those messages).
+    let mut held: HashMap<u64, Delayed> = HashMap::new();
+    let mut timers = futures::stream::FuturesUnordered::new();
+    let mut next_hold = 0u64;
+    let mut ready: Vec<AfterResponse> = Vec::new();
+    if *outage.borrow_and_update() {
+        tracing::info!(%peer, carrier = %carrier.name(), "carrier is down; dropping the connection");
+        return;
+    }
 
     'session: loop {
         let receiver_room = match (state.kind(), state.account()) {
@@ -744,6 +966,12 @@ where
                             metrics.pdu(Direction::In, frame.header.command_id, frame.header.command_status);
                             let actions = state.handle(&frame);
                             out.extend(actions.send);
+                            for d in actions.delayed {
+                                let key = next_hold;
+                                next_hold += 1;
+                                timers.push(tokio::time::sleep(d.after).map(move |_| key));
+                                held.insert(key, d);
+                            }
                             if actions.close {
                                 close = true;
                                 break;
@@ -758,6 +986,18 @@ where
                         Some(item) => next = item,
                         None => break,
                     }
+                }
+            }
+            Some(key) = timers.next(), if !timers.is_empty() => {
+                if let Some(d) = held.remove(&key) {
+                    out.extend(d.send);
+                    ready.extend(d.then);
+                }
+            }
+            changed = outage.changed() => {
+                if changed.is_err() || *outage.borrow_and_update() {
+                    tracing::info!(%peer, carrier = %carrier.name(), "carrier outage; dropping the connection");
+                    break 'session;
                 }
             }
             _ = carrier.receipts.wait(&account), if receiver_room > 0 => {
@@ -792,16 +1032,22 @@ where
         if !out.is_empty() && SinkExt::<&Command>::flush(&mut framed).await.is_err() {
             break 'session;
         }
-        for after in state.after_response.drain(..) {
+        for after in state.after_response.drain(..).chain(ready.drain(..)) {
             carrier.after_response(after);
         }
         if close {
             break;
         }
     }
-    // Messages accepted in the last batch are delivered even if the responses could not be
-    // written: the carrier accepted them.
-    for after in state.after_response.drain(..) {
+    // Messages accepted in the last batch, or whose responses were still held, are delivered
+    // even though their responses were never written: the carrier accepted them.
+    let held_afters = held.into_values().flat_map(|d| d.then);
+    for after in state
+        .after_response
+        .drain(..)
+        .chain(ready)
+        .chain(held_afters)
+    {
         carrier.after_response(after);
     }
     // The session owns receipts it sent but never saw acknowledged: hand them back.

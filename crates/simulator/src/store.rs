@@ -44,6 +44,30 @@ pub struct Submission {
     pub concat: Option<ConcatRef>,
 }
 
+impl Submission {
+    /// Throttle tokens this submission takes: one per SMS part, so a UDH part counts one and a
+    /// long message_payload counts the parts a handset would receive.
+    pub fn parts_cost(&self) -> u32 {
+        if self.concat.is_some() {
+            return 1;
+        }
+        let len = self.payload.len();
+        let (single, per_part) = match self.data_coding {
+            // UCS-2: 70 characters, 67 per part.
+            0x08 => (140, 134),
+            // 8-bit data: 140 octets, 134 per part.
+            0x04 | 0x02 => (140, 134),
+            // GSM 7-bit one septet per octet (as SMPP carries it): 160, 153 per part.
+            _ => (160, 153),
+        };
+        if len <= single {
+            1
+        } else {
+            u32::try_from(len.div_ceil(per_part)).unwrap_or(u32::MAX)
+        }
+    }
+}
+
 /// One accepted submission to one destination (one part of a long message).
 #[derive(Debug, Clone)]
 pub struct MessageRecord {
@@ -129,6 +153,14 @@ pub struct StoreStats {
     pub records: usize,
     /// Records evicted because the store was full.
     pub evicted: u64,
+}
+
+impl StoreStats {
+    /// Adds another store's counts (totals over carriers).
+    pub fn add(&mut self, o: &StoreStats) {
+        self.records += o.records;
+        self.evicted += o.evicted;
+    }
 }
 
 /// Bounded message store.

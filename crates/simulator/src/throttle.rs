@@ -112,6 +112,7 @@ impl ThrottleConfig {
 /// multipart messages are therefore admitted, but their cost still counts against the rate.
 #[derive(Clone, Debug)]
 pub struct TokenBucket {
+    config: ThrottleConfig,
     interval: Duration,
     burst: u32,
     /// When the bucket will be full again; at or before `now` means full. The fill at `now`
@@ -123,10 +124,16 @@ impl TokenBucket {
     /// A full bucket for a validated config.
     pub fn new(config: &ThrottleConfig, now: Instant) -> Self {
         TokenBucket {
+            config: config.clone(),
             interval: config.interval(),
             burst: config.burst(),
             tat: now,
         }
+    }
+
+    /// The config in force (its `response` says how refusals are answered).
+    pub fn config(&self) -> &ThrottleConfig {
+        &self.config
     }
 
     /// Takes `n` tokens, or returns how long until the request would pass (retrying after
@@ -171,6 +178,7 @@ impl TokenBucket {
     /// by raising the rate), clamped to the new burst; debt carries over as well.
     pub fn reconfigure(&mut self, config: &ThrottleConfig, now: Instant) {
         let fill = self.tokens(now).min(f64::from(config.burst()));
+        self.config = config.clone();
         self.interval = config.interval();
         self.burst = config.burst();
         let deficit_ns = (f64::from(self.burst) - fill) * self.interval.as_nanos() as f64;

@@ -1,1 +1,445 @@
 //! The voice channel: calls that ring, are answered or not, and read a text to the handset.
+//!
+//! `POST /v1/calls` places a call the way a voice API does and returns its id at once; the call
+//! then moves through queued -> ringing -> answered -> completed (or busy / no_answer / failed)
+//! on timers drawn from the destination's voice behaviour, each change published as a `call`
+//! event. An answered call puts its text in the handset inbox with channel `voice` (that is
+//! what the person heard) and is billed per started minute at the range's price. Landlines and
+//! other lines that take calls answer; lines that cannot take calls (pagers, say) fail, as do
+//! calls through a carrier that is down and calls to absent subscribers.
+//!
+//! Decisions use their own seeded stream (keyed "voice", carrier, number, occurrence), so calls
+//! never shift SMS decisions and the same seed gives the same call outcomes.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::carrier::Carrier;
+use crate::events::EventKind;
+use crate::handsets::{Channel, NewEntry};
+use crate::network::Network;
+
+/// Most calls remembered for `GET /v1/calls`; older ones are forgotten first.
+const CALLS_KEPT: usize = 100_000;
+/// Speaking rate used to time a call: words per second, read twice as voice OTP services do.
+const WORDS_PER_SECOND: f64 = 2.5;
+
+/// Where a call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    /// Accepted, not yet ringing.
+    Queued,
+    /// Ringing at the handset.
+    Ringing,
+    /// Answered; the text is being read.
+    Answered,
+    /// Finished after being answered.
+    Completed,
+    /// The line was busy.
+    Busy,
+    /// Rang out unanswered.
+    NoAnswer,
+    /// Could not be connected.
+    Failed,
+}
+
+impl CallStatus {
+    /// The status word used in events and the API.
+    pub fn word(self) -> &'static str {
+        match self {
+            CallStatus::Queued => "queued",
+            CallStatus::Ringing => "ringing",
+            CallStatus::Answered => "answered",
+            CallStatus::Completed => "completed",
+            CallStatus::Busy => "busy",
+            CallStatus::NoAnswer => "no_answer",
+            CallStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A call as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRecord {
+    /// Call id.
+    pub call_id: String,
+    /// Carrier that placed it.
+    pub carrier: String,
+    /// Caller id.
+    pub from: String,
+    /// Called number.
+    pub to: String,
+    /// Current status.
+    pub status: CallStatus,
+    /// Why a call failed, when it did.
+    pub reason: Option<String>,
+    /// When it was placed.
+    pub created_at: DateTime<Utc>,
+    /// When it was answered.
+    pub answered_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Talk time in seconds (answered calls), in configured time (not divided by the time
+    /// scale), which is also what is billed.
+    pub duration_secs: u64,
+    /// Price: started minutes times the range's price per minute.
+    pub price: f64,
+    /// Currency of the price.
+    pub currency: String,
+}
+
+/// A call request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallRequest {
+    /// Number to call (E.164, with or without '+').
+    pub to: String,
+    /// Caller id.
+    pub from: String,
+    /// Text read to the callee.
+    pub text: String,
+    /// Carrier to place it through; default: the number's own carrier.
+    #[serde(default)]
+    pub carrier: Option<String>,
+}
+
+/// Why a call could not be placed at all.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CallError {
+    /// `to` is not a number.
+    #[error("`to` must be an E.164 number (digits, optional '+'), not {0:?}")]
+    BadNumber(String),
+    /// `text` is empty.
+    #[error("`text` must not be empty")]
+    EmptyText,
+    /// The named carrier does not exist.
+    #[error("no carrier named `{0}`")]
+    UnknownCarrier(String),
+}
+
+/// Every call of the run, newest kept.
+#[derive(Debug, Default)]
+pub struct Calls {
+    calls: Mutex<(HashMap<String, CallRecord>, VecDeque<String>)>,
+}
+
+impl Calls {
+    fn insert(&self, record: CallRecord) {
+        let mut guard = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, order) = &mut *guard;
+        order.push_back(record.call_id.clone());
+        map.insert(record.call_id.clone(), record);
+        while order.len() > CALLS_KEPT {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut CallRecord)) -> Option<CallRecord> {
+        let mut guard = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let r = guard.0.get_mut(id)?;
+        f(r);
+        Some(r.clone())
+    }
+
+    /// A call by id.
+    pub fn get(&self, id: &str) -> Option<CallRecord> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .get(id)
+            .cloned()
+    }
+
+    /// Calls to `to` (all when `None`), newest first.
+    pub fn list(&self, to: Option<&str>, limit: usize) -> Vec<CallRecord> {
+        let guard = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, order) = &*guard;
+        order
+            .iter()
+            .rev()
+            .filter_map(|id| map.get(id))
+            .filter(|r| to.is_none_or(|t| r.to == crate::store::normalize(t)))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Places a call; returns its record (status queued) at once and plays it out on timers.
+pub fn place(net: &Arc<Network>, req: CallRequest) -> Result<CallRecord, CallError> {
+    let to = crate::store::normalize(req.to.trim()).to_string();
+    if to.is_empty() || to.len() > 15 || !to.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CallError::BadNumber(req.to));
+    }
+    if req.text.trim().is_empty() {
+        return Err(CallError::EmptyText);
+    }
+    let resolved = net.plan.lookup(&to);
+    let carrier = match &req.carrier {
+        Some(name) => net
+            .carrier(name)
+            .ok_or_else(|| CallError::UnknownCarrier(name.clone()))?,
+        None => resolved
+            .as_ref()
+            .and_then(|r| net.carrier(&r.carrier))
+            .or_else(|| net.carriers().into_iter().next())
+            .ok_or_else(|| CallError::UnknownCarrier("(none running)".into()))?,
+    };
+    // Shaped like the call ids of the voice APIs: "CA" and 32 hex digits.
+    let id = format!("CA{}", uuid::Uuid::new_v4().simple());
+    let record = CallRecord {
+        call_id: id.clone(),
+        carrier: carrier.name().to_string(),
+        from: req.from.clone(),
+        to: to.clone(),
+        status: CallStatus::Queued,
+        reason: None,
+        created_at: Utc::now(),
+        answered_at: None,
+        ended_at: None,
+        duration_secs: 0,
+        price: 0.0,
+        currency: net.plan.currency().to_string(),
+    };
+    net.calls.insert(record.clone());
+    publish(net, &record);
+
+    // Decide everything now, from the call's own stream, in a fixed draw order.
+    let voice = net.voice_for(&carrier, resolved.as_ref());
+    let occurrence = carrier.next_occurrence(&format!("voice:{to}"));
+    let mut rng = crate::dist::stream(
+        net.seed,
+        &[
+            b"voice",
+            carrier.name().as_bytes(),
+            to.as_bytes(),
+            &occurrence.to_le_bytes(),
+        ],
+    );
+    let draw = crate::dist::unit(&mut rng);
+    let ring = crate::dist::scale(voice.ring_time.sample(&mut rng), net.time_scale);
+    let timeout = crate::dist::scale(voice.no_answer_timeout.sample(&mut rng), net.time_scale);
+    let failure = if carrier.is_down() {
+        Some("carrier_outage")
+    } else if resolved.is_none() && net.has_plan {
+        Some("unallocated_number")
+    } else if resolved
+        .as_ref()
+        .is_some_and(|r| !r.line_type.answers_calls())
+    {
+        Some("not_voice_capable")
+    } else if resolved.as_ref().is_some_and(|r| r.absent) {
+        Some("absent_subscriber")
+    } else {
+        None
+    };
+    let end = if let Some(reason) = failure {
+        End::Failed(reason)
+    } else if draw < voice.answer {
+        End::Answered
+    } else if draw < voice.answer + voice.busy {
+        End::Busy
+    } else if draw < voice.answer + voice.busy + voice.failed {
+        End::Failed("network_failure")
+    } else {
+        End::NoAnswer
+    };
+    let words = req.text.split_whitespace().count().max(1) as f64;
+    let talk_secs = (2.0 * words / WORDS_PER_SECOND).ceil().max(5.0) as u64;
+    let price_per_minute = resolved.as_ref().map_or(0.0, |r| r.price_call_minute);
+    let plan = Plan {
+        id,
+        to,
+        from: req.from,
+        text: req.text,
+        end,
+        ring,
+        timeout,
+        talk: Duration::from_secs(talk_secs),
+        price: talk_secs.div_ceil(60) as f64 * price_per_minute,
+    };
+    tokio::spawn(play(Arc::clone(net), carrier, plan));
+    Ok(record)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum End {
+    Answered,
+    Busy,
+    NoAnswer,
+    Failed(&'static str),
+}
+
+#[derive(Debug)]
+struct Plan {
+    id: String,
+    to: String,
+    from: String,
+    text: String,
+    end: End,
+    ring: Duration,
+    timeout: Duration,
+    talk: Duration,
+    price: f64,
+}
+
+fn publish(net: &Network, r: &CallRecord) {
+    net.events.publish(
+        Some(&r.carrier),
+        Some(&r.to),
+        EventKind::Call {
+            call_id: r.call_id.clone(),
+            from: r.from.clone(),
+            to: r.to.clone(),
+            status: r.status.word().to_string(),
+        },
+    );
+}
+
+fn set(net: &Network, id: &str, f: impl FnOnce(&mut CallRecord)) {
+    if let Some(r) = net.calls.update(id, f) {
+        publish(net, &r);
+    }
+}
+
+async fn play(net: Arc<Network>, carrier: Arc<Carrier>, p: Plan) {
+    let stop = carrier.shutdown.clone();
+    let sleep = |d: Duration| {
+        let stop = stop.clone();
+        async move {
+            tokio::select! {
+                _ = tokio::time::sleep(d) => true,
+                _ = stop.cancelled() => false,
+            }
+        }
+    };
+    let ended = |status: CallStatus, reason: Option<&str>| {
+        let reason = reason.map(str::to_string);
+        move |r: &mut CallRecord| {
+            r.status = status;
+            r.reason = reason;
+            r.ended_at = Some(Utc::now());
+        }
+    };
+    if let End::Failed(reason) = p.end {
+        set(&net, &p.id, ended(CallStatus::Failed, Some(reason)));
+        return;
+    }
+    set(&net, &p.id, |r| r.status = CallStatus::Ringing);
+    match p.end {
+        End::Busy => {
+            // A busy tone comes back within a ring or so.
+            if sleep(p.ring.min(Duration::from_secs(1))).await {
+                set(&net, &p.id, ended(CallStatus::Busy, None));
+            }
+        }
+        End::NoAnswer => {
+            if sleep(p.timeout).await {
+                set(&net, &p.id, ended(CallStatus::NoAnswer, None));
+            }
+        }
+        End::Answered => {
+            if !sleep(p.ring).await {
+                return;
+            }
+            set(&net, &p.id, |r| {
+                r.status = CallStatus::Answered;
+                r.answered_at = Some(Utc::now());
+            });
+            net.handsets.deliver(
+                &p.to,
+                NewEntry {
+                    channel: Channel::Voice,
+                    from: p.from.clone(),
+                    text: p.text.clone(),
+                    carrier: carrier.name().to_string(),
+                    reference: p.id.clone(),
+                    parts: 1,
+                    received_at: Utc::now(),
+                },
+            );
+            net.events.publish(
+                Some(carrier.name()),
+                Some(&p.to),
+                EventKind::HandsetDelivered {
+                    message_id: p.id.clone(),
+                    from: p.from.clone(),
+                    to: p.to.clone(),
+                    channel: Channel::Voice,
+                    text: p.text.clone(),
+                },
+            );
+            if sleep(crate::dist::scale(p.talk, net.time_scale)).await {
+                let (secs, price) = (p.talk.as_secs(), p.price);
+                set(&net, &p.id, move |r| {
+                    r.status = CallStatus::Completed;
+                    r.ended_at = Some(Utc::now());
+                    r.duration_secs = secs;
+                    r.price = price;
+                });
+            }
+        }
+        End::Failed(_) => {}
+    }
+}
+
+/// Query of `GET /v1/calls`.
+#[derive(Debug, Deserialize)]
+pub struct CallsQuery {
+    /// Only calls to this number.
+    pub to: Option<String>,
+    /// Most calls returned (default 100).
+    pub limit: Option<usize>,
+}
+
+/// `POST /v1/calls`, `GET /v1/calls`, `GET /v1/calls/{id}`.
+pub fn router(net: Arc<Network>) -> Router {
+    Router::new()
+        .route("/v1/calls", post(create).get(list))
+        .route("/v1/calls/{id}", get(show))
+        .with_state(net)
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn create(
+    State(net): State<Arc<Network>>,
+    body: Result<Json<CallRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    match place(&net, req) {
+        Ok(r) => (StatusCode::CREATED, Json(r)).into_response(),
+        Err(e @ CallError::UnknownCarrier(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+async fn list(State(net): State<Arc<Network>>, Query(q): Query<CallsQuery>) -> Response {
+    let calls = net.calls.list(q.to.as_deref(), q.limit.unwrap_or(100));
+    Json(serde_json::json!({ "calls": calls })).into_response()
+}
+
+async fn show(State(net): State<Arc<Network>>, Path(id): Path<String>) -> Response {
+    match net.calls.get(&id) {
+        Some(r) => Json(r).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no call {id}")),
+    }
+}
