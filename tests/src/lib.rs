@@ -142,6 +142,133 @@ impl TestCarrier {
     }
 }
 
+/// A whole network (several carriers, number plan, timeline) running in this process, as
+/// `carrier-sim serve --config` runs it, every listener on loopback port 0.
+#[derive(Debug)]
+pub struct TestNetwork {
+    /// SMPP address of each carrier, by name.
+    pub smpp: std::collections::BTreeMap<String, SocketAddr>,
+    /// Control plane address.
+    pub http: SocketAddr,
+    /// The network's shared state.
+    pub net: Arc<simulator::network::Network>,
+    stop: CancellationToken,
+    task: JoinHandle<std::io::Result<simulator::server::NetworkReport>>,
+}
+
+/// Parses a config from TOML text (as if read from `scenarios/x.toml`), panicking with the
+/// validation error.
+pub fn sim_config(toml_text: &str) -> simulator::config::SimConfig {
+    simulator::config::SimConfig::parse(std::path::Path::new("test.toml"), toml_text)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+impl TestNetwork {
+    /// Starts every carrier of `cfg` (listeners in the file are ignored: loopback port 0).
+    pub async fn start(cfg: simulator::config::SimConfig) -> Self {
+        Self::start_in(cfg, std::path::Path::new(".")).await
+    }
+
+    /// Starts with relative paths in `cfg` resolved from `base`.
+    pub async fn start_in(cfg: simulator::config::SimConfig, base: &std::path::Path) -> Self {
+        let (net, carriers) =
+            simulator::network::Network::build(&cfg, base).unwrap_or_else(|e| panic!("{e}"));
+        let mut smpp = std::collections::BTreeMap::new();
+        let mut served = Vec::new();
+        for c in carriers {
+            let l = TcpListener::bind("127.0.0.1:0").await.expect("bind smpp");
+            smpp.insert(c.name().to_string(), l.local_addr().expect("addr"));
+            served.push((
+                c,
+                simulator::server::CarrierListeners {
+                    smpp: vec![l],
+                    smpp_tls: None,
+                },
+            ));
+        }
+        let http = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
+        let http_addr = http.local_addr().expect("addr");
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(simulator::server::run_network(
+            Arc::clone(&net),
+            served,
+            Some(http),
+            stop.clone().cancelled_owned(),
+        ));
+        Self {
+            smpp,
+            http: http_addr,
+            net,
+            stop,
+            task,
+        }
+    }
+
+    /// A carrier's SMPP address.
+    pub fn smpp(&self, carrier: &str) -> SocketAddr {
+        *self
+            .smpp
+            .get(carrier)
+            .unwrap_or_else(|| panic!("no carrier {carrier}"))
+    }
+
+    /// A carrier's shared state.
+    pub fn carrier(&self, name: &str) -> Arc<Carrier> {
+        self.net
+            .carrier(name)
+            .unwrap_or_else(|| panic!("no carrier {name}"))
+    }
+
+    /// Asks the network to shut down and waits for its report.
+    pub async fn shutdown(self) -> simulator::server::NetworkReport {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("network stops within 30 s")
+            .expect("network task")
+            .expect("network run")
+    }
+
+    /// The control plane's base URL.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    /// GET a control-plane path and parse the JSON body (any status).
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let resp = reqwest::get(self.url(path)).await.expect("GET");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("JSON body"))
+    }
+
+    /// GET a control-plane path as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        reqwest::get(self.url(path))
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("text body")
+    }
+
+    /// Sends a JSON body with `method`; returns the status and the JSON answer.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let resp = reqwest::Client::new()
+            .request(method, self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
 /// A hand-driven SMPP connection: send any bytes, read frames one at a time.
 #[derive(Debug)]
 pub struct RawSession {

@@ -10,7 +10,7 @@ fn every_carrier_example_validates() {
     for entry in std::fs::read_dir(&dir).expect("scenarios/ exists") {
         let path = entry.expect("dir entry").path();
         if path.extension().and_then(|e| e.to_str()) == Some("toml") {
-            simulator::CarrierConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            simulator::config::SimConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
             checked += 1;
         }
     }
@@ -28,10 +28,10 @@ fn bad_file_names_file_line_and_field() {
     let path = dir.join("bad.toml");
     std::fs::write(
         &path,
-        "name = \"x\"\n\n[session]\nbind_timeout = \"soon\"\n",
+        "[carriers.x]\n\n[carriers.x.session]\nbind_timeout = \"soon\"\n",
     )
     .unwrap();
-    let err = simulator::CarrierConfig::load(&path)
+    let err = simulator::config::SimConfig::load(&path)
         .unwrap_err()
         .to_string();
     assert!(err.starts_with(&format!("{}:4:", path.display())), "{err}");
