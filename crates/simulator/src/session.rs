@@ -915,10 +915,9 @@ where
     let mut timers = futures::stream::FuturesUnordered::new();
     let mut next_hold = 0u64;
     let mut ready: Vec<AfterResponse> = Vec::new();
-    if *outage.borrow_and_update() {
-        tracing::info!(%peer, carrier = %carrier.name(), "carrier is down; dropping the connection");
-        return;
-    }
+    // A connection made during an outage stays up to hear its bind refused (ESME_RBINDFAIL,
+    // from `Carrier::authenticate`); only sessions alive when the outage starts are dropped.
+    outage.borrow_and_update();
 
     'session: loop {
         let receiver_room = match (state.kind(), state.account()) {
