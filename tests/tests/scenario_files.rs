@@ -38,3 +38,71 @@ fn bad_file_names_file_line_and_field() {
     assert!(err.contains("field `bind_timeout`"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn published_json_schema_is_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/carrier-sim.schema.json");
+    let published = std::fs::read_to_string(&path).expect("scenarios/carrier-sim.schema.json");
+    let current = serde_json::to_string_pretty(&simulator::config::json_schema()).unwrap() + "\n";
+    assert!(
+        published == current,
+        "the published schema is stale: run `cargo run -p simulator -- schema > scenarios/carrier-sim.schema.json`"
+    );
+}
+
+/// Each kind of refusal the carrier-behaviour issue names, as `carrier-sim validate` reports it.
+#[test]
+fn validation_refuses_with_file_line_and_field() {
+    let dir = std::env::temp_dir().join(format!("carrier-refusals-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        (
+            "unknown key",
+            "[carriers.a]\n[carriers.a.behaviour]\nlos = 0.1\n",
+            ":3:",
+            "unknown field `los`",
+        ),
+        (
+            "overlapping equal-length ranges",
+            "[carriers.a]\n[[ranges]]\nprefix = \"4477\"\ncarrier = \"a\"\n\n[[ranges]]\nprefix = \"4477\"\n",
+            ":7: ranges[1].prefix:",
+            "same prefix",
+        ),
+        (
+            "probabilities that do not sum to 1",
+            "[carriers.a.behaviour]\noutcomes = [\n  { stat = \"DELIVRD\", probability = 0.6 },\n  { stat = \"UNDELIV\", probability = 0.3 },\n]\n",
+            ":2: carriers.a.behaviour.outcomes:",
+            "sum to 0.9",
+        ),
+        (
+            "impossible durations",
+            "[carriers.a.behaviour]\nhandset_latency = { kind = \"uniform\", min = \"5s\", max = \"1s\" }\n",
+            ":2: carriers.a.behaviour.handset_latency:",
+            "",
+        ),
+        (
+            "timeline naming a carrier that does not exist",
+            "[carriers.a]\n[[timeline]]\nat = \"1m\"\ncarrier = \"b\"\noutage = \"10s\"\n",
+            ":4: timeline[0].carrier:",
+            "no carrier named `b`",
+        ),
+        (
+            "a file of numbers with a bad line",
+            "[carriers.a]\n[[ranges]]\nfile = \"numbers.txt\"\ncarrier = \"a\"\n",
+            "numbers.txt:2:",
+            "",
+        ),
+    ];
+    std::fs::write(dir.join("numbers.txt"), "447700900001\n4477x\n").unwrap();
+    for (what, text, location, message) in cases {
+        let path = dir.join("case.toml");
+        std::fs::write(&path, text).unwrap();
+        let err = simulator::config::SimConfig::load(&path)
+            .map(|_| ())
+            .expect_err(what)
+            .to_string();
+        assert!(err.contains(location), "{what}: {err}");
+        assert!(err.contains(message), "{what}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
