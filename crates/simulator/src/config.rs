@@ -81,12 +81,16 @@ pub enum UnknownNumbers {
 pub struct HandsetsConfig {
     /// Messages and calls kept per handset; older ones are dropped (counted).
     pub inbox_capacity: usize,
+    /// Most numbers holding handset state; past it the handset created longest ago is
+    /// forgotten (counted), so a load test spraying random numbers cannot exhaust memory.
+    pub max_handsets: usize,
 }
 
 impl Default for HandsetsConfig {
     fn default() -> Self {
         Self {
             inbox_capacity: 100,
+            max_handsets: crate::handsets::DEFAULT_MAX_HANDSETS,
         }
     }
 }
@@ -485,6 +489,9 @@ impl SimConfig {
                 "handsets.inbox_capacity".into(),
                 "must be at least 1".into(),
             ));
+        }
+        if self.handsets.max_handsets == 0 {
+            return Err(("handsets.max_handsets".into(), "must be at least 1".into()));
         }
         if self.events.capacity == 0 {
             return Err(("events.capacity".into(), "must be at least 1".into()));

@@ -135,6 +135,8 @@ pub struct HandsetStats {
     pub entries: usize,
     /// Entries dropped because an inbox was full.
     pub overflow: u64,
+    /// Handsets forgotten because the handset cap was reached (oldest first).
+    pub evicted: u64,
 }
 
 #[derive(Debug, Default)]
@@ -146,7 +148,32 @@ struct Inbox {
     entries: VecDeque<InboxEntry>,
 }
 
-type Shard = Mutex<HashMap<String, Inbox>>;
+/// One shard: its inboxes, and their numbers in creation order for eviction.
+#[derive(Debug, Default)]
+struct ShardInner {
+    map: HashMap<String, Inbox>,
+    created: VecDeque<String>,
+    evicted: u64,
+}
+
+impl std::ops::Deref for ShardInner {
+    type Target = HashMap<String, Inbox>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl std::ops::DerefMut for ShardInner {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.map
+    }
+}
+
+type Shard = Mutex<ShardInner>;
+
+/// Default cap on the number of handsets: a load test spraying random numbers must not grow
+/// the process without bound. About 300 bytes each when holding one message.
+pub const DEFAULT_MAX_HANDSETS: usize = 1_000_000;
 
 /// All virtual handsets of a process. Share it behind an [`Arc`]; every method takes `&self`.
 #[derive(Debug)]
@@ -154,15 +181,25 @@ pub struct Handsets {
     shards: Box<[Shard]>,
     hasher: RandomState,
     capacity: usize,
+    max_per_shard: usize,
 }
 
 impl Handsets {
     /// Handsets whose inboxes keep the newest `inbox_capacity` entries each (at least 1).
     pub fn new(inbox_capacity: usize) -> Self {
+        Self::with_limits(inbox_capacity, DEFAULT_MAX_HANDSETS)
+    }
+
+    /// Handsets with a cap on how many numbers hold state: past it, the handset created longest
+    /// ago is forgotten (counted in [`HandsetStats::evicted`]).
+    pub fn with_limits(inbox_capacity: usize, max_handsets: usize) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(ShardInner::default()))
+                .collect(),
             hasher: RandomState::new(),
             capacity: inbox_capacity.max(1),
+            max_per_shard: max_handsets.div_ceil(SHARDS).max(1),
         }
     }
 
@@ -171,7 +208,7 @@ impl Handsets {
         self.capacity
     }
 
-    fn shard(&self, number: &str) -> MutexGuard<'_, HashMap<String, Inbox>> {
+    fn shard(&self, number: &str) -> MutexGuard<'_, ShardInner> {
         // Reduce in u64 before narrowing so the choice does not depend on the pointer width.
         let index = (self.hasher.hash_one(number) % SHARDS as u64) as usize;
         // A panic while holding the lock cannot leave an inbox half-updated in a way that
@@ -188,10 +225,16 @@ impl Handsets {
     pub fn deliver(&self, number: &str, entry: NewEntry) -> u64 {
         let number = normalize(number);
         let mut shard = self.shard(number);
-        let inbox = match shard.get_mut(number) {
-            Some(inbox) => inbox,
-            None => shard.entry(number.to_owned()).or_default(),
-        };
+        if !shard.map.contains_key(number) {
+            if shard.map.len() >= self.max_per_shard
+                && let Some(oldest) = shard.created.pop_front()
+            {
+                shard.map.remove(&oldest);
+                shard.evicted += 1;
+            }
+            shard.created.push_back(number.to_owned());
+        }
+        let inbox = shard.map.entry(number.to_owned()).or_default();
         inbox.last_seq += 1;
         inbox.received += 1;
         let seq = inbox.last_seq;
@@ -268,6 +311,7 @@ impl Handsets {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             stats.handsets += shard.len();
+            stats.evicted += shard.evicted;
             for inbox in shard.values() {
                 stats.entries += inbox.entries.len();
                 stats.overflow += inbox.overflow;
@@ -391,6 +435,17 @@ mod tests {
     }
 
     #[test]
+    fn handset_cap_forgets_the_oldest_numbers() {
+        let h = Handsets::with_limits(4, SHARDS);
+        for i in 0..(SHARDS * 20) {
+            h.deliver(&format!("4477009{i:05}"), entry(Channel::Sms, "x"));
+        }
+        let stats = h.stats();
+        assert!(stats.handsets <= SHARDS, "{stats:?}");
+        assert_eq!(stats.handsets as u64 + stats.evicted, (SHARDS * 20) as u64);
+    }
+
+    #[test]
     fn unknown_number_has_no_state() {
         let h = Handsets::new(4);
         assert!(h.messages("447700900001", &all(10)).is_none());
@@ -428,7 +483,8 @@ mod tests {
             HandsetStats {
                 handsets: 1,
                 entries: 3,
-                overflow: 2
+                overflow: 2,
+                evicted: 0,
             }
         );
     }

@@ -89,7 +89,10 @@ impl Network {
                 .collect(),
             unknown_numbers: cfg.unknown_numbers,
             has_plan: !cfg.ranges.is_empty(),
-            handsets: Arc::new(Handsets::new(cfg.handsets.inbox_capacity)),
+            handsets: Arc::new(Handsets::with_limits(
+                cfg.handsets.inbox_capacity,
+                cfg.handsets.max_handsets,
+            )),
             events: Arc::new(EventBus::with_shutdown(
                 cfg.events.capacity,
                 shutdown.child_token(),
