@@ -304,14 +304,12 @@ impl Carrier {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        self.net.events.publish(
-            Some(self.name()),
-            None,
-            EventKind::CarrierChanged {
+        self.net
+            .events
+            .publish_with(Some(self.name()), None, || EventKind::CarrierChanged {
                 change: "behaviour_changed".into(),
                 detail: serde_json::to_value(patch).unwrap_or_default(),
-            },
-        );
+            });
         Ok(())
     }
 
@@ -331,16 +329,14 @@ impl Carrier {
         let epoch = self.outage_epoch.fetch_add(1, Ordering::SeqCst) + 1;
         self.outage.send_replace(true);
         tracing::info!(carrier = %self.name(), ?duration, "outage started");
-        self.net.events.publish(
-            Some(self.name()),
-            None,
-            EventKind::CarrierChanged {
+        self.net
+            .events
+            .publish_with(Some(self.name()), None, || EventKind::CarrierChanged {
                 change: "outage_started".into(),
                 detail: serde_json::json!({
                     "duration_ms": duration.map(|d| d.as_millis() as u64),
                 }),
-            },
-        );
+            });
         if let Some(d) = duration {
             let me = Arc::clone(self);
             let stop = self.shutdown.clone();
@@ -363,14 +359,12 @@ impl Carrier {
         self.outage_epoch.fetch_add(1, Ordering::SeqCst);
         if self.outage.send_replace(false) {
             tracing::info!(carrier = %self.name(), "outage ended");
-            self.net.events.publish(
-                Some(self.name()),
-                None,
-                EventKind::CarrierChanged {
+            self.net
+                .events
+                .publish_with(Some(self.name()), None, || EventKind::CarrierChanged {
                     change: "outage_ended".into(),
                     detail: serde_json::Value::Null,
-                },
-            );
+                });
         }
     }
 
@@ -458,16 +452,16 @@ impl Carrier {
     pub fn accept(self: &Arc<Self>, account: &str, sub: Submission) -> Submitted {
         let refuse = |status: CommandStatus, latency: Duration| {
             self.metrics.refusal(account, u32::from(status));
-            self.net.events.publish(
-                Some(self.name()),
-                Some(&sub.destination),
-                EventKind::MessageRejected {
-                    account: account.to_string(),
-                    to: sub.destination.clone(),
-                    command_status: u32::from(status),
-                    reason: crate::behaviour::Status(u32::from(status)).name(),
-                },
-            );
+            self.net
+                .events
+                .publish_with(Some(self.name()), Some(&sub.destination), || {
+                    EventKind::MessageRejected {
+                        account: account.to_string(),
+                        to: sub.destination.clone(),
+                        command_status: u32::from(status),
+                        reason: crate::behaviour::Status(u32::from(status)).name(),
+                    }
+                });
             Submitted {
                 result: Err(status),
                 latency,
@@ -507,17 +501,17 @@ impl Carrier {
         let id = self.ids.next_id();
         let record = MessageRecord::new(id.clone(), account.to_string(), sub);
         self.metrics.accepted(account);
-        self.net.events.publish(
-            Some(self.name()),
-            Some(&record.destination),
-            EventKind::MessageAccepted {
-                account: account.to_string(),
-                message_id: id.clone(),
-                from: record.source.clone(),
-                to: record.destination.clone(),
-                parts: record.concat.map_or(1, |c| c.total),
-            },
-        );
+        self.net
+            .events
+            .publish_with(Some(self.name()), Some(&record.destination), || {
+                EventKind::MessageAccepted {
+                    account: account.to_string(),
+                    message_id: id.clone(),
+                    from: record.source.clone(),
+                    to: record.destination.clone(),
+                    parts: record.concat.map_or(1, |c| c.total),
+                }
+            });
         let after = AfterResponse {
             id: id.clone(),
             intermediate: (record.registered_delivery & 0x10 != 0)
@@ -612,17 +606,17 @@ impl Carrier {
                 received_at: Utc::now(),
             },
         );
-        self.net.events.publish(
-            Some(self.name()),
-            Some(&r.destination),
-            EventKind::HandsetDelivered {
-                message_id: id.to_string(),
-                from: r.source.clone(),
-                to: r.destination.clone(),
-                channel: Channel::Sms,
-                text,
-            },
-        );
+        self.net
+            .events
+            .publish_with(Some(self.name()), Some(&r.destination), || {
+                EventKind::HandsetDelivered {
+                    message_id: id.to_string(),
+                    from: r.source.clone(),
+                    to: r.destination.clone(),
+                    channel: Channel::Sms,
+                    text,
+                }
+            });
         if let Some((delay, text)) = mo {
             let (from, to, account) = (r.destination.clone(), r.source.clone(), r.account.clone());
             self.at(delay, move |me| {
@@ -649,16 +643,14 @@ impl Carrier {
             attempts: 0,
             created: tokio::time::Instant::now(),
         });
-        self.net.events.publish(
-            Some(self.name()),
-            Some(from),
-            EventKind::Mo {
+        self.net
+            .events
+            .publish_with(Some(self.name()), Some(from), || EventKind::Mo {
                 account: account.to_string(),
                 from: from.to_string(),
                 to: to.to_string(),
                 text: text.to_string(),
-            },
-        );
+            });
     }
 
     /// The account an MO from `from` to `to` goes to: the one that last sent `from` a message
@@ -710,14 +702,12 @@ impl Carrier {
         });
         for to in lost_to {
             self.metrics.receipts_lost.fetch_add(1, Ordering::Relaxed);
-            self.net.events.publish(
-                Some(self.name()),
-                Some(&to),
-                EventKind::MessageLost {
+            self.net
+                .events
+                .publish_with(Some(self.name()), Some(&to), || EventKind::MessageLost {
                     message_id: id.to_string(),
                     to: to.clone(),
-                },
-            );
+                });
         }
         let publish = move |me: Arc<Carrier>| {
             for r in receipts {

@@ -647,10 +647,10 @@ impl SessionState {
             let pdu = if r.mo_text.is_some() {
                 Pdu::from(mo_deliver_sm(&r))
             } else {
-                self.carrier.net.events.publish(
+                self.carrier.net.events.publish_with(
                     Some(self.carrier.name()),
                     Some(&r.original_destination),
-                    crate::events::EventKind::ReceiptSent {
+                    || crate::events::EventKind::ReceiptSent {
                         account: r.account.clone(),
                         message_id: r.message_id.clone(),
                         to: r.original_destination.clone(),
