@@ -915,10 +915,9 @@ where
     let mut timers = futures::stream::FuturesUnordered::new();
     let mut next_hold = 0u64;
     let mut ready: Vec<AfterResponse> = Vec::new();
-    if *outage.borrow_and_update() {
-        tracing::info!(%peer, carrier = %carrier.name(), "carrier is down; dropping the connection");
-        return;
-    }
+    // A connection made during an outage stays open so its bind can be refused with
+    // ESME_RBINDFAIL (see `Carrier::authenticate`); only bound sessions are dropped.
+    outage.borrow_and_update();
 
     'session: loop {
         let receiver_room = match (state.kind(), state.account()) {
@@ -995,7 +994,7 @@ where
                 }
             }
             changed = outage.changed() => {
-                if changed.is_err() || *outage.borrow_and_update() {
+                if changed.is_err() || (*outage.borrow_and_update() && state.kind().is_some()) {
                     tracing::info!(%peer, carrier = %carrier.name(), "carrier outage; dropping the connection");
                     break 'session;
                 }
