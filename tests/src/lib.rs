@@ -431,15 +431,19 @@ pub mod build {
 }
 
 /// TOML of a network: `top` (top-level keys such as `seed`, `time_scale`), then each carrier in
-/// `carriers` with the account `test:secret` and a short shutdown grace, then `rest` (more
-/// tables: ranges, behaviour, timeline...).
+/// `carriers` with the account `test:secret` and a short shutdown grace (unless `rest` has the
+/// carrier's own `[carriers.X.session]` table), then `rest` (more tables: ranges, behaviour,
+/// timeline...).
 pub fn network_toml(top: &str, carriers: &[&str], rest: &str) -> String {
     let mut s = format!("{top}\n");
     for c in carriers {
         s.push_str(&format!(
-            "[carriers.{c}]\n[carriers.{c}.accounts.{SYSTEM_ID}]\npassword = \"{PASSWORD}\"\n\
-             [carriers.{c}.session]\nshutdown_grace = \"500ms\"\n"
+            "[carriers.{c}]\n[carriers.{c}.accounts.{SYSTEM_ID}]\npassword = \"{PASSWORD}\"\n"
         ));
+        let session = format!("[carriers.{c}.session]");
+        if !rest.contains(&session) {
+            s.push_str(&format!("{session}\nshutdown_grace = \"500ms\"\n"));
+        }
     }
     s.push_str(rest);
     s

@@ -130,13 +130,18 @@ line_type = "landline"
 name = "one listed number with its own behaviour"
 numbers = ["447700900555"]
 behaviour = { outcomes = [{ stat = "REJECTD", err = 5, probability = 1.0 }] }
+
+[[ranges]]
+name = "a switched-off phone"
+numbers = ["447700900556"]
+absent = true
 "#;
 
 #[tokio::test]
 async fn number_plan_routes_each_range_and_the_most_specific_wins() {
     let net = start("seed = 1", &["alpha"], PLAN).await;
     let (client, events) = esme(net.smpp("alpha")).await;
-    let collector = collect(events, 4, Duration::from_secs(10));
+    let collector = collect(events, 5, Duration::from_secs(10));
 
     // Outside the plan: refused at submit.
     let (status, id) = submit(&client, "15550001111", "hello").await;
@@ -149,6 +154,7 @@ async fn number_plan_routes_each_range_and_the_most_specific_wins() {
         ("442079460001", "landline code 5678"),
         ("447700900555", "listed code 9999"),
         ("447700900901", "inner landline 4321"),
+        ("447700900556", "absent code 1111"),
     ] {
         let (status, id) = submit(&client, to, text).await;
         assert_eq!(status, CommandStatus::EsmeRok, "{to}");
@@ -178,6 +184,11 @@ async fn number_plan_routes_each_range_and_the_most_specific_wins() {
         stat_err("447700900901"),
         (ReceiptState::Undeliverable, "011".into()),
         "the longer prefix's line type wins over the shorter one"
+    );
+    assert_eq!(
+        stat_err("447700900556"),
+        (ReceiptState::Expired, "027".into()),
+        "an absent subscriber's message expires"
     );
 
     assert_eq!(
@@ -750,6 +761,53 @@ async fn patching_the_throttle_off_lifts_it() {
     assert!(body["throttle"].is_null(), "{body}");
     let ten = (0..10).map(|i| quiet(&format!("4477008{i:05}"))).collect();
     assert_eq!(burst(&mut s, ten).await, vec![CommandStatus::EsmeRok; 10]);
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn unacknowledged_receipts_are_capped_by_the_deliver_window() {
+    let net = start(
+        "",
+        &["alpha"],
+        "[carriers.alpha.session]\ndeliver_window = 2\nshutdown_grace = \"500ms\"\n",
+    )
+    .await;
+    let mut s = RawSession::bound(net.smpp("alpha")).await;
+    for i in 0..5 {
+        s.request(build::text(&format!("44770090010{i}"), "x"))
+            .await;
+    }
+    let (mut responses, mut delivers) = (0, Vec::new());
+    while responses < 5 || delivers.len() < 2 {
+        let c = s.next_non_probe().await;
+        match c.id() {
+            CommandId::SubmitSmResp => responses += 1,
+            CommandId::DeliverSm => delivers.push(c.sequence_number()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), s.next_frame())
+            .await
+            .is_err(),
+        "no third receipt while two are unacknowledged"
+    );
+    let ack = |seq: u32| {
+        Command::new(
+            CommandStatus::EsmeRok,
+            seq,
+            rusmpp::pdus::DeliverSmResp::new(smpp::pdu::c_string::<65>(""), Vec::new()),
+        )
+    };
+    s.send(ack(delivers[0])).await;
+    let third = s.next_non_probe().await;
+    assert_eq!(third.id(), CommandId::DeliverSm, "an ack frees one slot");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), s.next_frame())
+            .await
+            .is_err(),
+        "and only one"
+    );
     net.shutdown().await;
 }
 

@@ -170,6 +170,13 @@ outage = "4s"
     );
     let (_, view) = net.get_json("/v1/carriers/alpha").await;
     assert_eq!(view["down"], false, "{view}");
+    // The time scale is reported, with elapsed time in both wall and scenario seconds.
+    let (_, stats) = net.get_json("/v1/stats").await;
+    assert_eq!(stats["time_scale"], 4.0);
+    let wall = stats["elapsed_secs"].as_f64().expect("elapsed_secs");
+    let scenario = stats["scenario_elapsed_secs"].as_f64().expect("scenario");
+    assert!(wall >= 1.45, "{stats}");
+    assert!((scenario / wall - 4.0).abs() < 0.05, "{stats}");
     net.shutdown().await;
 }
 
