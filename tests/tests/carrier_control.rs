@@ -3,7 +3,7 @@
 //! WebSocket event stream with its filters, voice calls, and the Prometheus metrics of a
 //! two-carrier network. Message-level behaviour is in `carrier_behaviour.rs`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -181,6 +181,86 @@ outage = "4s"
 }
 
 #[tokio::test]
+async fn timeline_changes_behaviour_and_throttle_at_its_offset() {
+    // At 20 s of scenario time, ten times faster: 2 s of wall time.
+    let net = start(
+        "time_scale = 10.0",
+        &["alpha"],
+        r#"
+[[timeline]]
+at = "20s"
+carrier = "alpha"
+change = { behaviour = { outcomes = [{ stat = "UNDELIV", err = 34, probability = 1.0 }] }, throttle = { rate = 0.1, burst = 1 } }
+"#,
+    )
+    .await;
+    // The bus orders events, so which messages came before the change is read from the stream,
+    // not from clocks.
+    let mut ws = subscribe(&net, "type=message_accepted,carrier_changed").await;
+    let (client, mut events) = esme(net.smpp("alpha")).await;
+    let mut outcomes = HashMap::new();
+    for i in 0.. {
+        let collector = collect(events, 1, Duration::from_secs(10));
+        let r = client
+            .submit_sm(build::text(&format!("4477009{i:05}"), "code"))
+            .await
+            .expect("answered");
+        assert_eq!(r.status, CommandStatus::EsmeRok);
+        let (got, e) = collector.await.unwrap();
+        events = e;
+        let receipt = got[0].receipt.clone().expect("receipt");
+        let changed = receipt.stat == ReceiptState::Undeliverable;
+        outcomes.insert(receipt.id, (receipt.stat, receipt.err.unwrap_or_default()));
+        if changed {
+            break;
+        }
+        assert!(i < 1000, "the timeline change never came");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = client
+        .submit_sm(build::text("447700800000", "x"))
+        .await
+        .expect("answered");
+    assert_eq!(
+        r.status,
+        CommandStatus::EsmeRthrottled,
+        "the new throttle's one token went to the previous message"
+    );
+    let mut after_change = false;
+    let mut before = 0;
+    let mut seen = 0;
+    while seen < outcomes.len() {
+        let e = next_event(&mut ws).await;
+        match e["type"].as_str() {
+            Some("carrier_changed") => {
+                assert_eq!(e["change"], "behaviour_changed", "{e}");
+                after_change = true;
+            }
+            Some("message_accepted") => {
+                let id = e["message_id"].as_str().expect("id");
+                let Some((stat, err)) = outcomes.get(id) else {
+                    continue;
+                };
+                seen += 1;
+                if after_change {
+                    assert_eq!((*stat, err.as_str()), (ReceiptState::Undeliverable, "034"));
+                } else {
+                    assert_eq!(*stat, ReceiptState::Delivered, "before the change");
+                    before += 1;
+                }
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    assert!(
+        after_change && before > 0,
+        "{before} messages before the change"
+    );
+    client.unbind().await.ok();
+    net.shutdown().await;
+}
+
+#[tokio::test]
 async fn outage_endpoint_takes_a_carrier_down_until_deleted() {
     let net = start("", &["alpha", "beta"], "").await;
     let addr = net.smpp("alpha");
@@ -286,6 +366,22 @@ async fn patched_behaviour_applies_to_the_next_messages_and_bad_patches_are_refu
     let (stat, _, _) = roundtrip(&client, events, "447700900300").await;
     assert_eq!(stat, ReceiptState::Undeliverable);
 
+    // Faults change at run time too, for sessions already bound.
+    let (status, body) = net
+        .send_json(
+            Method::PATCH,
+            "/v1/carriers/alpha",
+            &serde_json::json!({ "faults": { "generic_nack_probability": 1.0 } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let r = client
+        .submit_sm(build::text("447700900400", "x"))
+        .await
+        .expect("answered");
+    assert_eq!(r.status, CommandStatus::EsmeRsyserr, "generic_nack now");
+    assert!(r.message_id.is_none());
+
     let (status, answer) = net
         .send_json(
             Method::PATCH,
@@ -363,6 +459,12 @@ prefix = "44207947"
 carrier = "alpha"
 line_type = "landline"
 voice = { answer = 0.0, busy = 1.0 }
+
+[[ranges]]
+prefix = "44207948"
+carrier = "alpha"
+line_type = "landline"
+voice = { answer = 0.0, no_answer_timeout = "20s" }
 "#;
 
 async fn call(net: &TestNetwork, to: &str, text: &str) -> String {
@@ -428,6 +530,12 @@ async fn calls_ring_answer_complete_land_in_the_inbox_and_are_priced() {
     let (_, inbox) = net.get_json("/v1/handsets/442079470001/messages").await;
     assert_eq!(inbox["received"], 0, "nobody heard a busy call");
 
+    let unanswered = call(&net, "442079480001", "your code is 1 2 3").await;
+    let record = final_call(&net, &unanswered).await;
+    assert_eq!(record["status"], "no_answer", "{record}");
+    let (_, inbox) = net.get_json("/v1/handsets/442079480001/messages").await;
+    assert_eq!(inbox["received"], 0);
+
     let (status, _) = net
         .send_json(
             Method::POST,
@@ -436,6 +544,14 @@ async fn calls_ring_answer_complete_land_in_the_inbox_and_are_priced() {
         )
         .await;
     assert_eq!(status, 200);
+    let (_, lookup) = net.get_json("/v1/lookup/+442079460002").await;
+    assert_eq!(
+        lookup["line_type_intelligence"]["type"], "landline",
+        "{lookup}"
+    );
+    assert_eq!(lookup["line_type_intelligence"]["carrier_name"], "alpha");
+    assert_eq!(lookup["reachability"]["status"], "unreachable", "{lookup}");
+    assert_eq!(lookup["reachability"]["reason"], "carrier_outage");
     let down = call(&net, "442079460002", "your code is 1 2 3").await;
     let record = final_call(&net, &down).await;
     assert_eq!(record["status"], "failed", "{record}");
