@@ -241,6 +241,19 @@ impl TestNetwork {
         (status, resp.json().await.expect("JSON body"))
     }
 
+    /// The `/v1/stats` entry of one carrier.
+    pub async fn carrier_stats(&self, name: &str) -> serde_json::Value {
+        let (status, stats) = self.get_json("/v1/stats").await;
+        assert_eq!(status, 200);
+        stats["carriers"]
+            .as_array()
+            .expect("carriers")
+            .iter()
+            .find(|c| c["carrier"] == name)
+            .unwrap_or_else(|| panic!("no stats for {name}"))
+            .clone()
+    }
+
     /// GET a control-plane path as text.
     pub async fn get_text(&self, path: &str) -> String {
         reqwest::get(self.url(path))
@@ -421,6 +434,11 @@ pub mod build {
     pub fn text(to: &str, text: &str) -> SubmitSm {
         let bytes = smpp::text::encode(text, smpp::text::Encoding::Gsm7).expect("GSM-7 text");
         submit(to, &bytes, 0, 0, 1)
+    }
+
+    /// A one-character submit_sm asking for no receipt, so a raw session sees only responses.
+    pub fn quiet(to: &str) -> SubmitSm {
+        submit(to, b"x", 0, 0, 0)
     }
 
     /// The same with extra TLVs.

@@ -1,18 +1,14 @@
 //! Carrier behaviour (issue 3) observed through SMPP and HTTP, as a tester sees it: number-plan
 //! routing, the seeded outcome mix, submit errors, silent loss, duplicate and out-of-order
-//! receipts, handset vs receipt timing, latency distributions, determinism, throttling,
-//! session faults, receipt-format profiles and MO. Statistical checks use a fixed seed and
+//! receipts, handset vs receipt timing, latency distributions, determinism, session faults,
+//! receipt-format profiles and MO replies. Statistical checks use a fixed seed and
 //! tolerances a wrong implementation would miss; second-scale latencies run in milliseconds
-//! through `time_scale`. Run-time control, timeline, events, voice and metrics are in
-//! `carrier_control.rs`.
+//! through `time_scale`. Throttles, run-time control, timeline, events, voice and metrics are
+//! in `carrier_control.rs`.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use rusmpp::pdus::SubmitSm;
-use rusmpp::tlvs::MessageSubmissionRequestTlvValue;
-use rusmpp::types::AnyOctetString;
-use rusmpp::values::MessagePayload;
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use smpp::client::{Client, Delivered};
 use smpp::receipt::{Receipt, ReceiptState};
@@ -46,25 +42,12 @@ fn receipts_by_id(deliveries: &[Delivery]) -> HashMap<String, Vec<Receipt>> {
     m
 }
 
-/// The `/v1/stats` entry of one carrier.
-async fn carrier_stats(net: &TestNetwork, name: &str) -> serde_json::Value {
-    let (status, stats) = net.get_json("/v1/stats").await;
-    assert_eq!(status, 200);
-    stats["carriers"]
-        .as_array()
-        .expect("carriers")
-        .iter()
-        .find(|c| c["carrier"] == name)
-        .unwrap_or_else(|| panic!("no stats for {name}"))
-        .clone()
-}
-
 /// Polls `/v1/stats` until `n` messages of `name` reached a final state; returns its stats
 /// (the loss and duplicate counters are settled by then).
 async fn settled(net: &TestNetwork, name: &str, n: u64) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let stats = carrier_stats(net, name).await;
+        let stats = net.carrier_stats(name).await;
         let finals: u64 = stats["outcomes"]
             .as_object()
             .expect("outcomes")
@@ -252,7 +235,7 @@ outcomes = [
         let s = share(counts.get(&stat).copied().unwrap_or(0), n);
         assert!((s - p).abs() <= 0.04, "{stat:?}: {s} vs {p} ({counts:?})");
     }
-    let stats = carrier_stats(&net, "alpha").await;
+    let stats = net.carrier_stats("alpha").await;
     assert_eq!(
         stats["outcomes"]["DELIVRD"],
         counts[&ReceiptState::Delivered]
@@ -293,7 +276,7 @@ submit_errors = [{ status = "ESME_RSYSERR", probability = 0.15 }]
     }
     let s = share(refused, n);
     assert!((s - 0.15).abs() <= 0.035, "ESME_RSYSERR share {s}");
-    let stats = carrier_stats(&net, "alpha").await;
+    let stats = net.carrier_stats("alpha").await;
     assert_eq!(stats["refusals"]["ESME_RSYSERR"], refused);
     assert_eq!(stats["messages_accepted"], n - refused);
     client.unbind().await.ok();
@@ -614,205 +597,7 @@ async fn same_seed_same_outcomes_other_seed_other_outcomes() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. Throttling
-// ---------------------------------------------------------------------------------------------
-
-/// A one-character submit_sm asking for no receipt (raw sessions then see only responses).
-fn quiet(to: &str) -> SubmitSm {
-    build::submit(to, b"x", 0, 0, 0)
-}
-
-/// Sends every submit before reading any response (one burst), returns the statuses in order.
-async fn burst(s: &mut RawSession, pdus: Vec<SubmitSm>) -> Vec<CommandStatus> {
-    let mut seqs = Vec::new();
-    for p in pdus {
-        seqs.push(s.request(p).await);
-    }
-    let mut by_seq = HashMap::new();
-    for _ in 0..seqs.len() {
-        let c = s.next_non_probe().await;
-        assert_eq!(c.id(), CommandId::SubmitSmResp);
-        by_seq.insert(c.sequence_number(), c.status());
-    }
-    seqs.iter().map(|q| by_seq[q]).collect()
-}
-
-#[tokio::test]
-async fn account_throttle_admits_the_burst_then_answers_throttled() {
-    let net = start(
-        "",
-        &["alpha"],
-        r#"
-[carriers.alpha.accounts.test.throttle]
-rate = 0.5
-burst = 5
-response = "throttled"
-"#,
-    )
-    .await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await;
-    let pdus = (0..20).map(|i| quiet(&format!("4477009{i:05}"))).collect();
-    let statuses = burst(&mut s, pdus).await;
-    assert_eq!(&statuses[..5], &[CommandStatus::EsmeRok; 5]);
-    assert_eq!(
-        &statuses[5..],
-        &[CommandStatus::EsmeRthrottled; 15],
-        "{statuses:?}"
-    );
-    assert_eq!(u32::from(CommandStatus::EsmeRthrottled), 0x58);
-    let stats = carrier_stats(&net, "alpha").await;
-    assert_eq!(stats["refusals"]["ESME_RTHROTTLED"], 15);
-    net.shutdown().await;
-}
-
-#[tokio::test]
-async fn carrier_throttle_answers_queue_full() {
-    let net = start(
-        "",
-        &["alpha"],
-        r#"
-[carriers.alpha.throttle]
-rate = 0.5
-burst = 2
-response = "queue_full"
-"#,
-    )
-    .await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await;
-    let pdus = (0..4).map(|i| quiet(&format!("4477009{i:05}"))).collect();
-    let statuses = burst(&mut s, pdus).await;
-    assert_eq!(
-        statuses,
-        vec![
-            CommandStatus::EsmeRok,
-            CommandStatus::EsmeRok,
-            CommandStatus::EsmeRmsgqful,
-            CommandStatus::EsmeRmsgqful
-        ]
-    );
-    assert_eq!(u32::from(CommandStatus::EsmeRmsgqful), 0x14);
-    net.shutdown().await;
-}
-
-/// A submit_sm whose text (GSM-7, `chars` characters) is in message_payload.
-fn payload_submit(to: &str, chars: usize) -> SubmitSm {
-    let text = "a".repeat(chars);
-    let bytes = smpp::text::encode(&text, smpp::text::Encoding::Gsm7).expect("GSM-7");
-    build::with_tlvs(
-        build::submit(to, &[], 0, 0, 0),
-        vec![MessageSubmissionRequestTlvValue::MessagePayload(
-            MessagePayload::new(AnyOctetString::from_vec(bytes)),
-        )],
-    )
-}
-
-#[tokio::test]
-async fn throttle_counts_each_part_of_a_long_message() {
-    let net = start(
-        "",
-        &["alpha"],
-        "[carriers.alpha.accounts.test.throttle]\nrate = 0.2\nburst = 5\n",
-    )
-    .await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await;
-    // 400 GSM characters are 3 parts of 153: 3 tokens, leaving 2.
-    let statuses = burst(
-        &mut s,
-        vec![
-            payload_submit("447700900001", 400),
-            payload_submit("447700900002", 400),
-            quiet("447700900003"),
-            quiet("447700900004"),
-            quiet("447700900005"),
-        ],
-    )
-    .await;
-    use CommandStatus::{EsmeRok as Ok_, EsmeRthrottled as Thr};
-    assert_eq!(
-        statuses,
-        vec![Ok_, Thr, Ok_, Ok_, Thr],
-        "3 + 1 + 1 tokens of 5; the second long message needed 3 of the 2 left"
-    );
-    net.shutdown().await;
-}
-
-#[tokio::test]
-async fn patching_the_throttle_off_lifts_it() {
-    let net = start(
-        "",
-        &["alpha"],
-        "[carriers.alpha.throttle]\nrate = 0.1\nburst = 1\nresponse = \"queue_full\"\n",
-    )
-    .await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await;
-    let two = (0..2).map(|i| quiet(&format!("4477009{i:05}"))).collect();
-    assert_eq!(
-        burst(&mut s, two).await,
-        vec![CommandStatus::EsmeRok, CommandStatus::EsmeRmsgqful]
-    );
-    let (status, body) = net
-        .send_json(
-            reqwest::Method::PATCH,
-            "/v1/carriers/alpha",
-            &serde_json::json!({ "throttle": "off" }),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    assert!(body["throttle"].is_null(), "{body}");
-    let ten = (0..10).map(|i| quiet(&format!("4477008{i:05}"))).collect();
-    assert_eq!(burst(&mut s, ten).await, vec![CommandStatus::EsmeRok; 10]);
-    net.shutdown().await;
-}
-
-#[tokio::test]
-async fn unacknowledged_receipts_are_capped_by_the_deliver_window() {
-    let net = start(
-        "",
-        &["alpha"],
-        "[carriers.alpha.session]\ndeliver_window = 2\nshutdown_grace = \"500ms\"\n",
-    )
-    .await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await;
-    for i in 0..5 {
-        s.request(build::text(&format!("44770090010{i}"), "x"))
-            .await;
-    }
-    let (mut responses, mut delivers) = (0, Vec::new());
-    while responses < 5 || delivers.len() < 2 {
-        let c = s.next_non_probe().await;
-        match c.id() {
-            CommandId::SubmitSmResp => responses += 1,
-            CommandId::DeliverSm => delivers.push(c.sequence_number()),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), s.next_frame())
-            .await
-            .is_err(),
-        "no third receipt while two are unacknowledged"
-    );
-    let ack = |seq: u32| {
-        Command::new(
-            CommandStatus::EsmeRok,
-            seq,
-            rusmpp::pdus::DeliverSmResp::new(smpp::pdu::c_string::<65>(""), Vec::new()),
-        )
-    };
-    s.send(ack(delivers[0])).await;
-    let third = s.next_non_probe().await;
-    assert_eq!(third.id(), CommandId::DeliverSm, "an ack frees one slot");
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), s.next_frame())
-            .await
-            .is_err(),
-        "and only one"
-    );
-    net.shutdown().await;
-}
-
-// ---------------------------------------------------------------------------------------------
-// 6. Session faults
+// 5. Session faults
 // ---------------------------------------------------------------------------------------------
 
 async fn fault_net(faults: &str) -> TestNetwork {
@@ -830,10 +615,10 @@ async fn drop_after_pdus_closes_the_connection_and_keeps_what_was_accepted() {
     let mut s = RawSession::bound(net.smpp("alpha")).await; // PDU 1
     for i in 0..2 {
         // PDUs 2 and 3
-        let r = s.call(quiet(&format!("44770090000{i}"))).await;
+        let r = s.call(build::quiet(&format!("44770090000{i}"))).await;
         assert_eq!(r.status(), CommandStatus::EsmeRok);
     }
-    s.request(quiet("447700900009")).await; // PDU 4
+    s.request(build::quiet("447700900009")).await; // PDU 4
     assert!(
         s.next_frame().await.is_none(),
         "closed without answering the 4th PDU"
@@ -849,7 +634,7 @@ async fn ignore_enquire_link_leaves_it_unanswered() {
     let net = fault_net("ignore_enquire_link = true").await;
     let mut s = RawSession::bound(net.smpp("alpha")).await;
     s.request(Pdu::EnquireLink).await;
-    let sub = s.request(quiet("447700900100")).await;
+    let sub = s.request(build::quiet("447700900100")).await;
     let next = s.next().await;
     assert_eq!(
         (next.id(), next.sequence_number()),
@@ -863,7 +648,7 @@ async fn ignore_enquire_link_leaves_it_unanswered() {
 async fn generic_nack_replaces_the_submit_response() {
     let net = fault_net("generic_nack_probability = 1.0").await;
     let mut s = RawSession::bound(net.smpp("alpha")).await;
-    let seq = s.request(quiet("447700900100")).await;
+    let seq = s.request(build::quiet("447700900100")).await;
     let c = s.next().await;
     assert_eq!(c.id(), CommandId::GenericNack);
     assert_eq!(u32::from(c.id()), 0x8000_0000);
@@ -876,7 +661,7 @@ async fn generic_nack_replaces_the_submit_response() {
 async fn unbind_after_pdus_makes_the_carrier_unbind() {
     let net = fault_net("unbind_after_pdus = 2").await;
     let mut s = RawSession::bound(net.smpp("alpha")).await; // PDU 1
-    let seq = s.request(quiet("447700900100")).await; // PDU 2
+    let seq = s.request(build::quiet("447700900100")).await; // PDU 2
     let resp = s.next().await;
     assert_eq!(
         (resp.id(), resp.sequence_number()),
@@ -910,7 +695,7 @@ async fn response_delay_holds_every_response() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 7. Receipt profiles
+// 6. Receipt profiles
 // ---------------------------------------------------------------------------------------------
 
 /// Sends one message through `carrier` and returns its id and the delivery that carried its
@@ -1018,7 +803,7 @@ pdu = "data_sm"
 }
 
 // ---------------------------------------------------------------------------------------------
-// 8. MO
+// 7. MO
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -1055,7 +840,7 @@ mo_latency = "1s"
         mo.at > receipt.at,
         "the reply follows delivery by its latency"
     );
-    assert_eq!(carrier_stats(&net, "alpha").await["mo"], 1);
+    assert_eq!(net.carrier_stats("alpha").await["mo"], 1);
     client.unbind().await.ok();
     net.shutdown().await;
 }

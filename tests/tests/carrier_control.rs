@@ -1,7 +1,9 @@
 //! Carrier behaviour (issue 3) driven and watched through the control plane: MO injection, the
-//! timeline's outage, outages and behaviour changes at run time (and their refusals), the
-//! WebSocket event stream with its filters, voice calls, and the Prometheus metrics of a
-//! two-carrier network. Message-level behaviour is in `carrier_behaviour.rs`.
+//! timeline's outages and changes, outages and behaviour changes at run time (and their
+//! refusals), throttles (per account, per carrier, per part, lifted at run time) and the
+//! deliver window, the WebSocket event stream with its filters, voice calls, lookup during an
+//! outage, and the Prometheus metrics of a two-carrier network. Message-level behaviour is in
+//! `carrier_behaviour.rs`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -9,7 +11,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::Method;
-use rusmpp::CommandStatus;
+use rusmpp::pdus::SubmitSm;
+use rusmpp::tlvs::MessageSubmissionRequestTlvValue;
+use rusmpp::types::AnyOctetString;
+use rusmpp::values::MessagePayload;
+use rusmpp::{Command, CommandId, CommandStatus};
 use smpp::client::Client;
 use smpp::receipt::ReceiptState;
 use testbed_tests::{RawSession, TestNetwork, build, collect, esme, network_toml, sim_config};
@@ -439,6 +445,207 @@ async fn event_stream_filters_by_prefix_and_type() {
         assert!(seen.insert((kind, number)), "each event once");
     }
     client.unbind().await.ok();
+    net.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Throttling and the deliver window
+// ---------------------------------------------------------------------------------------------
+
+/// Sends every submit before reading any response (one burst), returns the statuses in order.
+async fn burst(s: &mut RawSession, pdus: Vec<SubmitSm>) -> Vec<CommandStatus> {
+    let mut seqs = Vec::new();
+    for p in pdus {
+        seqs.push(s.request(p).await);
+    }
+    let mut by_seq = HashMap::new();
+    for _ in 0..seqs.len() {
+        let c = s.next_non_probe().await;
+        assert_eq!(c.id(), CommandId::SubmitSmResp);
+        by_seq.insert(c.sequence_number(), c.status());
+    }
+    seqs.iter().map(|q| by_seq[q]).collect()
+}
+
+#[tokio::test]
+async fn account_throttle_admits_the_burst_then_answers_throttled() {
+    let net = start(
+        "",
+        &["alpha"],
+        r#"
+[carriers.alpha.accounts.test.throttle]
+rate = 0.5
+burst = 5
+response = "throttled"
+"#,
+    )
+    .await;
+    let mut s = RawSession::bound(net.smpp("alpha")).await;
+    let pdus = (0..20)
+        .map(|i| build::quiet(&format!("4477009{i:05}")))
+        .collect();
+    let statuses = burst(&mut s, pdus).await;
+    assert_eq!(&statuses[..5], &[CommandStatus::EsmeRok; 5]);
+    assert_eq!(
+        &statuses[5..],
+        &[CommandStatus::EsmeRthrottled; 15],
+        "{statuses:?}"
+    );
+    assert_eq!(u32::from(CommandStatus::EsmeRthrottled), 0x58);
+    let stats = net.carrier_stats("alpha").await;
+    assert_eq!(stats["refusals"]["ESME_RTHROTTLED"], 15);
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn carrier_throttle_answers_queue_full() {
+    let net = start(
+        "",
+        &["alpha"],
+        r#"
+[carriers.alpha.throttle]
+rate = 0.5
+burst = 2
+response = "queue_full"
+"#,
+    )
+    .await;
+    let mut s = RawSession::bound(net.smpp("alpha")).await;
+    let pdus = (0..4)
+        .map(|i| build::quiet(&format!("4477009{i:05}")))
+        .collect();
+    let statuses = burst(&mut s, pdus).await;
+    assert_eq!(
+        statuses,
+        vec![
+            CommandStatus::EsmeRok,
+            CommandStatus::EsmeRok,
+            CommandStatus::EsmeRmsgqful,
+            CommandStatus::EsmeRmsgqful
+        ]
+    );
+    assert_eq!(u32::from(CommandStatus::EsmeRmsgqful), 0x14);
+    net.shutdown().await;
+}
+
+/// A submit_sm whose text (GSM-7, `chars` characters) is in message_payload.
+fn payload_submit(to: &str, chars: usize) -> SubmitSm {
+    let text = "a".repeat(chars);
+    let bytes = smpp::text::encode(&text, smpp::text::Encoding::Gsm7).expect("GSM-7");
+    build::with_tlvs(
+        build::submit(to, &[], 0, 0, 0),
+        vec![MessageSubmissionRequestTlvValue::MessagePayload(
+            MessagePayload::new(AnyOctetString::from_vec(bytes)),
+        )],
+    )
+}
+
+#[tokio::test]
+async fn throttle_counts_each_part_of_a_long_message() {
+    let net = start(
+        "",
+        &["alpha"],
+        "[carriers.alpha.accounts.test.throttle]\nrate = 0.2\nburst = 5\n",
+    )
+    .await;
+    let mut s = RawSession::bound(net.smpp("alpha")).await;
+    // 400 GSM characters are 3 parts of 153: 3 tokens, leaving 2.
+    let statuses = burst(
+        &mut s,
+        vec![
+            payload_submit("447700900001", 400),
+            payload_submit("447700900002", 400),
+            build::quiet("447700900003"),
+            build::quiet("447700900004"),
+            build::quiet("447700900005"),
+        ],
+    )
+    .await;
+    use CommandStatus::{EsmeRok as Ok_, EsmeRthrottled as Thr};
+    assert_eq!(
+        statuses,
+        vec![Ok_, Thr, Ok_, Ok_, Thr],
+        "3 + 1 + 1 tokens of 5; the second long message needed 3 of the 2 left"
+    );
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn patching_the_throttle_off_lifts_it() {
+    let net = start(
+        "",
+        &["alpha"],
+        "[carriers.alpha.throttle]\nrate = 0.1\nburst = 1\nresponse = \"queue_full\"\n",
+    )
+    .await;
+    let mut s = RawSession::bound(net.smpp("alpha")).await;
+    let two = (0..2)
+        .map(|i| build::quiet(&format!("4477009{i:05}")))
+        .collect();
+    assert_eq!(
+        burst(&mut s, two).await,
+        vec![CommandStatus::EsmeRok, CommandStatus::EsmeRmsgqful]
+    );
+    let (status, body) = net
+        .send_json(
+            reqwest::Method::PATCH,
+            "/v1/carriers/alpha",
+            &serde_json::json!({ "throttle": "off" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["throttle"].is_null(), "{body}");
+    let ten = (0..10)
+        .map(|i| build::quiet(&format!("4477008{i:05}")))
+        .collect();
+    assert_eq!(burst(&mut s, ten).await, vec![CommandStatus::EsmeRok; 10]);
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn unacknowledged_receipts_are_capped_by_the_deliver_window() {
+    let net = start(
+        "",
+        &["alpha"],
+        "[carriers.alpha.session]\ndeliver_window = 2\nshutdown_grace = \"500ms\"\n",
+    )
+    .await;
+    let mut s = RawSession::bound(net.smpp("alpha")).await;
+    for i in 0..5 {
+        s.request(build::text(&format!("44770090010{i}"), "x"))
+            .await;
+    }
+    let (mut responses, mut delivers) = (0, Vec::new());
+    while responses < 5 || delivers.len() < 2 {
+        let c = s.next_non_probe().await;
+        match c.id() {
+            CommandId::SubmitSmResp => responses += 1,
+            CommandId::DeliverSm => delivers.push(c.sequence_number()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), s.next_frame())
+            .await
+            .is_err(),
+        "no third receipt while two are unacknowledged"
+    );
+    let ack = |seq: u32| {
+        Command::new(
+            CommandStatus::EsmeRok,
+            seq,
+            rusmpp::pdus::DeliverSmResp::new(smpp::pdu::c_string::<65>(""), Vec::new()),
+        )
+    };
+    s.send(ack(delivers[0])).await;
+    let third = s.next_non_probe().await;
+    assert_eq!(third.id(), CommandId::DeliverSm, "an ack frees one slot");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), s.next_frame())
+            .await
+            .is_err(),
+        "and only one"
+    );
     net.shutdown().await;
 }
 
