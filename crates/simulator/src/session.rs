@@ -915,8 +915,8 @@ where
     let mut timers = futures::stream::FuturesUnordered::new();
     let mut next_hold = 0u64;
     let mut ready: Vec<AfterResponse> = Vec::new();
-    // A connection made during an outage stays open so its bind can be refused with
-    // ESME_RBINDFAIL (see `Carrier::authenticate`); only bound sessions are dropped.
+    // A connection made during an outage stays up to hear its bind refused (ESME_RBINDFAIL,
+    // from `Carrier::authenticate`); only sessions alive when the outage starts are dropped.
     outage.borrow_and_update();
 
     'session: loop {
@@ -994,7 +994,7 @@ where
                 }
             }
             changed = outage.changed() => {
-                if changed.is_err() || (*outage.borrow_and_update() && state.kind().is_some()) {
+                if changed.is_err() || *outage.borrow_and_update() {
                     tracing::info!(%peer, carrier = %carrier.name(), "carrier outage; dropping the connection");
                     break 'session;
                 }
