@@ -241,6 +241,19 @@ impl TestNetwork {
         (status, resp.json().await.expect("JSON body"))
     }
 
+    /// The `/v1/stats` entry of one carrier.
+    pub async fn carrier_stats(&self, name: &str) -> serde_json::Value {
+        let (status, stats) = self.get_json("/v1/stats").await;
+        assert_eq!(status, 200);
+        stats["carriers"]
+            .as_array()
+            .expect("carriers")
+            .iter()
+            .find(|c| c["carrier"] == name)
+            .unwrap_or_else(|| panic!("no stats for {name}"))
+            .clone()
+    }
+
     /// GET a control-plane path as text.
     pub async fn get_text(&self, path: &str) -> String {
         reqwest::get(self.url(path))
@@ -423,9 +436,78 @@ pub mod build {
         submit(to, &bytes, 0, 0, 1)
     }
 
+    /// A one-character submit_sm asking for no receipt, so a raw session sees only responses.
+    pub fn quiet(to: &str) -> SubmitSm {
+        submit(to, b"x", 0, 0, 0)
+    }
+
     /// The same with extra TLVs.
     pub fn with_tlvs(mut sm: SubmitSm, tlvs: Vec<MessageSubmissionRequestTlvValue>) -> SubmitSm {
         sm.set_tlvs(tlvs);
         sm
     }
+}
+
+/// TOML of a network: `top` (top-level keys such as `seed`, `time_scale`), then each carrier in
+/// `carriers` with the account `test:secret` and a short shutdown grace (unless `rest` has the
+/// carrier's own `[carriers.X.session]` table), then `rest` (more tables: ranges, behaviour,
+/// timeline...).
+pub fn network_toml(top: &str, carriers: &[&str], rest: &str) -> String {
+    let mut s = format!("{top}\n");
+    for c in carriers {
+        s.push_str(&format!(
+            "[carriers.{c}]\n[carriers.{c}.accounts.{SYSTEM_ID}]\npassword = \"{PASSWORD}\"\n"
+        ));
+        let session = format!("[carriers.{c}.session]");
+        if !rest.contains(&session) {
+            s.push_str(&format!("{session}\nshutdown_grace = \"500ms\"\n"));
+        }
+    }
+    s.push_str(rest);
+    s
+}
+
+/// Binds the shared ESME client (transceiver, window 64) to `addr` as `test:secret`.
+pub async fn esme(addr: SocketAddr) -> (smpp::client::Client, smpp::client::Events) {
+    let mut c = smpp::client::ClientConfig::new(SYSTEM_ID, PASSWORD);
+    c.window = 64;
+    smpp::client::Client::connect(smpp::client::Target::Tcp(addr.to_string()), c)
+        .await
+        .expect("connect and bind")
+}
+
+/// A deliver_sm or data_sm the ESME client received, and when.
+#[derive(Debug)]
+pub struct Delivery {
+    /// When the client handed it over.
+    pub at: tokio::time::Instant,
+    /// The PDU.
+    pub pdu: smpp::client::Delivered,
+    /// The parsed receipt, when it is one.
+    pub receipt: Option<smpp::receipt::Receipt>,
+}
+
+/// Collects deliveries from `events` in the background (so the client never stalls on a full
+/// event buffer) until `n` arrived or `within` passed; gives the events back for reuse.
+pub fn collect(
+    mut events: smpp::client::Events,
+    n: usize,
+    within: Duration,
+) -> JoinHandle<(Vec<Delivery>, smpp::client::Events)> {
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut got = Vec::new();
+        while got.len() < n {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some(smpp::client::Event::Deliver { pdu, receipt, .. })) => got.push(Delivery {
+                    at: tokio::time::Instant::now(),
+                    pdu,
+                    receipt,
+                }),
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        (got, events)
+    })
 }
