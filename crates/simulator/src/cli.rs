@@ -205,6 +205,7 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<StopReport> {
     let http = TcpListener::bind(&args.http)
         .await
         .with_context(|| format!("--http {}: cannot listen", args.http))?;
+    let stop = shutdown_signal();
     let mut served = Vec::new();
     for (i, carrier) in carriers.into_iter().enumerate() {
         let mut smpp = Vec::new();
@@ -250,7 +251,7 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<StopReport> {
         carriers = served.len(),
         "network running"
     );
-    let report = crate::server::run_network(net, served, Some(http), shutdown_signal()).await?;
+    let report = crate::server::run_network(net, served, Some(http), stop).await?;
     let mut total = ShutdownReport {
         receipts: crate::receipts::ReceiptAccount::default(),
         sessions_cut: 0,
@@ -279,24 +280,32 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<StopReport> {
     Ok(stop)
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled: call it before announcing readiness, or a signal sent right
+/// after the readiness line would find the default action (exit) still in place.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let int = signal(SignalKind::interrupt()).ok();
+        let term = signal(SignalKind::terminate()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(int) => {},
+                _ = wait(term) => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
