@@ -194,8 +194,10 @@ mod tests {
 
     #[test]
     fn merge_and_reset() {
-        let mut a = Stats::default();
-        a.submitted = 3;
+        let mut a = Stats {
+            submitted: 3,
+            ..Stats::default()
+        };
         a.count_status(0x58);
         record_ns(&mut a.submit_resp, 1_500_000);
         let mut total = Stats::default();
