@@ -4,22 +4,27 @@
 #
 # For each server (carrier-sim, then crates/loadgen/examples/baseline_smsc.rs) and each mode
 # (without receipts; with registered_delivery=1 and delivery delay 0) it finds the highest rate
-# sustained with zero errors, then measures latency at half that rate, and prints loadgen's and
+# sustained with zero errors, then measures latency at half carrier-sim's rate (the same load on
+# both servers), and prints loadgen's and
 # the server's CPU share (from /proc/PID/stat over the sending phase). Then it measures memory:
 # loadgen's bytes per in-flight message and carrier-sim's bytes per stored receipt.
 #
 # A trial passes when every one of these holds (checked by loadgen's own --threshold flags):
 #   rejected, timed_out, unsent, missing, duplicated, unmatched all 0;
-#   achieved_rate >= 99 % of the target; submit_resp.p99 < 100ms (a server that cannot keep
-#   up builds a queue, and over a few seconds its p99 grows far beyond that).
-# The search doubles the rate from START until a trial fails, then bisects STEPS times.
+#   achieved_rate >= 99 % of the target; submit_resp.p99 < 250ms (a server that cannot keep
+#   up builds a queue: its windows fill, sends fall behind and end unsent, and over a few
+#   seconds its p99 grows far beyond that).
+# A failed trial is run once more before the rate counts as failed: this machine is shared,
+# and another process's CPU burst can stall a run for a moment without saying anything about
+# the server. The search doubles the rate from START until a rate fails, then bisects STEPS
+# times.
 #
 # Usage: bench/smpp.sh            (about 4-5 minutes)
-# Env:   TRIAL=4s START=25000 STEPS=3 BINDS=4 WINDOW=1000 LOADGEN_THREADS=1 SERVER_THREADS=2
+# Env:   TRIAL=3s START=25000 STEPS=3 BINDS=4 WINDOW=1000 LOADGEN_THREADS=1 SERVER_THREADS=2
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-TRIAL=${TRIAL:-4s}
+TRIAL=${TRIAL:-3s}
 START=${START:-25000}
 STEPS=${STEPS:-3}
 BINDS=${BINDS:-4}
@@ -73,7 +78,7 @@ trial() {
         --timeout 2s --progress off --threads "$LOADGEN_THREADS" --server-pid "$pid" \
         --threshold 'rejected<=0' --threshold 'timed_out<=0' --threshold 'unsent<=0' \
         --threshold 'duplicated<=0' --threshold 'unmatched<=0' \
-        --threshold "achieved_rate>=$((rate * 99 / 100))" --threshold 'submit_resp.p99<100ms' \
+        --threshold "achieved_rate>=$((rate * 99 / 100))" --threshold 'submit_resp.p99<250ms' \
         "${extra[@]}" --json "$json" >"$json.txt" 2>&1
     local rc=$?
     set -e
@@ -85,12 +90,17 @@ trial() {
     return "$rc"
 }
 
+# trial2 ...: like trial, but a failure is retried once.
+trial2() {
+    trial "$@" || trial "$@"
+}
+
 # search NAME ADDR PID RECEIPTS : prints the highest passing rate.
 search() {
     local name=$1 addr=$2 pid=$3 receipts=$4
     local pass=0 fail=0 rate=$START
     while :; do
-        if trial "$addr" "$pid" "$rate" "$receipts" "$WORK/t.json"; then
+        if trial2 "$addr" "$pid" "$rate" "$receipts" "$WORK/t.json"; then
             printf '   %-9s %8d/s  pass  (loadgen %.2f cores, server %.2f cores)\n' "$name" "$rate" \
                 "$(jq .cpu.loadgen_cores "$WORK/t.json")" "$(jq .cpu.server_cores "$WORK/t.json")" >&2
             pass=$rate
@@ -104,7 +114,7 @@ search() {
     done
     for _ in $(seq 1 "$STEPS"); do
         rate=$(((pass + fail) / 2))
-        if trial "$addr" "$pid" "$rate" "$receipts" "$WORK/t.json"; then
+        if trial2 "$addr" "$pid" "$rate" "$receipts" "$WORK/t.json"; then
             printf '   %-9s %8d/s  pass  (loadgen %.2f cores, server %.2f cores)\n' "$name" "$rate" \
                 "$(jq .cpu.loadgen_cores "$WORK/t.json")" "$(jq .cpu.server_cores "$WORK/t.json")" >&2
             pass=$rate
@@ -136,13 +146,13 @@ for receipts in 0 1; do
     MAX[baseline$receipts]=$(search baseline "$BASELINE" "$BASELINE_PID" "$receipts")
 done
 
-echo "== latency at half the max rate (each server at half of its own max), $TRIAL"
+echo "== latency at half carrier-sim's max rate, the same load on both servers, $TRIAL"
 printf '   %-9s %-9s %9s  %-38s %-38s %s\n' server receipts rate \
     "submit_resp µs p50/p90/p99/p99.9/max" "receipt µs p50/p90/p99/p99.9/max" "cpu loadgen/server"
 for receipts in 0 1; do
     for name in carrier baseline; do
         if [ "$name" = carrier ]; then addr=$CARRIER pid=$CARRIER_PID; else addr=$BASELINE pid=$BASELINE_PID; fi
-        rate=$((MAX[$name$receipts] / 2))
+        rate=$((MAX[carrier$receipts] / 2))
         [ "$rate" -gt 0 ] || continue
         trial "$addr" "$pid" "$rate" "$receipts" "$WORK/h.json" || true
         j=$WORK/h.json
