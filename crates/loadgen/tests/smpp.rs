@@ -74,6 +74,7 @@ async fn dropped_connection_counts_in_flight_as_timed_out_and_reconnects() {
     let r = run(o).await.expect("run");
     assert!(r.identity.holds, "{:?}", r.identity);
     assert_eq!(r.disconnects, 1);
+    assert_eq!(r.disconnect_reasons.len(), 1, "{:?}", r.disconnect_reasons);
     assert!(r.reconnects >= 1);
     assert!(smsc.connections.load(std::sync::atomic::Ordering::SeqCst) >= 2);
     // The drop came with messages in flight (the server holds responses for 200 ms).

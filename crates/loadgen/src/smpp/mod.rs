@@ -476,6 +476,7 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
         bound: AtomicUsize::new(0),
         ever_bound: AtomicBool::new(false),
         fatal: Mutex::new(None),
+        disconnect_reasons: Mutex::new(Vec::new()),
     });
     let settings = BindSettings {
         connector,
@@ -691,6 +692,11 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
         },
         statuses: report::statuses(&t.statuses),
         disconnects: t.disconnects,
+        disconnect_reasons: shared
+            .disconnect_reasons
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
         reconnects: t.reconnects,
         accepted_without_id: t.accepted_without_id,
         duplicate_message_ids: t.duplicate_message_ids,

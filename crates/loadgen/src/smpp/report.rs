@@ -208,6 +208,8 @@ pub struct Report {
     pub statuses: Vec<StatusCount>,
     /// Connections lost.
     pub disconnects: u64,
+    /// Why (the first ten).
+    pub disconnect_reasons: Vec<String>,
     /// Successful re-binds.
     pub reconnects: u64,
     /// Accepted with no message_id (cannot expect a receipt).
@@ -417,6 +419,9 @@ impl Report {
             "  connections  disconnects {}  reconnects {}",
             self.disconnects, self.reconnects
         );
+        for r in &self.disconnect_reasons {
+            let _ = writeln!(s, "               lost: {r}");
+        }
         let _ = writeln!(
             s,
             "  cpu          loadgen {:.2} cores{}  (machine has {})   peak rss {:.1} MiB",

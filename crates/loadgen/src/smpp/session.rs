@@ -160,7 +160,12 @@ pub struct Shared {
     pub ever_bound: AtomicBool,
     /// An error that ends the run (bind refused, target unreachable).
     pub fatal: Mutex<Option<String>>,
+    /// Why connections were lost (the first [`MAX_REASONS`]).
+    pub disconnect_reasons: Mutex<Vec<String>>,
 }
+
+/// Most disconnect reasons kept for the report.
+pub const MAX_REASONS: usize = 10;
 
 impl Shared {
     fn set_fatal(&self, msg: String) {
@@ -238,7 +243,16 @@ pub async fn run_slot(
         }
         match task.connect_and_run(&mut phase, bound_before).await {
             Ok(ConnEnd::Stopped) => break,
-            Ok(ConnEnd::Lost(_reason)) => {
+            Ok(ConnEnd::Lost(reason)) => {
+                let mut reasons = task
+                    .shared
+                    .disconnect_reasons
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if reasons.len() < MAX_REASONS {
+                    reasons.push(format!("bind {slot}: {reason}"));
+                }
+                drop(reasons);
                 bound_before = true;
                 attempt = 0;
                 task.stats.disconnects += 1;
