@@ -110,8 +110,16 @@ async fn receipts_are_matched_even_before_their_response() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn carrier_sim_receipts_add_up() {
+/// A carrier-sim in this process: plain SMPP address, TLS address (when given an acceptor), and
+/// the token that stops it.
+async fn start_carrier(
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (
+    std::net::SocketAddr,
+    Option<std::net::SocketAddr>,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<std::io::Result<simulator::ShutdownReport>>,
+) {
     let mut cfg = simulator::CarrierConfig::default();
     cfg.accounts.insert(
         "test".into(),
@@ -123,16 +131,32 @@ async fn carrier_sim_receipts_add_up() {
         .await
         .expect("bind");
     let addr = smpp.local_addr().expect("addr");
+    let (smpp_tls, tls_addr) = match tls {
+        Some(acceptor) => {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let a = l.local_addr().expect("addr");
+            (Some((l, acceptor)), Some(a))
+        }
+        None => (None, None),
+    };
     let stop = tokio_util::sync::CancellationToken::new();
     let server = tokio::spawn(simulator::server::run(
         simulator::Listeners {
             smpp,
-            smpp_tls: None,
+            smpp_tls,
             http: None,
         },
         carrier,
         stop.clone().cancelled_owned(),
     ));
+    (addr, tls_addr, stop, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carrier_sim_receipts_add_up() {
+    let (addr, _, stop, server) = start_carrier(None).await;
     let mut o = opts(&addr.to_string(), 1000.0, 1000);
     o.registered_delivery = true;
     o.binds = 2;
@@ -144,6 +168,32 @@ async fn carrier_sim_receipts_add_up() {
     assert_eq!(r.accepted, r.submitted, "{}", r.summary());
     assert_eq!(r.receipts.matched, r.accepted, "{}", r.summary());
     assert_eq!(r.receipts.duplicated + r.receipts.unmatched, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smpp_over_tls_to_carrier_sim() {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let cert_der = key.cert.der().clone();
+    let key_der =
+        rustls_pki_types::PrivateKeyDer::try_from(key.signing_key.serialize_der()).expect("key");
+    let acceptor = simulator::tls::acceptor_from(vec![cert_der], key_der).expect("acceptor");
+    let (_, tls_addr, stop, server) = start_carrier(Some(acceptor)).await;
+    let ca = std::env::temp_dir().join(format!("loadgen-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca, key.cert.pem()).expect("write ca");
+    let mut o = opts(&tls_addr.expect("tls addr").to_string(), 500.0, 500);
+    o.registered_delivery = true;
+    o.tls = Some(loadgen::smpp::TlsOptions {
+        ca: ca.clone(),
+        server_name: Some("localhost".into()),
+    });
+    let r = run(o).await.expect("run over TLS");
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    let _ = std::fs::remove_file(&ca);
+    assert!(r.identity.holds, "{}", r.summary());
+    assert!(r.accepted > 0);
+    assert_eq!(r.accepted, r.submitted, "{}", r.summary());
+    assert_eq!(r.receipts.matched, r.accepted, "{}", r.summary());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
