@@ -1,0 +1,734 @@
+//! `loadgen smpp`: an open-loop SMPP benchmark of any SMSC.
+//!
+//! [`run`] binds B slots (transceivers, or transmitter + receiver pairs), waits until they are
+//! bound, fixes time zero, and lets every slot send on the shared schedule
+//! ([`schedule::Schedule`]) within its window. Latency is measured from each message's intended
+//! send time, so a slow server shows as latency and as sends behind schedule instead of quietly
+//! lowering the rate. After the sending phase it drains responses (up to `--timeout`), waits for
+//! receipts (up to `--receipt-wait`), unbinds, and builds a [`report::Report`] whose accounting
+//! identities are checked.
+//!
+//! Modules: [`schedule`] (intended times), [`wire`] (pre-encoded PDUs and the reads the hot
+//! path needs), [`session`] (one bind slot), [`receipts`] (the shared receipt book), [`stats`]
+//! (counters and histograms), [`report`] (JSON and summary).
+
+pub mod receipts;
+pub mod report;
+pub mod schedule;
+pub mod session;
+pub mod stats;
+pub mod wire;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use indicatif::{ProgressBar, ProgressStyle};
+use smpp::text::Encoding;
+use tokio::sync::watch;
+
+use crate::proc::{CpuMeter, peak_rss_bytes};
+use crate::threshold::Threshold;
+use report::{Cpu, Identity, Percentiles, Receipts, Report, Second};
+use schedule::{RateProfile, Schedule};
+use session::{BindSettings, Connector, Dests, Phase, Role, Shared};
+use stats::Stats;
+use wire::{SubmitSpec, SubmitTemplate};
+
+/// How long after the duration messages already due may still be sent: the timer that wakes
+/// a slot is coarse (about 1 ms), and the last messages of the schedule are due just before
+/// the end. Sends in the grace are late and counted as such; nothing new is scheduled.
+pub const SEND_GRACE: Duration = Duration::from_millis(100);
+
+/// How binds are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindType {
+    /// One bind_transceiver per slot.
+    Trx,
+    /// A bind_transmitter and a bind_receiver per slot.
+    TxRx,
+    /// Transmitters only (receipts stay with the SMSC).
+    Tx,
+}
+
+impl BindType {
+    fn name(self) -> &'static str {
+        match self {
+            BindType::Trx => "trx",
+            BindType::TxRx => "tx+rx",
+            BindType::Tx => "tx",
+        }
+    }
+}
+
+/// Message text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Text {
+    /// This text.
+    Literal(String),
+    /// A generated text of this many characters.
+    Length(usize),
+}
+
+/// Where destination numbers come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DestSpec {
+    /// Digits, followed by a counter (numbers are 12 digits long, at least 3 of them counter).
+    Prefix(String),
+    /// One number per line.
+    File(PathBuf),
+}
+
+/// How progress is shown while running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// A bar on a terminal, plain lines otherwise.
+    Auto,
+    /// Plain lines on stderr every second.
+    Plain,
+    /// Nothing.
+    Off,
+}
+
+/// TLS settings.
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// PEM file with the certificate(s) to trust.
+    pub ca: PathBuf,
+    /// Name the server certificate must carry (default: the target's host).
+    pub server_name: Option<String>,
+}
+
+/// Everything `loadgen smpp` is asked to do.
+#[derive(Debug, Clone)]
+pub struct SmppOptions {
+    /// host:port.
+    pub target: String,
+    /// TLS, when wanted.
+    pub tls: Option<TlsOptions>,
+    /// Account.
+    pub system_id: String,
+    /// Account.
+    pub password: String,
+    /// The rate profile.
+    pub rate: RateProfile,
+    /// Sending phase length.
+    pub duration: Duration,
+    /// Bind slots.
+    pub binds: usize,
+    /// Bind kind.
+    pub bind_type: BindType,
+    /// submit_sm window per slot.
+    pub window: usize,
+    /// Ask for a final receipt and measure it.
+    pub registered_delivery: bool,
+    /// Destinations.
+    pub dest: DestSpec,
+    /// source_addr.
+    pub source: String,
+    /// Message text.
+    pub text: Text,
+    /// Its encoding.
+    pub encoding: Encoding,
+    /// Response timeout.
+    pub timeout: Duration,
+    /// How long to wait for outstanding receipts after the drain.
+    pub receipt_wait: Duration,
+    /// Sends later than this are behind schedule.
+    pub behind_tolerance: Duration,
+    /// Interval log path.
+    pub hdr_log: Option<PathBuf>,
+    /// Thresholds to judge.
+    pub thresholds: Vec<Threshold>,
+    /// Progress display.
+    pub progress: ProgressMode,
+    /// The server's pid, to report its CPU share.
+    pub server_pid: Option<u32>,
+}
+
+impl SmppOptions {
+    /// Options with the defaults of the command line for everything but the target.
+    pub fn new(target: impl Into<String>, system_id: &str, password: &str) -> Self {
+        Self {
+            target: target.into(),
+            tls: None,
+            system_id: system_id.into(),
+            password: password.into(),
+            rate: RateProfile::Constant(1000.0),
+            duration: Duration::from_secs(10),
+            binds: 1,
+            bind_type: BindType::Trx,
+            window: 100,
+            registered_delivery: false,
+            dest: DestSpec::Prefix("4477009".into()),
+            source: "LOADGEN".into(),
+            text: Text::Literal("Your code is 123456".into()),
+            encoding: Encoding::Gsm7,
+            timeout: Duration::from_secs(10),
+            receipt_wait: Duration::from_secs(10),
+            behind_tolerance: Duration::from_millis(2),
+            hdr_log: None,
+            thresholds: Vec::new(),
+            progress: ProgressMode::Off,
+            server_pid: None,
+        }
+    }
+}
+
+/// Why a run could not start or did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum SmppError {
+    /// Options that cannot work together.
+    #[error("{0}")]
+    Invalid(String),
+    /// A file the options name.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// TLS setup.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// No bind could be made, or the SMSC refused it.
+    #[error("{0}")]
+    Bind(String),
+}
+
+fn invalid(msg: impl Into<String>) -> SmppError {
+    SmppError::Invalid(msg.into())
+}
+
+fn build_dests(spec: &DestSpec) -> Result<Dests, SmppError> {
+    let valid = |d: &str| {
+        let d = d.trim_start_matches('+');
+        !d.is_empty() && d.len() <= 20 && d.bytes().all(|b| b.is_ascii_digit())
+    };
+    match spec {
+        DestSpec::Prefix(p) => {
+            let p = p.trim_start_matches('+');
+            if !(p.is_empty() || valid(p)) || p.len() > 17 {
+                return Err(invalid(format!(
+                    "--dest {p}: a prefix must be at most 17 digits (or name an existing file)"
+                )));
+            }
+            let digits = 12usize.saturating_sub(p.len()).max(3);
+            Ok(Dests::Prefix {
+                prefix: p.as_bytes().to_vec(),
+                digits,
+            })
+        }
+        DestSpec::File(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| SmppError::File {
+                path: path.clone(),
+                source,
+            })?;
+            let mut list = Vec::new();
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                if !valid(line) {
+                    return Err(invalid(format!(
+                        "{}:{}: `{line}` is not a number of 1 to 20 digits",
+                        path.display(),
+                        n + 1
+                    )));
+                }
+                list.push(line.trim_start_matches('+').as_bytes().to_vec());
+            }
+            if list.is_empty() {
+                return Err(invalid(format!("{}: no numbers", path.display())));
+            }
+            Ok(Dests::List(list))
+        }
+    }
+}
+
+fn build_payload(text: &Text, encoding: Encoding) -> Result<Vec<u8>, SmppError> {
+    let text = match text {
+        Text::Literal(t) => t.clone(),
+        Text::Length(n) => {
+            // A recognisable OTP-like text repeated to length; every character is in GSM 03.38,
+            // Latin-1 and UCS-2 alike.
+            "Your verification code is 481516. "
+                .chars()
+                .cycle()
+                .take(*n)
+                .collect()
+        }
+    };
+    let bytes = smpp::text::encode(&text, encoding)
+        .map_err(|e| invalid(format!("--text cannot be encoded as {encoding}: {e}")))?;
+    if bytes.len() > 65_000 {
+        return Err(invalid("--text is longer than an SMPP PDU can carry"));
+    }
+    Ok(bytes)
+}
+
+fn build_connector(target: &str, tls: &Option<TlsOptions>) -> Result<Connector, SmppError> {
+    let Some(tls) = tls else {
+        return Ok(Connector::Tcp(target.to_string()));
+    };
+    use rustls_pki_types::pem::PemObject;
+    let certs: Vec<rustls_pki_types::CertificateDer<'static>> =
+        rustls_pki_types::CertificateDer::pem_file_iter(&tls.ca)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| SmppError::Tls(format!("{}: {e}", tls.ca.display())))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs {
+        roots
+            .add(c)
+            .map_err(|e| SmppError::Tls(format!("{}: {e}", tls.ca.display())))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| SmppError::Tls(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let host = match &tls.server_name {
+        Some(n) => n.clone(),
+        None => target
+            .rsplit_once(':')
+            .map_or(target, |(h, _)| h)
+            .trim_matches(['[', ']'])
+            .to_string(),
+    };
+    let server_name = rustls_pki_types::ServerName::try_from(host.clone())
+        .map_err(|e| SmppError::Tls(format!("server name `{host}`: {e}")))?;
+    Ok(Connector::Tls {
+        addr: target.to_string(),
+        connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+        server_name,
+    })
+}
+
+/// Collects the slots' increments once a second: totals, timeline, interval log, progress.
+struct Collector {
+    shared: Arc<Shared>,
+    totals: Stats,
+    interval: Stats,
+    last: Instant,
+    timeline: Vec<Second>,
+    hdr: Option<(
+        std::io::BufWriter<std::fs::File>,
+        V2DeflateSerializer,
+        PathBuf,
+    )>,
+    bar: Option<ProgressBar>,
+    plain: bool,
+}
+
+impl Collector {
+    fn collect(&mut self) -> Result<(), SmppError> {
+        for slot in &self.shared.slots {
+            let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
+            s.take_into(&mut self.interval);
+        }
+        let now = Instant::now();
+        let dt = now.duration_since(self.last).as_secs_f64();
+        let Some(start) = self.shared.start.get().copied() else {
+            self.interval.reset();
+            self.last = now;
+            return Ok(());
+        };
+        let t = now.duration_since(start).as_secs_f64();
+        let iv = &self.interval;
+        self.timeline.push(Second {
+            t,
+            submitted: iv.submitted,
+            accepted: iv.accepted,
+            rejected: iv.rejected,
+            timed_out: iv.timed_out,
+            receipts: iv.receipts_matched,
+            rate: if dt > 0.0 {
+                iv.submitted as f64 / dt
+            } else {
+                0.0
+            },
+            submit_resp_p99_us: iv.submit_resp.value_at_quantile(0.99),
+        });
+        if let Some((file, ser, path)) = &mut self.hdr {
+            let from = self.last.saturating_duration_since(start);
+            let io = |e: String| SmppError::File {
+                path: path.clone(),
+                source: std::io::Error::other(e),
+            };
+            for (tag, h) in [("submit_resp", &iv.submit_resp), ("receipt", &iv.receipt)] {
+                if h.is_empty() {
+                    continue;
+                }
+                IntervalLogWriterBuilder::new()
+                    .begin_log_with(file, ser)
+                    .map_err(|e| io(e.to_string()))?
+                    .write_histogram(h, from, now.duration_since(self.last), Tag::new(tag))
+                    .map_err(|e| io(format!("{e:?}")))?;
+            }
+        }
+        self.totals.merge(&self.interval);
+        self.interval.reset();
+        self.last = now;
+        let tot = &self.totals;
+        let errors = tot.rejected + tot.timed_out;
+        let p99 = tot.submit_resp.value_at_quantile(0.99);
+        let line = format!(
+            "rate {:>7.0}/s  sent {}  errors {}  in flight {}  p99 {}  receipts {}",
+            self.timeline.last().map_or(0.0, |s| s.rate),
+            tot.submitted,
+            errors,
+            self.shared.in_flight.load(Ordering::Relaxed),
+            fmt_us(p99),
+            tot.receipts_matched
+        );
+        if let Some(bar) = &self.bar {
+            bar.set_position(tot.submitted);
+            bar.set_message(line);
+        } else if self.plain {
+            eprintln!("[{t:>6.1}s] {line}");
+        }
+        Ok(())
+    }
+}
+
+fn fmt_us(us: u64) -> String {
+    if us >= 1_000_000 {
+        format!("{:.2}s", us as f64 / 1e6)
+    } else if us >= 1_000 {
+        format!("{:.2}ms", us as f64 / 1e3)
+    } else {
+        format!("{us}µs")
+    }
+}
+
+/// Runs the benchmark and returns its report (thresholds judged, identity checked).
+pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
+    if opts.binds == 0 {
+        return Err(invalid("--binds must be at least 1"));
+    }
+    if opts.window == 0 {
+        return Err(invalid("--window must be at least 1"));
+    }
+    if opts.duration.is_zero() {
+        return Err(invalid("--duration must be longer than zero"));
+    }
+    match opts.rate {
+        RateProfile::Constant(r) if !(r > 0.0 && r.is_finite()) => {
+            return Err(invalid("--rate must be a positive number"));
+        }
+        RateProfile::Ramp { from, to, .. }
+            if !(from >= 0.0 && to > 0.0 && from.is_finite() && to.is_finite()) =>
+        {
+            return Err(invalid(
+                "--ramp FROM:TO:OVER needs FROM >= 0 and TO > 0 messages per second",
+            ));
+        }
+        _ => {}
+    }
+    if !opts.registered_delivery
+        && let Some(t) = opts
+            .thresholds
+            .iter()
+            .find(|t| t.metric.to_string().starts_with("receipt."))
+    {
+        return Err(invalid(format!(
+            "threshold `{}` needs --registered-delivery (no receipts are asked for)",
+            t.expr
+        )));
+    }
+    let payload = build_payload(&opts.text, opts.encoding)?;
+    let template = Arc::new(SubmitTemplate::new(&SubmitSpec {
+        source: &opts.source,
+        registered_delivery: u8::from(opts.registered_delivery),
+        data_coding: opts.encoding.data_coding(),
+        payload: &payload,
+    }));
+    if opts.source.is_empty() || opts.source.len() > 20 || !opts.source.is_ascii() {
+        return Err(invalid("--source must be 1 to 20 ASCII characters"));
+    }
+    let dests = Arc::new(build_dests(&opts.dest)?);
+    let connector = build_connector(&opts.target, &opts.tls)?;
+    let schedule = Schedule::new(opts.rate, opts.duration);
+    let roles: Vec<Role> = (0..opts.binds)
+        .flat_map(|_| match opts.bind_type {
+            BindType::Trx => vec![Role::Transceiver],
+            BindType::TxRx => vec![Role::Transmitter, Role::Receiver],
+            BindType::Tx => vec![Role::Transmitter],
+        })
+        .collect();
+    let shared = Arc::new(Shared {
+        schedule,
+        next: AtomicU64::new(0),
+        start: std::sync::OnceLock::new(),
+        send_end_ns: (opts.duration + SEND_GRACE).as_nanos() as u64,
+        track_receipts: opts.registered_delivery,
+        book: receipts::ReceiptBook::new(),
+        slots: roles.iter().map(|_| Mutex::new(Stats::default())).collect(),
+        in_flight: AtomicI64::new(0),
+        bound: AtomicUsize::new(0),
+        ever_bound: AtomicBool::new(false),
+        fatal: Mutex::new(None),
+        disconnect_reasons: Mutex::new(Vec::new()),
+    });
+    let settings = BindSettings {
+        connector,
+        system_id: opts.system_id.clone(),
+        password: opts.password.clone(),
+        window: opts.window,
+        response_timeout: opts.timeout,
+        behind_tolerance: opts.behind_tolerance,
+        template,
+        dests,
+    };
+    let mut hdr = match &opts.hdr_log {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|source| SmppError::File {
+                path: path.clone(),
+                source,
+            })?;
+            Some((
+                std::io::BufWriter::new(file),
+                V2DeflateSerializer::new(),
+                path.clone(),
+            ))
+        }
+        None => None,
+    };
+    let (phase_tx, phase_rx) = watch::channel(Phase::Connect);
+    let mut tasks = Vec::new();
+    for (slot, role) in roles.iter().enumerate() {
+        tasks.push(tokio::spawn(session::run_slot(
+            slot,
+            *role,
+            settings.clone(),
+            Arc::clone(&shared),
+            phase_rx.clone(),
+        )));
+    }
+
+    // Time zero is fixed once every slot is bound, so the first messages are not born late.
+    let bind_deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if fatal(&shared).is_some() {
+            break;
+        }
+        if shared.bound.load(Ordering::Relaxed) == roles.len() || Instant::now() >= bind_deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if let Some(msg) = fatal(&shared) {
+        let _ = phase_tx.send(Phase::Stop);
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        return Err(SmppError::Bind(msg));
+    }
+    if shared.bound.load(Ordering::Relaxed) == 0 {
+        let _ = phase_tx.send(Phase::Stop);
+        return Err(SmppError::Bind(format!(
+            "no bind to {} succeeded within 10 s",
+            opts.target
+        )));
+    }
+
+    let bar = match opts.progress {
+        ProgressMode::Auto if std::io::stderr().is_terminal() => {
+            let bar = ProgressBar::new(schedule.total());
+            bar.set_style(
+                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
+                    .map_err(|e| invalid(e.to_string()))?
+                    .progress_chars("=> "),
+            );
+            Some(bar)
+        }
+        _ => None,
+    };
+    let start = Instant::now();
+    let _ = shared.start.set(start);
+    if let Some((file, ser, path)) = &mut hdr {
+        // Interval timestamps are seconds since BaseTime, the run's time zero.
+        IntervalLogWriterBuilder::new()
+            .add_comment("loadgen smpp: tags submit_resp and receipt, values in microseconds")
+            .add_comment(&format!("target {}", opts.target))
+            .with_start_time(SystemTime::now())
+            .with_base_time(SystemTime::now())
+            .begin_log_with(file, ser)
+            .map_err(|source| SmppError::File {
+                path: path.clone(),
+                source,
+            })?;
+    }
+    let own_cpu = CpuMeter::start(None);
+    let server_cpu = opts.server_pid.map(|p| CpuMeter::start(Some(p)));
+    let mut collector = Collector {
+        shared: Arc::clone(&shared),
+        totals: Stats::default(),
+        interval: Stats::default(),
+        last: start,
+        timeline: Vec::new(),
+        hdr,
+        bar,
+        plain: opts.progress == ProgressMode::Auto || opts.progress == ProgressMode::Plain,
+    };
+    let _ = phase_tx.send(Phase::Run);
+    let send_end = start + opts.duration + SEND_GRACE;
+    let mut errors = Vec::new();
+
+    // Sending phase.
+    let mut next_collect = start + Duration::from_secs(1);
+    while Instant::now() < send_end && fatal(&shared).is_none() {
+        let wake = next_collect.min(send_end);
+        tokio::time::sleep_until(tokio::time::Instant::from_std(wake)).await;
+        if Instant::now() >= next_collect {
+            collector.collect()?;
+            next_collect += Duration::from_secs(1);
+        }
+    }
+    let loadgen_cores = own_cpu.cores().unwrap_or(0.0);
+    let server_cores = server_cpu.and_then(|m| m.cores());
+    let in_flight_at_end = shared.in_flight.load(Ordering::Relaxed).max(0) as u64;
+
+    // Drain responses, then wait for receipts.
+    let drain_end = Instant::now() + opts.timeout;
+    while shared.in_flight.load(Ordering::Relaxed) > 0
+        && Instant::now() < drain_end
+        && fatal(&shared).is_none()
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if Instant::now() >= next_collect {
+            collector.collect()?;
+            next_collect += Duration::from_secs(1);
+        }
+    }
+    if opts.registered_delivery && opts.bind_type != BindType::Tx {
+        let receipt_end = Instant::now() + opts.receipt_wait;
+        while Instant::now() < receipt_end && fatal(&shared).is_none() {
+            if shared.book.counts().awaiting == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if Instant::now() >= next_collect {
+                collector.collect()?;
+                next_collect += Duration::from_secs(1);
+            }
+        }
+    }
+    let _ = phase_tx.send(Phase::Stop);
+    for t in tasks {
+        if tokio::time::timeout(Duration::from_secs(5), t)
+            .await
+            .is_err()
+        {
+            errors.push("a bind slot did not stop within 5 s".to_string());
+        }
+    }
+    collector.collect()?;
+    if let Some(bar) = &collector.bar {
+        bar.finish_and_clear();
+    }
+    if let Some((file, _, path)) = &mut collector.hdr {
+        file.flush().map_err(|source| SmppError::File {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    if let Some(msg) = fatal(&shared) {
+        errors.push(msg);
+    }
+
+    let t = &collector.totals;
+    let book = shared.book.counts();
+    let elapsed = opts.duration.as_secs_f64();
+    let achieved_rate = t.submitted as f64 / elapsed;
+    let unsent = schedule.total().saturating_sub(t.submitted);
+    let mut report = Report {
+        schema: report::SCHEMA_VERSION,
+        target: opts.target.clone(),
+        binds: opts.binds,
+        bind_type: opts.bind_type.name().into(),
+        window: opts.window,
+        registered_delivery: opts.registered_delivery,
+        duration_s: elapsed,
+        target_rate: schedule.mean_rate(),
+        scheduled: schedule.total(),
+        submitted: t.submitted,
+        unsent,
+        accepted: t.accepted,
+        rejected: t.rejected,
+        timed_out: t.timed_out,
+        lost_on_disconnect: t.lost_on_disconnect,
+        late_responses: t.late_responses,
+        in_flight_at_end,
+        achieved_rate,
+        rate_met: unsent == 0 && achieved_rate >= 0.99 * schedule.mean_rate(),
+        behind_schedule: t.behind_schedule,
+        behind_schedule_tolerance_us: opts.behind_tolerance.as_micros() as u64,
+        error_rate: if t.submitted > 0 {
+            (t.rejected + t.timed_out) as f64 / t.submitted as f64
+        } else {
+            0.0
+        },
+        submit_resp_us: Percentiles::of(&t.submit_resp),
+        submit_service_us: Percentiles::of(&t.submit_service),
+        receipt_us: Percentiles::of(&t.receipt),
+        send_lag_us: Percentiles::of(&t.send_lag),
+        receipts: Receipts {
+            expected: t.receipts_expected,
+            matched: t.receipts_matched,
+            missing: book.awaiting,
+            duplicated: t.receipts_duplicated,
+            unmatched: book.early,
+            early: t.receipts_early,
+            intermediate: t.intermediate_notifications,
+        },
+        statuses: report::statuses(&t.statuses),
+        disconnects: t.disconnects,
+        disconnect_reasons: shared
+            .disconnect_reasons
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
+        reconnects: t.reconnects,
+        accepted_without_id: t.accepted_without_id,
+        duplicate_message_ids: t.duplicate_message_ids,
+        mo_messages: t.mo_messages,
+        malformed_pdus: t.malformed_pdus,
+        unexpected_pdus: t.unexpected_responses,
+        identity: Identity {
+            submitted_holds: false,
+            receipts_holds: false,
+            holds: false,
+            text: Vec::new(),
+        },
+        cpu: Cpu {
+            loadgen_cores,
+            server_cores,
+            machine_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+        peak_rss_bytes: peak_rss_bytes(),
+        timeline: std::mem::take(&mut collector.timeline),
+        thresholds: Vec::new(),
+        thresholds_passed: true,
+        errors,
+    };
+    report.check_identity();
+    report.judge(&opts.thresholds);
+    Ok(report)
+}
+
+fn fatal(shared: &Shared) -> Option<String> {
+    shared
+        .fatal
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}

@@ -1,0 +1,446 @@
+//! Behaviour of `loadgen smpp` against test SMSCs on 127.0.0.1:0: open-loop latency under a
+//! slow server, reconnection accounting, receipts (including one that overtakes its
+//! submit_sm_resp), exit codes and thresholds of the built binary, the JSON keys, and the
+//! HdrHistogram interval log. No assertion is about speed.
+
+mod common;
+
+use std::process::Output;
+use std::time::Duration;
+
+use common::{Behaviour, TestSmsc};
+use loadgen::smpp::schedule::RateProfile;
+use loadgen::smpp::{SmppOptions, run};
+
+fn opts(target: &str, rate: f64, duration_ms: u64) -> SmppOptions {
+    let mut o = SmppOptions::new(target, "test", "secret");
+    o.rate = RateProfile::Constant(rate);
+    o.duration = Duration::from_millis(duration_ms);
+    o.timeout = Duration::from_secs(2);
+    o.receipt_wait = Duration::from_secs(2);
+    o
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_server_latency_is_measured_from_intended_send_time() {
+    let smsc = TestSmsc::start(Behaviour {
+        response_delay: Duration::from_millis(50),
+        ..Behaviour::default()
+    })
+    .await;
+    // 100/s for 1 s through a window of 1 and a 50 ms server: at most ~22 can be sent, each
+    // later than the one before, so latency from the intended time grows far beyond the
+    // 50 ms service time.
+    let mut o = opts(&smsc.target(), 100.0, 1000);
+    o.window = 1;
+    let r = run(o).await.expect("run");
+    assert!(r.identity.holds, "{:?}", r.identity);
+    assert!(r.submitted >= 5 && r.submitted <= 30, "{}", r.submitted);
+    assert_eq!(r.scheduled, 100);
+    assert_eq!(r.unsent, 100 - r.submitted);
+    assert!(!r.rate_met);
+    assert!(r.behind_schedule > 0);
+    // Service time (from the actual write) stays near the server's 50 ms...
+    assert!(
+        r.submit_service_us.p50 >= 45_000,
+        "{:?}",
+        r.submit_service_us
+    );
+    assert!(
+        r.submit_service_us.p50 < 300_000,
+        "{:?}",
+        r.submit_service_us
+    );
+    // ...while latency from the intended time includes the time spent waiting to be sent.
+    assert!(
+        r.submit_resp_us.max >= 400_000,
+        "latency hides the queueing: {:?}",
+        r.submit_resp_us
+    );
+    assert!(r.submit_resp_us.max > 3 * r.submit_service_us.max);
+    assert!(r.summary().contains("TARGET RATE NOT MET"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_connection_counts_in_flight_as_timed_out_and_reconnects() {
+    let smsc = TestSmsc::start(Behaviour {
+        response_delay: Duration::from_millis(200),
+        drop_first_after: Some(30),
+        ..Behaviour::default()
+    })
+    .await;
+    let mut o = opts(&smsc.target(), 200.0, 1500);
+    o.window = 50;
+    let r = run(o).await.expect("run");
+    assert!(r.identity.holds, "{:?}", r.identity);
+    assert_eq!(r.disconnects, 1);
+    assert_eq!(r.disconnect_reasons.len(), 1, "{:?}", r.disconnect_reasons);
+    assert!(r.reconnects >= 1);
+    assert!(smsc.connections.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    // The drop came with messages in flight (the server holds responses for 200 ms).
+    assert!(r.lost_on_disconnect > 0, "{}", r.summary());
+    assert_eq!(r.timed_out, r.lost_on_disconnect);
+    assert_eq!(r.submitted, r.accepted + r.rejected + r.timed_out);
+    assert!(r.accepted > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_are_matched_even_before_their_response() {
+    for receipt_first in [false, true] {
+        let smsc = TestSmsc::start(Behaviour {
+            receipts: true,
+            receipt_first,
+            ..Behaviour::default()
+        })
+        .await;
+        let mut o = opts(&smsc.target(), 500.0, 500);
+        o.registered_delivery = true;
+        let r = run(o).await.expect("run");
+        assert!(r.identity.holds, "{:?}", r.identity);
+        assert_eq!(r.receipts.expected, r.accepted);
+        assert_eq!(r.receipts.matched, r.accepted, "{}", r.summary());
+        assert_eq!(r.receipts.missing, 0);
+        assert_eq!(r.receipts.unmatched, 0);
+        assert_eq!(r.receipt_us.count, r.accepted);
+        if receipt_first {
+            assert_eq!(r.receipts.early, r.accepted);
+        } else {
+            assert_eq!(r.receipts.early, 0);
+        }
+    }
+}
+
+/// A carrier-sim in this process: plain SMPP address, TLS address (when given an acceptor), and
+/// the token that stops it.
+async fn start_carrier(
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (
+    std::net::SocketAddr,
+    Option<std::net::SocketAddr>,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<std::io::Result<simulator::ShutdownReport>>,
+) {
+    let mut cfg = simulator::CarrierConfig::default();
+    cfg.accounts.insert(
+        "test".into(),
+        simulator::config::AccountConfig::new("secret"),
+    );
+    cfg.session.shutdown_grace = Duration::from_millis(200);
+    let carrier = simulator::Carrier::new(cfg);
+    let smpp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = smpp.local_addr().expect("addr");
+    let (smpp_tls, tls_addr) = match tls {
+        Some(acceptor) => {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let a = l.local_addr().expect("addr");
+            (Some((l, acceptor)), Some(a))
+        }
+        None => (None, None),
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(simulator::server::run(
+        simulator::Listeners {
+            smpp,
+            smpp_tls,
+            http: None,
+        },
+        carrier,
+        stop.clone().cancelled_owned(),
+    ));
+    (addr, tls_addr, stop, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carrier_sim_receipts_add_up() {
+    let (addr, _, stop, server) = start_carrier(None).await;
+    let mut o = opts(&addr.to_string(), 1000.0, 1000);
+    o.registered_delivery = true;
+    o.binds = 2;
+    o.bind_type = loadgen::smpp::BindType::TxRx;
+    let r = run(o).await.expect("run");
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    assert!(r.identity.holds, "{}", r.summary());
+    assert_eq!(r.accepted, r.submitted, "{}", r.summary());
+    assert_eq!(r.receipts.matched, r.accepted, "{}", r.summary());
+    assert_eq!(r.receipts.duplicated + r.receipts.unmatched, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smpp_over_tls_to_carrier_sim() {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let cert_der = key.cert.der().clone();
+    let key_der =
+        rustls_pki_types::PrivateKeyDer::try_from(key.signing_key.serialize_der()).expect("key");
+    let acceptor = simulator::tls::acceptor_from(vec![cert_der], key_der).expect("acceptor");
+    let (_, tls_addr, stop, server) = start_carrier(Some(acceptor)).await;
+    let ca = std::env::temp_dir().join(format!("loadgen-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca, key.cert.pem()).expect("write ca");
+    let mut o = opts(&tls_addr.expect("tls addr").to_string(), 500.0, 500);
+    o.registered_delivery = true;
+    o.tls = Some(loadgen::smpp::TlsOptions {
+        ca: ca.clone(),
+        server_name: Some("localhost".into()),
+    });
+    let r = run(o).await.expect("run over TLS");
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    let _ = std::fs::remove_file(&ca);
+    assert!(r.identity.holds, "{}", r.summary());
+    assert!(r.accepted > 0);
+    assert_eq!(r.accepted, r.submitted, "{}", r.summary());
+    assert_eq!(r.receipts.matched, r.accepted, "{}", r.summary());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_bind_is_an_error() {
+    let smsc = TestSmsc::start(Behaviour::default()).await;
+    let mut o = opts(&smsc.target(), 100.0, 200);
+    o.password = "wrong".into();
+    let e = run(o).await.expect_err("bind refused");
+    assert!(e.to_string().contains("Rinvpaswd"), "{e}");
+}
+
+/// Runs the built binary against `target` for 500 ms with extra arguments.
+async fn loadgen(target: &str, extra: &[&str]) -> Output {
+    loadgen_with(target, "secret", "500ms", extra).await
+}
+
+/// Runs the built binary with the given password and duration.
+async fn loadgen_with(target: &str, password: &str, duration: &str, extra: &[&str]) -> Output {
+    let mut args: Vec<String> = [
+        "smpp",
+        "--target",
+        target,
+        "--system-id",
+        "test",
+        "--password",
+        password,
+        "--rate",
+        "200",
+        "--duration",
+        duration,
+        "--progress",
+        "off",
+        "--timeout",
+        "2s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(&args)
+        .output()
+        .await
+        .expect("run loadgen")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_and_threshold_verdicts() {
+    let smsc = TestSmsc::start(Behaviour {
+        receipts: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let dir = std::env::temp_dir().join(format!("loadgen-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let json = dir.join("pass.json");
+    let json_s = json.to_str().expect("utf-8 path");
+
+    let out = loadgen(
+        &smsc.target(),
+        &[
+            "--threshold",
+            "submit_resp.p99<10s",
+            "--threshold",
+            "rejected<=0",
+            "--json",
+            json_s,
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("PASS submit_resp.p99<10s"), "{stdout}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("valid json");
+    assert_eq!(v["thresholds_passed"], true);
+    assert_eq!(v["thresholds"][0]["pass"], true);
+
+    let fail_json = dir.join("fail.json");
+    let out = loadgen(
+        &smsc.target(),
+        &[
+            "--threshold",
+            "submit_resp.p50<1ns",
+            "--json",
+            fail_json.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(99), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL submit_resp.p50<1ns"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&fail_json).expect("json")).expect("json");
+    assert_eq!(v["thresholds_passed"], false);
+    assert_eq!(v["thresholds"][0]["expr"], "submit_resp.p50<1ns");
+    assert_eq!(v["thresholds"][0]["metric"], "submit_resp.p50");
+    assert_eq!(v["thresholds"][0]["pass"], false);
+    assert!(v["thresholds"][0]["value"].as_f64().is_some());
+
+    let out = loadgen(
+        &smsc.target(),
+        &["--threshold", "submit_resp.p99 < 5 parsecs"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("submit_resp.p99 < 5 parsecs"),
+        "{out:?}"
+    );
+
+    let out = loadgen(&smsc.target(), &["--threshold", "receipt.p99<1s"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "receipt threshold without receipts: {out:?}"
+    );
+
+    let out = loadgen_with(&smsc.target(), "nope", "500ms", &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bind refused"));
+
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_keys_are_stable_and_hdr_log_reads_back() {
+    use hdrhistogram::serialization::Deserializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+
+    let smsc = TestSmsc::start(Behaviour {
+        receipts: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let dir = std::env::temp_dir().join(format!("loadgen-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let json = dir.join("out.json");
+    let hdr = dir.join("out.hlog");
+    let out = loadgen_with(
+        &smsc.target(),
+        "secret",
+        "1500ms",
+        &[
+            "--registered-delivery",
+            "--json",
+            json.to_str().expect("utf-8"),
+            "--hdr-log",
+            hdr.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("json");
+    for key in [
+        "schema",
+        "target",
+        "scheduled",
+        "submitted",
+        "accepted",
+        "rejected",
+        "timed_out",
+        "unsent",
+        "in_flight_at_end",
+        "achieved_rate",
+        "rate_met",
+        "behind_schedule",
+        "error_rate",
+        "statuses",
+        "identity",
+        "cpu",
+        "timeline",
+        "thresholds",
+        "thresholds_passed",
+        "errors",
+    ] {
+        assert!(v.get(key).is_some(), "missing key {key}");
+    }
+    for hist in [
+        "submit_resp_us",
+        "receipt_us",
+        "submit_service_us",
+        "send_lag_us",
+    ] {
+        for k in ["count", "p50", "p90", "p99", "p999", "max"] {
+            assert!(v[hist][k].is_u64(), "{hist}.{k}");
+        }
+    }
+    for k in ["expected", "matched", "missing", "duplicated", "unmatched"] {
+        assert!(v["receipts"][k].is_u64(), "receipts.{k}");
+    }
+    assert_eq!(v["identity"]["holds"], true);
+    let accepted = v["accepted"].as_u64().expect("accepted");
+    assert_eq!(v["receipts"]["matched"].as_u64(), Some(accepted));
+    assert!(v["timeline"].as_array().is_some_and(|t| !t.is_empty()));
+
+    // The interval log: every accepted message's latency is in one submit_resp interval.
+    let log = std::fs::read(&hdr).expect("hdr log");
+    let mut de = Deserializer::new();
+    let mut submit_count = 0u64;
+    let mut receipt_count = 0u64;
+    let mut intervals = 0;
+    for entry in IntervalLogIterator::new(&log) {
+        if let LogEntry::Interval(ilh) = entry.expect("log entry parses") {
+            let decoded = base64_decode(ilh.encoded_histogram());
+            let h: hdrhistogram::Histogram<u64> =
+                de.deserialize(&mut &decoded[..]).expect("histogram");
+            match ilh.tag().map(|t| t.as_str()) {
+                Some("submit_resp") => submit_count += h.len(),
+                Some("receipt") => receipt_count += h.len(),
+                other => panic!("unexpected tag {other:?}"),
+            }
+            intervals += 1;
+        }
+    }
+    assert!(intervals >= 2);
+    assert_eq!(submit_count, accepted);
+    assert_eq!(receipt_count, accepted);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Standard base64 (the interval log's encoding), decoded here to keep dev-dependencies small.
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {c}"),
+        }
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= val(c) << (18 - 6 * i);
+        }
+        out.push((n >> 16) as u8);
+        if chunk.len() > 2 {
+            out.push((n >> 8) as u8);
+        }
+        if chunk.len() > 3 {
+            out.push(n as u8);
+        }
+    }
+    out
+}
