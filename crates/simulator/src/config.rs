@@ -539,6 +539,14 @@ impl SimConfig {
                     format!("no carrier named `{}` in [carriers]", t.carrier),
                 ));
             }
+            // Far beyond any run, and it keeps start + offset inside what a clock can hold.
+            const LONGEST: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+            if t.at > LONGEST {
+                return Err((field("at"), "must be at most 10 years".into()));
+            }
+            if t.outage.is_some_and(|d| d > LONGEST) {
+                return Err((field("outage"), "must be at most 10 years".into()));
+            }
             if t.outage.is_some_and(|d| d.is_zero()) {
                 return Err((field("outage"), "must be longer than zero".into()));
             }
