@@ -127,7 +127,12 @@ impl ReceiptRouter {
 
     fn queue(&self, account: &str) -> Arc<Queue> {
         let mut q = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        q.entry(account.to_string()).or_default().clone()
+        // Look up before inserting: `entry` would allocate the key on every call, and this
+        // runs for every receipt published, taken and waited for.
+        if let Some(queue) = q.get(account) {
+            return Arc::clone(queue);
+        }
+        Arc::clone(q.entry(account.to_string()).or_default())
     }
 
     /// Takes a new receipt for its account's receivers.
