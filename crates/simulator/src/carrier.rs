@@ -483,8 +483,8 @@ impl Carrier {
         if let Err(status) = self.admit(account, sub.parts_cost()) {
             return refuse(status, Duration::ZERO);
         }
-        let number = crate::store::normalize(&sub.destination).to_string();
-        let resolved = self.net.plan.lookup(&number);
+        let number = crate::store::normalize(&sub.destination);
+        let resolved = self.net.plan.lookup(number);
         if resolved.is_none()
             && self.net.has_plan
             && self.net.unknown_numbers == UnknownNumbers::Reject
@@ -492,7 +492,7 @@ impl Carrier {
             return refuse(CommandStatus::EsmeRinvdstadr, Duration::ZERO);
         }
         let behaviour = self.behaviour_for(account, resolved.as_ref());
-        let occurrence = self.next_occurrence(&number);
+        let occurrence = self.next_occurrence(number);
         let mut rng = crate::dist::stream(
             self.net.seed,
             &[

@@ -165,19 +165,79 @@ impl Inbox {
 
 /// One shard: its inboxes, and their numbers in creation order for eviction.
 ///
-/// The map key and the creation queue share one allocation per number (`Arc<str>`), and the
-/// map uses the fast hasher: a load test sends every message to a new number, so creating a
-/// handset is the common case and SipHash plus two string copies per message showed in the
-/// profile.
+///
+/// Keys are [`NumberKey`]s (the number inline) and the map uses the fast hasher: a load test
+/// sends every message to a new or rarely repeated number, so creating or finding a handset
+/// runs once per message, and SipHash, string copies and pointer-chasing compares showed in
+/// the profile.
 #[derive(Debug, Default)]
 struct ShardInner {
-    map: FastMap<Arc<str>, Inbox>,
-    created: VecDeque<Arc<str>>,
+    map: FastMap<NumberKey, Inbox>,
+    created: VecDeque<NumberKey>,
     evicted: u64,
 }
 
+/// Longest number held inline by [`NumberKey`]; E.164 numbers have at most 15 digits.
+const INLINE_NUMBER: usize = 22;
+
+/// A number as a map key, held inline when it fits so that a lookup compares bytes inside the
+/// hash table instead of following a pointer to a heap string (a cache miss per delivery with
+/// a million handsets); longer strings (they can come from the HTTP or voice side) go to the
+/// heap. Hashes and compares exactly like the `str` it holds, so the map can be queried with
+/// a `&str`.
+#[derive(Debug, Clone)]
+enum NumberKey {
+    Inline { len: u8, bytes: [u8; INLINE_NUMBER] },
+    Heap(Box<str>),
+}
+
+impl NumberKey {
+    fn new(number: &str) -> Self {
+        if number.len() <= INLINE_NUMBER {
+            let mut bytes = [0u8; INLINE_NUMBER];
+            bytes[..number.len()].copy_from_slice(number.as_bytes());
+            NumberKey::Inline {
+                len: number.len() as u8,
+                bytes,
+            }
+        } else {
+            NumberKey::Heap(number.into())
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Built from a whole `str` in `new`, so always valid UTF-8.
+            NumberKey::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            NumberKey::Heap(s) => s,
+        }
+    }
+}
+
+impl PartialEq for NumberKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for NumberKey {}
+
+impl std::hash::Hash for NumberKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<str> for NumberKey {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl std::ops::Deref for ShardInner {
-    type Target = FastMap<Arc<str>, Inbox>;
+    type Target = FastMap<NumberKey, Inbox>;
     fn deref(&self) -> &Self::Target {
         &self.map
     }
@@ -228,7 +288,10 @@ impl Handsets {
 
     fn shard(&self, number: &str) -> MutexGuard<'_, ShardInner> {
         // Reduce in u64 before narrowing so the choice does not depend on the pointer width.
-        let index = (hash_one(number) % SHARDS as u64) as usize;
+        // The shard comes from bits 32 and up: each shard's map indexes its buckets with the
+        // low bits of the same hash, and a shard chosen by those would leave every key of a
+        // shard in one sixteenth of its buckets (long probe runs).
+        let index = ((hash_one(number) >> 32) % SHARDS as u64) as usize;
         // A panic while holding the lock cannot leave an inbox half-updated in a way that
         // matters (each mutation is a push/pop plus counters), so poisoning is ignored rather
         // than taking every later delivery down with it.
@@ -253,8 +316,8 @@ impl Handsets {
             shard.map.remove(&oldest);
             shard.evicted += 1;
         }
-        let key: Arc<str> = Arc::from(number);
-        shard.created.push_back(Arc::clone(&key));
+        let key = NumberKey::new(number);
+        shard.created.push_back(key.clone());
         // Most numbers of a load test receive one message: start with room for one, not the
         // four entries VecDeque grows to on its first push.
         let inbox = shard.map.entry(key).or_insert_with(|| Inbox {
