@@ -711,9 +711,10 @@ impl Carrier {
         duplicated: bool,
         reorder: Option<Duration>,
     ) {
-        let mut receipts = Vec::new();
+        // One record per slot, so at most one receipt (or one lost one): no Vecs per message.
+        let mut receipt = None;
         let now = Utc::now();
-        let mut lost_to = Vec::new();
+        let mut lost_to = None;
         self.store.update_slot(slot, |r| {
             if r.state.is_final() {
                 // Cancelled (DELETED) or already final: nothing to deliver.
@@ -725,13 +726,13 @@ impl Carrier {
             self.metrics.outcome(&r.account, outcome.word());
             if wants_final_receipt(r.registered_delivery, outcome) {
                 if lost {
-                    lost_to.push(r.destination.clone());
+                    lost_to = Some(r.destination.clone());
                 } else {
-                    receipts.push(self.receipt_for(r, outcome, error_code, false));
+                    receipt = Some(self.receipt_for(r, outcome, error_code, false));
                 }
             }
         });
-        for to in lost_to {
+        if let Some(to) = lost_to {
             self.metrics.receipts_lost.fetch_add(1, Ordering::Relaxed);
             self.net
                 .events
@@ -740,16 +741,17 @@ impl Carrier {
                     to: to.clone(),
                 });
         }
+        let Some(r) = receipt else {
+            return;
+        };
         let publish = move |me: Arc<Carrier>| {
-            for r in receipts {
-                if duplicated {
-                    me.metrics
-                        .receipts_duplicated
-                        .fetch_add(1, Ordering::Relaxed);
-                    me.receipts.publish(r.clone());
-                }
-                me.receipts.publish(r);
+            if duplicated {
+                me.metrics
+                    .receipts_duplicated
+                    .fetch_add(1, Ordering::Relaxed);
+                me.receipts.publish(r.clone());
             }
+            me.receipts.publish(r);
         };
         match reorder {
             Some(hold) => self.at(hold, publish),
