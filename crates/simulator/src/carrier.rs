@@ -546,26 +546,20 @@ impl Carrier {
         if let Some(r) = after.intermediate {
             self.receipts.publish(r);
         }
-        let d = after.decision;
+        let mut d = after.decision;
         let slot = after.slot;
         if let Some(delay) = d.handset_after {
-            let mo = d.mo_reply.clone();
+            // Only the handset side needs the reply; finishing does not read it.
+            let mo = d.mo_reply.take();
             let id = after.id.clone();
             self.at(delay, move |me| me.reach_handset(slot, &id, mo));
         }
         let id = after.id;
+        let receipt_after = d.receipt_after;
         let finish = move |me: Arc<Carrier>| {
-            me.finish(
-                slot,
-                &id,
-                d.outcome,
-                d.error_code,
-                d.receipt_lost,
-                d.receipt_duplicated,
-                d.receipt_reorder,
-            );
+            me.finish(slot, &id, &d);
         };
-        self.at(d.receipt_after, finish);
+        self.at(receipt_after, finish);
     }
 
     /// Runs `f` after `delay` (at once when zero), unless the carrier shuts down first: then
@@ -701,16 +695,9 @@ impl Carrier {
 
     /// Moves the record in `slot` (message `id`), if still pending, to its final state and
     /// publishes the receipt its registered_delivery asks for.
-    fn finish(
-        self: &Arc<Self>,
-        slot: Slot,
-        id: &str,
-        outcome: ReceiptState,
-        error_code: u16,
-        lost: bool,
-        duplicated: bool,
-        reorder: Option<Duration>,
-    ) {
+    fn finish(self: &Arc<Self>, slot: Slot, id: &str, d: &Decision) {
+        let (outcome, error_code, lost) = (d.outcome, d.error_code, d.receipt_lost);
+        let (duplicated, reorder) = (d.receipt_duplicated, d.receipt_reorder);
         // One record per slot, so at most one receipt (or one lost one): no Vecs per message.
         let mut receipt = None;
         let now = Utc::now();
