@@ -577,6 +577,46 @@ mod tests {
     }
 
     #[test]
+    fn records_sharing_an_id_are_all_found_and_evicted_oldest_first() {
+        let s = MessageStore::new(3);
+        s.insert(rec("x", "1", b"first", None));
+        s.insert(rec("y", "2", b"other", None));
+        s.insert(rec("x", "3", b"second", None));
+        let got = s.get("x");
+        assert_eq!(got.len(), 2);
+        // Oldest first, as submitted.
+        assert_eq!(got[0].payload, b"first");
+        assert_eq!(got[1].payload, b"second");
+        assert_eq!(s.update("x", |r| r.error_code = 7), 2);
+        // Evicting the older "x" leaves the newer one reachable through the index.
+        s.insert(rec("z", "4", b"z", None));
+        let got = s.get("x");
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].payload.as_slice(), got[0].error_code),
+            (&b"second"[..], 7)
+        );
+        assert!(s.get("nope").is_empty());
+        assert_eq!(s.find_ids(|_| true), vec!["x", "y", "z"]);
+    }
+
+    #[test]
+    fn slots_reach_their_record_until_it_is_evicted() {
+        let s = MessageStore::new(1);
+        let a = s.insert(rec("a", "1", b"a", None));
+        assert_eq!(
+            s.read_slot(a, |r| r.message_id.clone()).as_deref(),
+            Some("a")
+        );
+        assert!(s.update_slot(a, |r| r.state = ReceiptState::Delivered));
+        assert_eq!(s.get("a")[0].state, ReceiptState::Delivered);
+        let b = s.insert(rec("b", "1", b"b", None));
+        assert!(s.read_slot(a, |_| ()).is_none());
+        assert!(!s.update_slot(a, |_| ()));
+        assert!(s.read_slot(b, |_| ()).is_some());
+    }
+
+    #[test]
     fn ids_are_unique_in_each_format() {
         for f in [
             MessageIdFormat::Hex,
