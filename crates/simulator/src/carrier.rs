@@ -30,7 +30,7 @@ use crate::metrics::Metrics;
 use crate::network::Network;
 use crate::receipts::{PendingReceipt, ReceiptRouter};
 pub use crate::store::Submission;
-use crate::store::{IdGenerator, MessageRecord, MessageStore};
+use crate::store::{IdGenerator, MessageRecord, MessageStore, Slot};
 use crate::throttle::TokenBucket;
 
 /// Occurrence counters for seeding: one per hash bucket of destinations, so memory is fixed
@@ -48,6 +48,8 @@ const OCCURRENCE_BUCKETS: usize = 1 << 20;
 #[must_use = "pass it to Carrier::after_response once the response is sent"]
 pub struct AfterResponse {
     id: String,
+    /// Where the record sits, so finishing it needs no id lookup.
+    slot: Slot,
     intermediate: Option<PendingReceipt>,
     decision: Decision,
 }
@@ -59,6 +61,17 @@ pub struct Submitted {
     pub result: Result<(String, AfterResponse), CommandStatus>,
     /// How long to hold the response (the configured submit latency).
     pub latency: Duration,
+}
+
+/// What a handset delivery reads from the stored record.
+struct Reached {
+    source: String,
+    destination: String,
+    /// Only when an MO reply will need it.
+    account: Option<String>,
+    data_coding: u8,
+    concat: Option<crate::store::ConcatRef>,
+    payload: Vec<u8>,
 }
 
 /// Result of query_sm.
@@ -470,8 +483,8 @@ impl Carrier {
         if let Err(status) = self.admit(account, sub.parts_cost()) {
             return refuse(status, Duration::ZERO);
         }
-        let number = crate::store::normalize(&sub.destination).to_string();
-        let resolved = self.net.plan.lookup(&number);
+        let number = crate::store::normalize(&sub.destination);
+        let resolved = self.net.plan.lookup(number);
         if resolved.is_none()
             && self.net.has_plan
             && self.net.unknown_numbers == UnknownNumbers::Reject
@@ -479,7 +492,7 @@ impl Carrier {
             return refuse(CommandStatus::EsmeRinvdstadr, Duration::ZERO);
         }
         let behaviour = self.behaviour_for(account, resolved.as_ref());
-        let occurrence = self.next_occurrence(&number);
+        let occurrence = self.next_occurrence(number);
         let mut rng = crate::dist::stream(
             self.net.seed,
             &[
@@ -512,13 +525,15 @@ impl Carrier {
                     parts: record.concat.map_or(1, |c| c.total),
                 }
             });
+        let intermediate = (record.registered_delivery & 0x10 != 0)
+            .then(|| self.receipt_for(&record, ReceiptState::Enroute, 0, true));
+        let slot = self.store.insert(record);
         let after = AfterResponse {
             id: id.clone(),
-            intermediate: (record.registered_delivery & 0x10 != 0)
-                .then(|| self.receipt_for(&record, ReceiptState::Enroute, 0, true)),
+            slot,
+            intermediate,
             decision,
         };
-        self.store.insert(record);
         Submitted {
             result: Ok((id, after)),
             latency,
@@ -531,24 +546,20 @@ impl Carrier {
         if let Some(r) = after.intermediate {
             self.receipts.publish(r);
         }
-        let d = after.decision;
+        let mut d = after.decision;
+        let slot = after.slot;
         if let Some(delay) = d.handset_after {
-            let mo = d.mo_reply.clone();
+            // Only the handset side needs the reply; finishing does not read it.
+            let mo = d.mo_reply.take();
             let id = after.id.clone();
-            self.at(delay, move |me| me.reach_handset(&id, mo));
+            self.at(delay, move |me| me.reach_handset(slot, &id, mo));
         }
         let id = after.id;
+        let receipt_after = d.receipt_after;
         let finish = move |me: Arc<Carrier>| {
-            me.finish(
-                &id,
-                d.outcome,
-                d.error_code,
-                d.receipt_lost,
-                d.receipt_duplicated,
-                d.receipt_reorder,
-            );
+            me.finish(slot, &id, &d);
         };
-        self.at(d.receipt_after, finish);
+        self.at(receipt_after, finish);
     }
 
     /// Runs `f` after `delay` (at once when zero), unless the carrier shuts down first: then
@@ -569,15 +580,26 @@ impl Carrier {
     }
 
     /// The message (or part) reaches its handset; whole messages land in the inbox.
-    fn reach_handset(self: &Arc<Self>, id: &str, mo: Option<(Duration, String)>) {
-        let Some(r) = self.store.get(id).into_iter().next() else {
+    fn reach_handset(self: &Arc<Self>, slot: Slot, id: &str, mo: Option<(Duration, String)>) {
+        // Copy out only what the handset needs: cloning the whole record (as a lookup by id
+        // did) cost an allocation per field on every delivered message.
+        let Some(r) = self.store.read_slot(slot, |r| {
+            (r.state != ReceiptState::Deleted).then(|| Reached {
+                source: r.source.clone(),
+                destination: r.destination.clone(),
+                account: mo.is_some().then(|| r.account.clone()),
+                data_coding: r.data_coding,
+                concat: r.concat,
+                payload: r.payload.clone(),
+            })
+        }) else {
             return;
         };
-        if r.state == ReceiptState::Deleted {
+        let Some(r) = r else {
             return;
-        }
+        };
         let payload = match r.concat {
-            None => Some(r.payload.clone()),
+            None => Some(r.payload),
             Some(c) => {
                 let key = (r.destination.clone(), r.source.clone(), c.reference);
                 lock(&self.parts)
@@ -594,31 +616,33 @@ impl Carrier {
             .fetch_add(1, Ordering::Relaxed);
         let text = smpp::text::decode(r.data_coding, &payload);
         let parts = r.concat.map_or(1, |c| c.total);
+        let events = &self.net.events;
+        // The event needs its own copy of the text only when someone listens.
+        let event_text = events.has_subscribers().then(|| text.clone());
         self.net.handsets.deliver(
             &r.destination,
             NewEntry {
                 channel: Channel::Sms,
                 from: r.source.clone(),
-                text: text.clone(),
+                text,
                 carrier: self.name().to_string(),
                 reference: id.to_string(),
                 parts,
                 received_at: Utc::now(),
             },
         );
-        self.net
-            .events
-            .publish_with(Some(self.name()), Some(&r.destination), || {
-                EventKind::HandsetDelivered {
-                    message_id: id.to_string(),
-                    from: r.source.clone(),
-                    to: r.destination.clone(),
-                    channel: Channel::Sms,
-                    text,
-                }
-            });
-        if let Some((delay, text)) = mo {
-            let (from, to, account) = (r.destination.clone(), r.source.clone(), r.account.clone());
+        events.publish_with(Some(self.name()), Some(&r.destination), || {
+            EventKind::HandsetDelivered {
+                message_id: id.to_string(),
+                from: r.source.clone(),
+                to: r.destination.clone(),
+                channel: Channel::Sms,
+                // A subscriber that arrived since the check above: decode again.
+                text: event_text.unwrap_or_else(|| smpp::text::decode(r.data_coding, &payload)),
+            }
+        });
+        if let (Some((delay, text)), Some(account)) = (mo, r.account) {
+            let (from, to) = (r.destination, r.source);
             self.at(delay, move |me| {
                 me.queue_mo(&account, &from, &to, &text);
             });
@@ -669,21 +693,16 @@ impl Carrier {
             })
     }
 
-    /// Moves every record with `id` that is still pending to its final state and publishes the
-    /// receipts their registered_delivery asks for.
-    fn finish(
-        self: &Arc<Self>,
-        id: &str,
-        outcome: ReceiptState,
-        error_code: u16,
-        lost: bool,
-        duplicated: bool,
-        reorder: Option<Duration>,
-    ) {
-        let mut receipts = Vec::new();
+    /// Moves the record in `slot` (message `id`), if still pending, to its final state and
+    /// publishes the receipt its registered_delivery asks for.
+    fn finish(self: &Arc<Self>, slot: Slot, id: &str, d: &Decision) {
+        let (outcome, error_code, lost) = (d.outcome, d.error_code, d.receipt_lost);
+        let (duplicated, reorder) = (d.receipt_duplicated, d.receipt_reorder);
+        // One record per slot, so at most one receipt (or one lost one): no Vecs per message.
+        let mut receipt = None;
         let now = Utc::now();
-        let mut lost_to = Vec::new();
-        self.store.update(id, |r| {
+        let mut lost_to = None;
+        self.store.update_slot(slot, |r| {
             if r.state.is_final() {
                 // Cancelled (DELETED) or already final: nothing to deliver.
                 return;
@@ -694,13 +713,13 @@ impl Carrier {
             self.metrics.outcome(&r.account, outcome.word());
             if wants_final_receipt(r.registered_delivery, outcome) {
                 if lost {
-                    lost_to.push(r.destination.clone());
+                    lost_to = Some(r.destination.clone());
                 } else {
-                    receipts.push(self.receipt_for(r, outcome, error_code, false));
+                    receipt = Some(self.receipt_for(r, outcome, error_code, false));
                 }
             }
         });
-        for to in lost_to {
+        if let Some(to) = lost_to {
             self.metrics.receipts_lost.fetch_add(1, Ordering::Relaxed);
             self.net
                 .events
@@ -709,16 +728,17 @@ impl Carrier {
                     to: to.clone(),
                 });
         }
+        let Some(r) = receipt else {
+            return;
+        };
         let publish = move |me: Arc<Carrier>| {
-            for r in receipts {
-                if duplicated {
-                    me.metrics
-                        .receipts_duplicated
-                        .fetch_add(1, Ordering::Relaxed);
-                    me.receipts.publish(r.clone());
-                }
-                me.receipts.publish(r);
+            if duplicated {
+                me.metrics
+                    .receipts_duplicated
+                    .fetch_add(1, Ordering::Relaxed);
+                me.receipts.publish(r.clone());
             }
+            me.receipts.publish(r);
         };
         match reorder {
             Some(hold) => self.at(hold, publish),

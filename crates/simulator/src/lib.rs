@@ -12,6 +12,7 @@ pub mod config;
 pub mod dist;
 pub mod engine;
 pub mod events;
+pub mod fasthash;
 pub mod handsets;
 pub mod http;
 pub mod lookup;

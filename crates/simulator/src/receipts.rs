@@ -127,7 +127,12 @@ impl ReceiptRouter {
 
     fn queue(&self, account: &str) -> Arc<Queue> {
         let mut q = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        q.entry(account.to_string()).or_default().clone()
+        // Look up before inserting: `entry` would allocate the key on every call, and this
+        // runs for every receipt published, taken and waited for.
+        if let Some(queue) = q.get(account) {
+            return Arc::clone(queue);
+        }
+        Arc::clone(q.entry(account.to_string()).or_default())
     }
 
     /// Takes a new receipt for its account's receivers.
@@ -140,7 +145,7 @@ impl ReceiptRouter {
 
     fn enqueue(&self, receipt: PendingReceipt, front: bool) {
         let q = self.queue(&receipt.account);
-        {
+        let was_empty = {
             let mut items = q.items.lock().unwrap_or_else(|e| e.into_inner());
             if items.len() >= self.cfg.store_capacity {
                 drop(items);
@@ -148,13 +153,21 @@ impl ReceiptRouter {
                 tracing::warn!(account = %receipt.account, message_id = %receipt.message_id, "receipt store full; receipt counted as overflow");
                 return;
             }
+            let was_empty = items.is_empty();
             if front {
                 items.push_front(receipt);
             } else {
                 items.push_back(receipt);
             }
+            was_empty
+        };
+        // Wake a receiver only when the queue turns non-empty: a receiver that finds the queue
+        // non-empty takes a window's worth and passes the turn on (see `take`), and sessions also
+        // take receipts on every turn of their loop. Waking one per receipt cost a cross-thread
+        // wakeup per message at high rates.
+        if was_empty {
+            q.notify.notify_one();
         }
-        q.notify.notify_one();
     }
 
     /// Takes up to `max` receipts for a session of `account`; marks them in flight.

@@ -135,6 +135,9 @@ pub struct SessionState {
     bind: BindState,
     next_seq: u32,
     outstanding: HashMap<u32, (Outstanding, Instant)>,
+    /// How many of `outstanding` are receipts: the deliver window is checked on every turn of
+    /// the I/O loop, and counting the map each time cost a scan of up to a window of entries.
+    receipts_out: usize,
     /// Deliveries and receipts held until the responses that announce their ids are written.
     after_response: Vec<AfterResponse>,
     /// Longest configured submit latency among the messages of the PDU being handled.
@@ -163,6 +166,7 @@ impl SessionState {
             bind: BindState::Open,
             next_seq: 1,
             outstanding: HashMap::new(),
+            receipts_out: 0,
             after_response: Vec::new(),
             latency: Duration::ZERO,
             received: 0,
@@ -613,7 +617,7 @@ impl SessionState {
 
     fn handle_response(&mut self, frame: &Frame) -> Actions {
         let header = frame.header;
-        let Some((what, _)) = self.outstanding.remove(&header.sequence_number) else {
+        let Some((what, _)) = self.take_outstanding(header.sequence_number) else {
             // A response to nothing we sent: log it; answering a response would loop.
             tracing::debug!(peer = %self.peer, seq = header.sequence_number, id = %smpp::frame::command_name(header.command_id), "unexpected response ignored");
             return Actions::default();
@@ -663,15 +667,22 @@ impl SessionState {
             };
             out.push(Command::new(CommandStatus::EsmeRok, seq, pdu));
             self.outstanding.insert(seq, (Outstanding::Receipt(r), now));
+            self.receipts_out += 1;
         }
         out
     }
 
     fn receipts_in_flight(&self) -> usize {
-        self.outstanding
-            .values()
-            .filter(|(o, _)| matches!(o, Outstanding::Receipt(_)))
-            .count()
+        self.receipts_out
+    }
+
+    /// Removes an outstanding request, keeping the receipt count in step.
+    fn take_outstanding(&mut self, seq: u32) -> Option<(Outstanding, Instant)> {
+        let taken = self.outstanding.remove(&seq);
+        if let Some((Outstanding::Receipt(_), _)) = &taken {
+            self.receipts_out -= 1;
+        }
+        taken
     }
 
     /// Requests past their deadline: failed receipts are retried elsewhere; an unanswered
@@ -685,7 +696,7 @@ impl SessionState {
             .collect();
         let mut close = false;
         for seq in late {
-            if let Some((what, _)) = self.outstanding.remove(&seq) {
+            if let Some((what, _)) = self.take_outstanding(seq) {
                 match what {
                     Outstanding::Receipt(r) => {
                         tracing::info!(peer = %self.peer, message_id = %r.message_id, "no deliver_sm_resp; receipt will be retried");
@@ -709,6 +720,7 @@ impl SessionState {
     /// At the end of the session every receipt still awaiting a response goes back to the
     /// router, so it is retried on another bind rather than lost.
     fn release(&mut self) {
+        self.receipts_out = 0;
         for (_, (what, _)) in self.outstanding.drain() {
             if let Outstanding::Receipt(r) = what {
                 self.carrier.receipts.failed(r);
@@ -919,16 +931,25 @@ where
     // from `Carrier::authenticate`); only sessions alive when the outage starts are dropped.
     outage.borrow_and_update();
 
+    // The bound account, kept across turns of the loop rather than copied on each.
+    let mut account = String::new();
+    let mut out: Vec<Command> = Vec::new();
     'session: loop {
-        let receiver_room = match (state.kind(), state.account()) {
-            (Some(k), Some(_)) if k.can_receive() && !unbinding => cfg
+        let receiver_room = |state: &SessionState, unbinding: bool| match state.kind() {
+            Some(k) if k.can_receive() && !unbinding => cfg
                 .deliver_window
                 .saturating_sub(state.receipts_in_flight()),
             _ => 0,
         };
-        let account = state.account().unwrap_or_default().to_string();
-        let mut out: Vec<Command> = Vec::new();
+        let room = receiver_room(&state, unbinding);
+        if let Some(a) = state.account()
+            && a != account
+        {
+            account = a.to_string();
+        }
+        out.clear();
         let mut close = false;
+        let mut took_receipts = false;
         tokio::select! {
             biased;
             _ = stop.cancelled(), if !unbinding => {
@@ -944,8 +965,11 @@ where
             item = framed.next() => {
                 let mut next = item;
                 // Drain what is already buffered before flushing, so a pipelined window is
-                // answered with one write instead of one per PDU.
-                let mut budget = 64;
+                // answered with one write instead of one per PDU. 256 rather than 64: at 150,000
+                // submit_sm/s a read holds a hundred PDUs or more, and the larger batch cut
+                // carrier-sim's CPU by about a tenth (fewer writev calls and wakeups) for at most
+                // a few hundred microseconds more before the first response of a batch is sent.
+                let mut budget = 256;
                 loop {
                     match next {
                         None => break 'session,
@@ -999,9 +1023,10 @@ where
                     break 'session;
                 }
             }
-            _ = carrier.receipts.wait(&account), if receiver_room > 0 => {
-                let taken = carrier.receipts.take(&account, receiver_room);
+            _ = carrier.receipts.wait(&account), if room > 0 => {
+                let taken = carrier.receipts.take(&account, room);
                 out.extend(state.receipt_pdus(taken));
+                took_receipts = true;
             }
             _ = tick.tick() => {
                 let now = Instant::now();
@@ -1020,6 +1045,17 @@ where
                     state.outstanding.insert(seq, (Outstanding::EnquireLink, now));
                     out.push(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink));
                 }
+            }
+        }
+        // Receipts ride along with every batch. The select is biased towards reading, so a
+        // peer that keeps the socket busy (any ESME submitting at a high rate) would otherwise
+        // never let the receipt branch run: receipts piled up in the account's store until it
+        // overflowed, at about 100,000 messages/s, while the deliver window stood empty.
+        if !took_receipts && !close && !account.is_empty() {
+            let room = receiver_room(&state, unbinding);
+            if room > 0 {
+                let taken = carrier.receipts.take(&account, room);
+                out.extend(state.receipt_pdus(taken));
             }
         }
         for cmd in &out {
