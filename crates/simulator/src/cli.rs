@@ -189,6 +189,14 @@ pub struct StopReport {
     /// Totals.
     #[serde(flatten)]
     pub total: ShutdownReport,
+    /// The run's seed (rerun with it to get the same decisions).
+    pub seed: u64,
+    /// Configured durations were divided by this.
+    pub time_scale: f64,
+    /// Wall-clock seconds the network ran.
+    pub elapsed_secs: f64,
+    /// The same in configured time (wall time times the time scale).
+    pub scenario_elapsed_secs: f64,
     /// Per carrier.
     pub carriers: std::collections::BTreeMap<String, ShutdownReport>,
 }
@@ -251,7 +259,10 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<StopReport> {
         carriers = served.len(),
         "network running"
     );
+    let (seed, time_scale) = (net.seed, net.time_scale);
+    let clock = std::sync::Arc::clone(&net);
     let report = crate::server::run_network(net, served, Some(http), stop).await?;
+    let elapsed = clock.started.elapsed();
     let mut total = ShutdownReport {
         receipts: crate::receipts::ReceiptAccount::default(),
         sessions_cut: 0,
@@ -264,6 +275,10 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<StopReport> {
     }
     let stop = StopReport {
         total,
+        seed,
+        time_scale,
+        elapsed_secs: elapsed.as_secs_f64(),
+        scenario_elapsed_secs: elapsed.mul_f64(time_scale).as_secs_f64(),
         carriers: report.carriers,
     };
     #[derive(serde::Serialize)]

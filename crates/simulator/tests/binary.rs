@@ -139,10 +139,16 @@ async fn sigterm_unbinds_and_reports_what_is_stored() {
 
 #[tokio::test]
 async fn sigint_stops_an_idle_carrier() {
-    let (carrier, _) = Carrier::start(&[]).await;
+    let (carrier, _) = Carrier::start(&["--seed", "7", "--time-scale", "10"]).await;
     let (report, exit) = carrier.stop("-INT").await;
     assert!(exit.success());
     assert_eq!(report["receipts"]["generated"], 0);
+    // The stop line says how to rerun the same decisions, and in which time.
+    assert_eq!(report["seed"], 7);
+    assert_eq!(report["time_scale"], 10.0);
+    let wall = report["elapsed_secs"].as_f64().unwrap();
+    let scenario = report["scenario_elapsed_secs"].as_f64().unwrap();
+    assert!((scenario - wall * 10.0).abs() < 1e-6, "{wall} {scenario}");
 }
 
 #[tokio::test]
