@@ -6,7 +6,6 @@
 //! protocol code free of storage concerns.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -388,10 +387,7 @@ impl Carrier {
         resolved: Option<&crate::plan::Resolved>,
     ) -> Arc<Behaviour> {
         let chain: &[usize] = resolved.map_or(&[], |r| &r.chain);
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        account.hash(&mut h);
-        chain.hash(&mut h);
-        let key = h.finish();
+        let key = crate::fasthash::hash_one(&(account, chain));
         if let Some(c) = self
             .cache
             .read()
@@ -452,10 +448,7 @@ impl Carrier {
     /// How many decisions were drawn for `key` before (a destination number, or a prefixed key
     /// for other channels); see [`OCCURRENCE_BUCKETS`].
     pub(crate) fn next_occurrence(&self, key: &str) -> u32 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in key.bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        let h = crate::fasthash::hash_one(key);
         self.occurrences[(h as usize) % OCCURRENCE_BUCKETS].fetch_add(1, Ordering::Relaxed)
     }
 

@@ -379,10 +379,10 @@ async fn inject_mo(
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    let from = crate::store::normalize(req.from.trim()).to_string();
-    if from.is_empty() || !from.bytes().all(|b| b.is_ascii_digit()) {
-        return error(StatusCode::BAD_REQUEST, "from: must be a number");
-    }
+    let from = match crate::plan::parse_number(req.from.trim()) {
+        Ok(digits) => digits.to_string(),
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("from: {e}")),
+    };
     if req.text.is_empty() {
         return error(StatusCode::BAD_REQUEST, "text: must not be empty");
     }

@@ -13,19 +13,12 @@ use std::sync::{Arc, OnceLock, Weak};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::behaviour::{BehaviourPatch, Voice, VoicePatch};
+use crate::behaviour::{BehaviourPatch, Voice};
 use crate::carrier::Carrier;
 use crate::config::{CarrierConfig, SimConfig, UnknownNumbers};
 use crate::events::EventBus;
 use crate::handsets::Handsets;
 use crate::plan::{NumberPlan, PlanError, Resolved};
-
-/// Behaviour overrides of one number range.
-#[derive(Debug, Clone, Default)]
-struct RangeOverrides {
-    behaviour: Option<BehaviourPatch>,
-    voice: Option<VoicePatch>,
-}
 
 /// Shared state of a run.
 #[derive(Debug)]
@@ -40,7 +33,6 @@ pub struct Network {
     pub started: tokio::time::Instant,
     /// The number plan.
     pub plan: Arc<NumberPlan>,
-    ranges: Vec<RangeOverrides>,
     /// What happens to numbers outside the plan.
     pub unknown_numbers: UnknownNumbers,
     /// True when the plan came from the file (so unknown numbers can exist).
@@ -79,14 +71,6 @@ impl Network {
             started_at,
             started: tokio::time::Instant::now(),
             plan: Arc::new(plan),
-            ranges: cfg
-                .ranges
-                .iter()
-                .map(|r| RangeOverrides {
-                    behaviour: r.behaviour.clone(),
-                    voice: r.voice.clone(),
-                })
-                .collect(),
             unknown_numbers: cfg.unknown_numbers,
             has_plan: !cfg.ranges.is_empty(),
             handsets: Arc::new(Handsets::with_limits(
@@ -148,7 +132,7 @@ impl Network {
             .chain
             .iter()
             .rev()
-            .filter_map(|&i| self.ranges.get(i)?.behaviour.as_ref())
+            .filter_map(|&i| self.plan.ranges().get(i)?.config.behaviour.as_ref())
     }
 
     /// The voice behaviour for a call to `resolved` placed through `carrier`.
@@ -156,7 +140,12 @@ impl Network {
         let mut v = carrier.voice();
         if let Some(r) = resolved {
             for &i in r.chain.iter().rev() {
-                if let Some(p) = self.ranges.get(i).and_then(|o| o.voice.as_ref()) {
+                if let Some(p) = self
+                    .plan
+                    .ranges()
+                    .get(i)
+                    .and_then(|r| r.config.voice.as_ref())
+                {
                     p.apply_to(&mut v);
                 }
             }

@@ -180,10 +180,10 @@ impl Calls {
 
 /// Places a call; returns its record (status queued) at once and plays it out on timers.
 pub fn place(net: &Arc<Network>, req: CallRequest) -> Result<CallRecord, CallError> {
-    let to = crate::store::normalize(req.to.trim()).to_string();
-    if to.is_empty() || to.len() > 15 || !to.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(CallError::BadNumber(req.to));
-    }
+    let to = match crate::plan::parse_number(req.to.trim()) {
+        Ok(digits) => digits.to_string(),
+        Err(_) => return Err(CallError::BadNumber(req.to)),
+    };
     if req.text.trim().is_empty() {
         return Err(CallError::EmptyText);
     }
