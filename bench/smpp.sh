@@ -2,7 +2,7 @@
 # SMPP throughput and latency of carrier-sim against a baseline SMSC, measured with
 # `loadgen smpp`, in one run on this machine (documented in BENCHMARKS.md, "SMPP throughput").
 #
-# For each server (carrier-sim, then crates/loadgen/examples/baseline_smsc.rs) and each mode
+# For each server (carrier-sim, then loadgen/examples/baseline_smsc.rs) and each mode
 # (without receipts; with registered_delivery=1 and delivery delay 0) it finds the highest rate
 # sustained with zero errors, then measures latency at half carrier-sim's rate (the same load on
 # both servers), and prints loadgen's and

@@ -1,5 +1,5 @@
 //! The result of a `loadgen smpp` run: the JSON document (`--json`, keys documented in
-//! crates/loadgen/README.md and kept stable) and the summary table printed at the end.
+//! loadgen/README.md and kept stable) and the summary table printed at the end.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
