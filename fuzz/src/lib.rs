@@ -182,7 +182,7 @@ async fn drive_session(input: Vec<u8>) {
     let (client, server) = tokio::io::duplex(16 * 1024);
     let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, 2775));
     let stop = CancellationToken::new();
-    let session = tokio::spawn(simulator::session::run(
+    let session = tokio::spawn(simulator::smsc::session::run(
         server,
         peer,
         Arc::clone(&carrier),

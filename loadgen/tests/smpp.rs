@@ -142,7 +142,7 @@ async fn start_carrier(
         None => (None, None),
     };
     let stop = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(simulator::server::run(
+    let server = tokio::spawn(simulator::smsc::server::run(
         simulator::Listeners {
             smpp,
             smpp_tls,
@@ -176,7 +176,7 @@ async fn smpp_over_tls_to_carrier_sim() {
     let cert_der = key.cert.der().clone();
     let key_der =
         rustls_pki_types::PrivateKeyDer::try_from(key.signing_key.serialize_der()).expect("key");
-    let acceptor = simulator::tls::acceptor_from(vec![cert_der], key_der).expect("acceptor");
+    let acceptor = simulator::smsc::tls::acceptor_from(vec![cert_der], key_der).expect("acceptor");
     let (_, tls_addr, stop, server) = start_carrier(Some(acceptor)).await;
     let ca = std::env::temp_dir().join(format!("loadgen-ca-{}.pem", std::process::id()));
     std::fs::write(&ca, key.cert.pem()).expect("write ca");

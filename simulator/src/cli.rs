@@ -13,8 +13,8 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::config::{AccountConfig, CarrierConfig, MessageIdFormat, SimConfig};
-use crate::dist::Distribution;
-use crate::server::{CarrierListeners, ShutdownReport};
+use crate::smsc::server::{CarrierListeners, ShutdownReport};
+use crate::world::dist::Distribution;
 
 /// Mock SMS carrier that speaks SMPP.
 #[derive(Debug, Parser)]
@@ -209,7 +209,7 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<StopReport> {
         .as_deref()
         .and_then(|p| p.parent())
         .unwrap_or(std::path::Path::new("."));
-    let (net, carriers) = crate::network::Network::build(&cfg, base)?;
+    let (net, carriers) = crate::smsc::network::Network::build(&cfg, base)?;
     let http = TcpListener::bind(&args.http)
         .await
         .with_context(|| format!("--http {}: cannot listen", args.http))?;
@@ -238,7 +238,7 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<StopReport> {
         };
         let smpp_tls = match tls_spec {
             Some((addr, cert, key)) => {
-                let acceptor = crate::tls::acceptor(&cert, &key)?;
+                let acceptor = crate::smsc::tls::acceptor(&cert, &key)?;
                 let l = TcpListener::bind(&addr).await.with_context(|| {
                     format!(
                         "carrier `{}`: SMPP TLS {addr}: cannot listen",
@@ -261,10 +261,10 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<StopReport> {
     );
     let (seed, time_scale) = (net.seed, net.time_scale);
     let clock = std::sync::Arc::clone(&net);
-    let report = crate::server::run_network(net, served, Some(http), stop).await?;
+    let report = crate::smsc::server::run_network(net, served, Some(http), stop).await?;
     let elapsed = clock.started.elapsed();
     let mut total = ShutdownReport {
-        receipts: crate::receipts::ReceiptAccount::default(),
+        receipts: crate::smsc::receipts::ReceiptAccount::default(),
         sessions_cut: 0,
         messages_accepted: 0,
     };

@@ -1,32 +1,22 @@
 //! carrier-sim: mock SMS carriers that speak SMPP 3.3/3.4/5.0 to real clients.
 //!
-//! A [`carrier::Carrier`] holds one carrier's accounts, message store, receipt queues and
-//! counters; [`server::run`] serves it on already-bound listeners (plain SMPP, SMPP over TLS,
-//! HTTP control plane) until a shutdown future completes. The binary in `main.rs` is a thin shell
-//! over [`cli`]. Every message's outcome and timing comes from [`engine`].
+//! Layers, each a folder whose `mod.rs` says what it is for; each uses only those below it:
+//!
+//! - [`control`]: the HTTP and WebSocket control plane;
+//! - [`smsc`]: the SMPP side (listeners, sessions, carrier operations, receipts, message store);
+//! - [`config`]: the configuration file, its validation and schema;
+//! - [`world`]: the simulated world (number plan, lookup, behaviour and its engine, voice, events);
+//! - [`handsets`]: virtual handsets and their inboxes;
+//! - [`fasthash`]: a leaf utility.
 
-pub mod behaviour;
-pub mod carrier;
 pub mod cli;
 pub mod config;
-pub mod dist;
-pub mod engine;
-pub mod events;
+pub mod control;
 pub mod fasthash;
 pub mod handsets;
-pub mod http;
-pub mod lookup;
-pub mod metrics;
-pub mod network;
-pub mod plan;
-pub mod receipts;
-pub mod server;
-pub mod session;
-pub mod store;
-pub mod throttle;
-pub mod tls;
-pub mod voice;
+pub mod smsc;
+pub mod world;
 
-pub use carrier::Carrier;
 pub use config::CarrierConfig;
-pub use server::{Listeners, ShutdownReport};
+pub use smsc::carrier::Carrier;
+pub use smsc::server::{Listeners, ShutdownReport};

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::{SinkExt, StreamExt};
-use simulator::events::{self, EventBus, EventKind};
 use simulator::handsets::{self, Channel, Handsets, NewEntry};
+use simulator::world::events::{self, EventBus, EventKind};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use simulator::lookup::{self, CarrierStatus};
-use simulator::plan::{NumberPlan, PlanConfig};
+use simulator::world::lookup::{self, CarrierStatus};
+use simulator::world::plan::{NumberPlan, PlanConfig};
 
 const PLAN: &str = r#"
 currency = "GBP"

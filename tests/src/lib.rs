@@ -1,6 +1,6 @@
 //! Test harness: start real carriers on loopback port 0 and talk to them as users do.
 //!
-//! [`TestCarrier::start`] runs `simulator::server::run` in-process with the listeners bound to
+//! [`TestCarrier::start`] runs `simulator::smsc::server::run` in-process with the listeners bound to
 //! `127.0.0.1:0`, so tests run in parallel without port clashes. [`RawSession`] speaks SMPP one
 //! frame at a time (for malformed input and exact PDU checks); well-behaved traffic goes through
 //! the shared ESME client in `smpp::client`, as verifier and loadgen do.
@@ -93,7 +93,7 @@ impl TestCarrier {
         );
         let carrier = Carrier::new(cfg);
         let stop = CancellationToken::new();
-        let task = tokio::spawn(simulator::server::run(
+        let task = tokio::spawn(simulator::smsc::server::run(
             Listeners {
                 smpp,
                 smpp_tls,
@@ -151,9 +151,9 @@ pub struct TestNetwork {
     /// Control plane address.
     pub http: SocketAddr,
     /// The network's shared state.
-    pub net: Arc<simulator::network::Network>,
+    pub net: Arc<simulator::smsc::network::Network>,
     stop: CancellationToken,
-    task: JoinHandle<std::io::Result<simulator::server::NetworkReport>>,
+    task: JoinHandle<std::io::Result<simulator::smsc::server::NetworkReport>>,
 }
 
 /// Parses a config from TOML text (as if read from `scenarios/x.toml`), panicking with the
@@ -172,7 +172,7 @@ impl TestNetwork {
     /// Starts with relative paths in `cfg` resolved from `base`.
     pub async fn start_in(cfg: simulator::config::SimConfig, base: &std::path::Path) -> Self {
         let (net, carriers) =
-            simulator::network::Network::build(&cfg, base).unwrap_or_else(|e| panic!("{e}"));
+            simulator::smsc::network::Network::build(&cfg, base).unwrap_or_else(|e| panic!("{e}"));
         let mut smpp = std::collections::BTreeMap::new();
         let mut served = Vec::new();
         for c in carriers {
@@ -180,7 +180,7 @@ impl TestNetwork {
             smpp.insert(c.name().to_string(), l.local_addr().expect("addr"));
             served.push((
                 c,
-                simulator::server::CarrierListeners {
+                simulator::smsc::server::CarrierListeners {
                     smpp: vec![l],
                     smpp_tls: None,
                 },
@@ -189,7 +189,7 @@ impl TestNetwork {
         let http = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
         let http_addr = http.local_addr().expect("addr");
         let stop = CancellationToken::new();
-        let task = tokio::spawn(simulator::server::run_network(
+        let task = tokio::spawn(simulator::smsc::server::run_network(
             Arc::clone(&net),
             served,
             Some(http),
@@ -220,7 +220,7 @@ impl TestNetwork {
     }
 
     /// Asks the network to shut down and waits for its report.
-    pub async fn shutdown(self) -> simulator::server::NetworkReport {
+    pub async fn shutdown(self) -> simulator::smsc::server::NetworkReport {
         self.stop.cancel();
         tokio::time::timeout(Duration::from_secs(30), self.task)
             .await

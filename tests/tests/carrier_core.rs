@@ -15,7 +15,7 @@ use rusmpp::values::{
 };
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use simulator::config::{AccountConfig, MessageIdFormat};
-use simulator::dist::Distribution;
+use simulator::world::dist::Distribution;
 use smpp::pdu::{c_str, c_string};
 use testbed_tests::{PASSWORD, RawSession, SYSTEM_ID, TestCarrier, build, config};
 

@@ -251,7 +251,7 @@ fn tls_pair() -> (tokio_rustls::TlsAcceptor, tokio_rustls::TlsConnector) {
     let cert_der = key.cert.der().clone();
     let key_der =
         rustls_pki_types::PrivateKeyDer::try_from(key.signing_key.serialize_der()).unwrap();
-    let acceptor = simulator::tls::acceptor_from(vec![cert_der.clone()], key_der).unwrap();
+    let acceptor = simulator::smsc::tls::acceptor_from(vec![cert_der.clone()], key_der).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert_der).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());

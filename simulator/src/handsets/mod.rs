@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::fasthash::{FastMap, hash_one};
-use crate::store::normalize;
+use crate::smsc::store::normalize;
 
 /// Number of independently locked shards of the handset map.
 pub const SHARDS: usize = 16;

@@ -12,8 +12,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use smpp::receipt::ReceiptState;
 
-use crate::dist::Distribution;
-use crate::throttle::ThrottleConfig;
+use crate::world::dist::Distribution;
+use crate::world::throttle::ThrottleConfig;
 
 /// Defines a resolved behaviour struct and its all-optional patch twin.
 macro_rules! patchable {
@@ -446,7 +446,7 @@ impl BehaviourPatch {
             for (i, o) in outcomes.iter().enumerate() {
                 probability(&format!("outcomes[{i}].probability"), o.probability)?;
             }
-            crate::dist::check_probabilities(outcomes.iter().map(|o| o.probability))
+            crate::world::dist::check_probabilities(outcomes.iter().map(|o| o.probability))
                 .map_err(|m| ("outcomes".to_string(), m))?;
         }
         if let Some(text) = &self.mo_text

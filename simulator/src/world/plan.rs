@@ -137,10 +137,10 @@ pub struct RangeConfig {
     /// specific range's override wins field by field). Not inherited as an attribute: it is
     /// merged along the chain, least specific first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub behaviour: Option<crate::behaviour::BehaviourPatch>,
+    pub behaviour: Option<crate::world::behaviour::BehaviourPatch>,
     /// Voice behaviour for numbers in this range, merged the same way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub voice: Option<crate::behaviour::VoicePatch>,
+    pub voice: Option<crate::world::behaviour::VoicePatch>,
 }
 
 /// What kind of line a number is.

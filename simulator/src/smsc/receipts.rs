@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::ReceiptConfig;
-use crate::metrics::{Metrics, ReceiptFate};
+use crate::smsc::metrics::{Metrics, ReceiptFate};
 
 /// A receipt waiting to be sent, with everything needed to build its deliver_sm.
 #[derive(Debug, Clone)]

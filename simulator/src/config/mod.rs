@@ -2,7 +2,7 @@
 //! profile, throttles, behaviour, faults), the number plan, and the timeline.
 //!
 //! The file format is TOML, parsed into serde types with `deny_unknown_fields`; every default
-//! lives in the `Default` impls (and the behaviour defaults in [`crate::behaviour`]) and nowhere
+//! lives in the `Default` impls (and the behaviour defaults in [`crate::world::behaviour`]) and nowhere
 //! else. Errors name the file, the line and the field, because a tester editing a config should
 //! not have to guess what was refused: syntax errors come with toml's span, and values refused by
 //! validation are located by walking the span-aware parse tree to the field's path. The JSON
@@ -15,9 +15,9 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::behaviour::{BehaviourPatch, CarrierPatch, FaultsPatch, VoicePatch};
-use crate::plan::RangeConfig;
-use crate::throttle::ThrottleConfig;
+use crate::world::behaviour::{BehaviourPatch, CarrierPatch, FaultsPatch, VoicePatch};
+use crate::world::plan::RangeConfig;
+use crate::world::throttle::ThrottleConfig;
 
 /// A whole simulated network: carriers, number plan, timeline. This is the file
 /// `carrier-sim serve --config` reads and `carrier-sim validate` checks.
@@ -445,8 +445,8 @@ impl SimConfig {
             message,
         };
         cfg.validate().map_err(|(f, m)| invalid(f, m))?;
-        crate::plan::NumberPlan::build(&cfg.plan_config(), base, chrono::Utc::now()).map_err(
-            |e| match &e.file {
+        crate::world::plan::NumberPlan::build(&cfg.plan_config(), base, chrono::Utc::now())
+            .map_err(|e| match &e.file {
                 Some((file, line)) => ConfigError::Invalid {
                     path: file.clone(),
                     line: *line,
@@ -454,14 +454,13 @@ impl SimConfig {
                     message: e.message.clone(),
                 },
                 None => invalid(e.field.clone(), e.message.clone()),
-            },
-        )?;
+            })?;
         Ok(cfg)
     }
 
     /// The number-plan part of the file.
-    pub fn plan_config(&self) -> crate::plan::PlanConfig {
-        crate::plan::PlanConfig {
+    pub fn plan_config(&self) -> crate::world::plan::PlanConfig {
+        crate::world::plan::PlanConfig {
             currency: self.currency.clone(),
             ranges: self.ranges.clone(),
         }

@@ -16,11 +16,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::behaviour::CarrierPatch;
-use crate::carrier::Carrier;
-use crate::network::Network;
-use crate::receipts::ReceiptAccount;
-use crate::store::{MessageView, StoreStats};
+use crate::smsc::carrier::Carrier;
+use crate::smsc::network::Network;
+use crate::smsc::receipts::ReceiptAccount;
+use crate::smsc::store::{MessageView, StoreStats};
+use crate::world::behaviour::CarrierPatch;
 
 /// Every control-plane route of a network.
 pub fn router(net: Arc<Network>) -> Router {
@@ -38,12 +38,12 @@ pub fn router(net: Arc<Network>) -> Router {
         .route("/v1/mo", post(inject_mo))
         .with_state(Arc::clone(&net));
     own.merge(crate::handsets::router(Arc::clone(&net.handsets)))
-        .merge(crate::events::router(Arc::clone(&net.events)))
-        .merge(crate::lookup::router(
+        .merge(crate::world::events::router(Arc::clone(&net.events)))
+        .merge(crate::world::lookup::router(
             Arc::clone(&net.plan),
-            Arc::clone(&net) as Arc<dyn crate::lookup::CarrierStatus>,
+            Arc::clone(&net) as Arc<dyn crate::world::lookup::CarrierStatus>,
         ))
-        .merge(crate::voice::router(net))
+        .merge(crate::world::voice::router(net))
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -219,7 +219,7 @@ fn carrier_stats(c: &Carrier) -> CarrierStats {
         refusals: m
             .refusal_counts()
             .into_iter()
-            .map(|(s, n)| (crate::behaviour::Status(s).name(), n))
+            .map(|(s, n)| (crate::world::behaviour::Status(s).name(), n))
             .collect(),
         receipts_lost: m.receipts_lost.load(Relaxed),
         receipts_duplicated: m.receipts_duplicated.load(Relaxed),
@@ -265,17 +265,19 @@ async fn metrics(State(net): State<Arc<Network>>) -> impl IntoResponse {
         .iter()
         .map(|c| (c.receipts.account().stored(), c.store.stats().records))
         .collect();
-    let figures: Vec<crate::metrics::CarrierFigures<'_>> = carriers
+    let figures: Vec<crate::smsc::metrics::CarrierFigures<'_>> = carriers
         .iter()
         .zip(&stored)
-        .map(|(c, (stored, records))| crate::metrics::CarrierFigures {
-            carrier: c.name(),
-            metrics: &c.metrics,
-            stored: *stored,
-            store_records: *records,
-        })
+        .map(
+            |(c, (stored, records))| crate::smsc::metrics::CarrierFigures {
+                carrier: c.name(),
+                metrics: &c.metrics,
+                stored: *stored,
+                store_records: *records,
+            },
+        )
         .collect();
-    let body = crate::metrics::render_prometheus(&figures);
+    let body = crate::smsc::metrics::render_prometheus(&figures);
     (
         [(
             header::CONTENT_TYPE,
@@ -341,7 +343,10 @@ async fn start_outage(
             "duration: must be longer than zero",
         );
     }
-    c.start_outage(req.duration.map(|d| crate::dist::scale(d, net.time_scale)));
+    c.start_outage(
+        req.duration
+            .map(|d| crate::world::dist::scale(d, net.time_scale)),
+    );
     Json(c.live_view()).into_response()
 }
 
@@ -379,7 +384,7 @@ async fn inject_mo(
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    let from = match crate::plan::parse_number(req.from.trim()) {
+    let from = match crate::world::plan::parse_number(req.from.trim()) {
         Ok(digits) => digits.to_string(),
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("from: {e}")),
     };

@@ -23,10 +23,10 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::carrier::Carrier;
-use crate::events::EventKind;
 use crate::handsets::{Channel, NewEntry};
-use crate::network::Network;
+use crate::smsc::carrier::Carrier;
+use crate::smsc::network::Network;
+use crate::world::events::EventKind;
 
 /// Most calls remembered for `GET /v1/calls`; older ones are forgotten first.
 const CALLS_KEPT: usize = 100_000;
@@ -171,7 +171,7 @@ impl Calls {
             .iter()
             .rev()
             .filter_map(|id| map.get(id))
-            .filter(|r| to.is_none_or(|t| r.to == crate::store::normalize(t)))
+            .filter(|r| to.is_none_or(|t| r.to == crate::smsc::store::normalize(t)))
             .take(limit)
             .cloned()
             .collect()
@@ -180,7 +180,7 @@ impl Calls {
 
 /// Places a call; returns its record (status queued) at once and plays it out on timers.
 pub fn place(net: &Arc<Network>, req: CallRequest) -> Result<CallRecord, CallError> {
-    let to = match crate::plan::parse_number(req.to.trim()) {
+    let to = match crate::world::plan::parse_number(req.to.trim()) {
         Ok(digits) => digits.to_string(),
         Err(_) => return Err(CallError::BadNumber(req.to)),
     };
@@ -220,7 +220,7 @@ pub fn place(net: &Arc<Network>, req: CallRequest) -> Result<CallRecord, CallErr
     // Decide everything now, from the call's own stream, in a fixed draw order.
     let voice = net.voice_for(&carrier, resolved.as_ref());
     let occurrence = carrier.next_occurrence(&format!("voice:{to}"));
-    let mut rng = crate::dist::stream(
+    let mut rng = crate::world::dist::stream(
         net.seed,
         &[
             b"voice",
@@ -229,9 +229,10 @@ pub fn place(net: &Arc<Network>, req: CallRequest) -> Result<CallRecord, CallErr
             &occurrence.to_le_bytes(),
         ],
     );
-    let draw = crate::dist::unit(&mut rng);
-    let ring = crate::dist::scale(voice.ring_time.sample(&mut rng), net.time_scale);
-    let timeout = crate::dist::scale(voice.no_answer_timeout.sample(&mut rng), net.time_scale);
+    let draw = crate::world::dist::unit(&mut rng);
+    let ring = crate::world::dist::scale(voice.ring_time.sample(&mut rng), net.time_scale);
+    let timeout =
+        crate::world::dist::scale(voice.no_answer_timeout.sample(&mut rng), net.time_scale);
     let failure = if carrier.is_down() {
         Some("carrier_outage")
     } else if resolved.is_none() && net.has_plan {
@@ -382,7 +383,7 @@ async fn play(net: Arc<Network>, carrier: Arc<Carrier>, p: Plan) {
                     text: p.text.clone(),
                 },
             );
-            if sleep(crate::dist::scale(p.talk, net.time_scale)).await {
+            if sleep(crate::world::dist::scale(p.talk, net.time_scale)).await {
                 let (secs, price) = (p.talk.as_secs(), p.price);
                 set(&net, &p.id, move |r| {
                     r.status = CallStatus::Completed;

@@ -4,7 +4,7 @@
 //! faults and outages), but they share one number plan, one set of virtual handsets, one event
 //! stream, one voice channel and one seed, the way operators share a numbering space and
 //! subscribers. A message's behaviour comes from the carrier it was submitted to, the account,
-//! and the number ranges its destination falls in (see [`crate::behaviour`]).
+//! and the number ranges its destination falls in (see [`crate::world::behaviour`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,12 +13,12 @@ use std::sync::{Arc, OnceLock, Weak};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::behaviour::{BehaviourPatch, Voice};
-use crate::carrier::Carrier;
 use crate::config::{CarrierConfig, SimConfig, UnknownNumbers};
-use crate::events::EventBus;
 use crate::handsets::Handsets;
-use crate::plan::{NumberPlan, PlanError, Resolved};
+use crate::smsc::carrier::Carrier;
+use crate::world::behaviour::{BehaviourPatch, Voice};
+use crate::world::events::EventBus;
+use crate::world::plan::{NumberPlan, PlanError, Resolved};
 
 /// Shared state of a run.
 #[derive(Debug)]
@@ -42,7 +42,7 @@ pub struct Network {
     /// Event stream.
     pub events: Arc<EventBus>,
     /// Voice calls.
-    pub calls: crate::voice::Calls,
+    pub calls: crate::world::voice::Calls,
     /// The timeline from the file, applied by the server once it runs.
     pub timeline: Vec<crate::config::TimelineEntry>,
     carriers: OnceLock<BTreeMap<String, Weak<Carrier>>>,
@@ -81,7 +81,7 @@ impl Network {
                 cfg.events.capacity,
                 shutdown.child_token(),
             )),
-            calls: crate::voice::Calls::default(),
+            calls: crate::world::voice::Calls::default(),
             timeline: cfg.timeline.clone(),
             carriers: OnceLock::new(),
             shutdown,
@@ -159,7 +159,7 @@ impl Network {
     }
 }
 
-impl crate::lookup::CarrierStatus for Network {
+impl crate::world::lookup::CarrierStatus for Network {
     fn is_down(&self, carrier: &str) -> bool {
         self.carrier(carrier).is_some_and(|c| c.is_down())
     }

@@ -18,9 +18,9 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::carrier::Carrier;
-use crate::network::Network;
-use crate::receipts::ReceiptAccount;
+use crate::smsc::carrier::Carrier;
+use crate::smsc::network::Network;
+use crate::smsc::receipts::ReceiptAccount;
 
 /// The listeners one carrier serves on.
 pub struct Listeners {
@@ -167,7 +167,7 @@ pub async fn run_network(
     }
     let carriers = all;
     let http_task = http.map(|l| {
-        let app = crate::http::router(Arc::clone(&net));
+        let app = crate::control::router(Arc::clone(&net));
         let stop = stop_accepting.clone();
         tokio::spawn(async move {
             let _ = axum::serve(l, app)
@@ -238,7 +238,7 @@ async fn run_timeline(net: Arc<Network>, stop: CancellationToken) {
     let mut entries = net.timeline.clone();
     entries.sort_by_key(|e| e.at);
     for e in entries {
-        let when = net.started + crate::dist::scale(e.at, net.time_scale);
+        let when = net.started + crate::world::dist::scale(e.at, net.time_scale);
         tokio::select! {
             _ = tokio::time::sleep_until(when) => {}
             _ = stop.cancelled() => return,
@@ -254,7 +254,7 @@ async fn run_timeline(net: Arc<Network>, stop: CancellationToken) {
             tracing::warn!(carrier = %e.carrier, %field, %message, "timeline change refused");
         }
         if let Some(d) = e.outage {
-            carrier.start_outage(Some(crate::dist::scale(d, net.time_scale)));
+            carrier.start_outage(Some(crate::world::dist::scale(d, net.time_scale)));
         }
     }
 }
@@ -346,13 +346,13 @@ async fn serve_connection(
     stop: CancellationToken,
 ) {
     match tls {
-        None => crate::session::run(stream, peer, carrier, stop).await,
+        None => crate::smsc::session::run(stream, peer, carrier, stop).await,
         Some(acceptor) => {
             let handshake =
                 tokio::time::timeout(carrier.cfg.session.bind_timeout, acceptor.accept(stream))
                     .await;
             match handshake {
-                Ok(Ok(s)) => crate::session::run(s, peer, carrier, stop).await,
+                Ok(Ok(s)) => crate::smsc::session::run(s, peer, carrier, stop).await,
                 Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
             }

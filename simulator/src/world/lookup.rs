@@ -27,7 +27,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{NumberError, NumberPlan, Resolved, parse_number};
+use crate::world::plan::{NumberError, NumberPlan, Resolved, parse_number};
 
 /// Live state of the carriers, as far as lookup needs it.
 pub trait CarrierStatus: Send + Sync {
@@ -350,7 +350,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::plan::PlanConfig;
+    use crate::world::plan::PlanConfig;
 
     fn now() -> DateTime<Utc> {
         "2026-06-01T12:00:00Z".parse().expect("time")

@@ -35,11 +35,11 @@ use tokio::time::Instant;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
-use crate::carrier::{AfterResponse, BindGuard, Carrier, Submission};
 use crate::config::{ReceiptConfig, ReceiptPdu};
-use crate::metrics::Direction;
-use crate::receipts::PendingReceipt;
-use crate::store::ConcatRef;
+use crate::smsc::carrier::{AfterResponse, BindGuard, Carrier, Submission};
+use crate::smsc::metrics::Direction;
+use crate::smsc::receipts::PendingReceipt;
+use crate::smsc::store::ConcatRef;
 
 /// What a bind allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,7 +152,7 @@ impl SessionState {
     /// A fresh, unbound session.
     pub fn new(carrier: Arc<Carrier>, peer: SocketAddr) -> Self {
         let n = carrier.next_session();
-        let faults_rng = crate::dist::stream(
+        let faults_rng = crate::world::dist::stream(
             carrier.net.seed,
             &[
                 b"session-faults",
@@ -200,10 +200,12 @@ impl SessionState {
         self.received += 1;
         let faults = self.carrier.faults();
         // Draw every fault decision for every PDU, so one setting does not shift the others.
-        let drop_draw = crate::dist::chance(&mut self.faults_rng, faults.drop_probability);
-        let unbind_draw = crate::dist::chance(&mut self.faults_rng, faults.unbind_probability);
-        let nack_draw = crate::dist::chance(&mut self.faults_rng, faults.generic_nack_probability);
-        let delay = crate::dist::scale(
+        let drop_draw = crate::world::dist::chance(&mut self.faults_rng, faults.drop_probability);
+        let unbind_draw =
+            crate::world::dist::chance(&mut self.faults_rng, faults.unbind_probability);
+        let nack_draw =
+            crate::world::dist::chance(&mut self.faults_rng, faults.generic_nack_probability);
+        let delay = crate::world::dist::scale(
             faults.response_delay.sample(&mut self.faults_rng),
             self.carrier.net.time_scale,
         );
@@ -654,7 +656,7 @@ impl SessionState {
                 self.carrier.net.events.publish_with(
                     Some(self.carrier.name()),
                     Some(&r.original_destination),
-                    || crate::events::EventKind::ReceiptSent {
+                    || crate::world::events::EventKind::ReceiptSent {
                         account: r.account.clone(),
                         message_id: r.message_id.clone(),
                         to: r.original_destination.clone(),

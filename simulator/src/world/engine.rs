@@ -17,8 +17,8 @@ use std::time::Duration;
 use rand::Rng;
 use smpp::receipt::ReceiptState;
 
-use crate::behaviour::Behaviour;
-use crate::dist::{self, chance};
+use crate::world::behaviour::Behaviour;
+use crate::world::dist::{self, chance};
 
 /// GSM MAP error: teleservice not provisioned (the number cannot receive SMS).
 pub const ERR_NOT_SMS_CAPABLE: u16 = 11;
@@ -66,8 +66,8 @@ pub fn decide<R: Rng + ?Sized>(b: &Behaviour, facts: &MessageFacts, rng: &mut R)
     let scale = |d: Duration| dist::scale(d, facts.time_scale);
     // Fixed draw order; see the module header.
     let submit_latency = scale(b.submit_latency.sample(rng));
-    let refusal_draw: f64 = crate::dist::unit(rng);
-    let outcome_draw: f64 = crate::dist::unit(rng);
+    let refusal_draw: f64 = crate::world::dist::unit(rng);
+    let outcome_draw: f64 = crate::world::dist::unit(rng);
     let handset_latency = scale(b.handset_latency.sample(rng));
     let receipt_latency = scale(b.receipt_latency.sample(rng));
     let lost = chance(rng, b.loss);
@@ -122,8 +122,8 @@ pub fn decide<R: Rng + ?Sized>(b: &Behaviour, facts: &MessageFacts, rng: &mut R)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::behaviour::{BehaviourPatch, Outcome, Stat, Status, SubmitError};
-    use crate::dist::Distribution;
+    use crate::world::behaviour::{BehaviourPatch, Outcome, Stat, Status, SubmitError};
+    use crate::world::dist::Distribution;
 
     const FACTS: MessageFacts = MessageFacts {
         sms_capable: true,

@@ -36,7 +36,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use crate::handsets::Channel;
-use crate::store::normalize;
+use crate::smsc::store::normalize;
 
 /// One thing that happened in a carrier, as sent on the stream (one JSON object per event, with
 /// the [`EventKind`] fields flattened next to a `"type"` tag).

@@ -18,19 +18,19 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::behaviour::{
+use crate::config::{CarrierConfig, UnknownNumbers};
+use crate::handsets::{Channel, NewEntry};
+use crate::smsc::metrics::Metrics;
+use crate::smsc::network::Network;
+use crate::smsc::receipts::{PendingReceipt, ReceiptRouter};
+pub use crate::smsc::store::Submission;
+use crate::smsc::store::{IdGenerator, MessageRecord, MessageStore, Slot};
+use crate::world::behaviour::{
     Behaviour, BehaviourPatch, CarrierPatch, Faults, ThrottleSetting, Voice, VoicePatch,
 };
-use crate::config::{CarrierConfig, UnknownNumbers};
-use crate::engine::{Decision, MessageFacts};
-use crate::events::EventKind;
-use crate::handsets::{Channel, NewEntry};
-use crate::metrics::Metrics;
-use crate::network::Network;
-use crate::receipts::{PendingReceipt, ReceiptRouter};
-pub use crate::store::Submission;
-use crate::store::{IdGenerator, MessageRecord, MessageStore, Slot};
-use crate::throttle::TokenBucket;
+use crate::world::engine::{Decision, MessageFacts};
+use crate::world::events::EventKind;
+use crate::world::throttle::TokenBucket;
 
 /// Occurrence counters for seeding: one per hash bucket of destinations, so memory is fixed
 /// however many numbers a run touches. Two numbers share a counter only on a bucket collision
@@ -69,7 +69,7 @@ struct Reached {
     /// Only when an MO reply will need it.
     account: Option<String>,
     data_coding: u8,
-    concat: Option<crate::store::ConcatRef>,
+    concat: Option<crate::smsc::store::ConcatRef>,
     payload: Vec<u8>,
 }
 
@@ -287,8 +287,10 @@ impl Carrier {
                 next.behaviour.merge(b);
                 let mut check = Behaviour::default();
                 next.behaviour.apply_to(&mut check);
-                crate::dist::check_probabilities(check.outcomes.iter().map(|o| o.probability))
-                    .map_err(|m| ("behaviour.outcomes".to_string(), m))?;
+                crate::world::dist::check_probabilities(
+                    check.outcomes.iter().map(|o| o.probability),
+                )
+                .map_err(|m| ("behaviour.outcomes".to_string(), m))?;
             }
             if let Some(f) = &patch.faults {
                 let mut faults = (*next.faults).clone();
@@ -384,7 +386,7 @@ impl Carrier {
     fn behaviour_for(
         &self,
         account: &str,
-        resolved: Option<&crate::plan::Resolved>,
+        resolved: Option<&crate::world::plan::Resolved>,
     ) -> Arc<Behaviour> {
         let chain: &[usize] = resolved.map_or(&[], |r| &r.chain);
         let key = crate::fasthash::hash_one(&(account, chain));
@@ -465,7 +467,7 @@ impl Carrier {
                         account: account.to_string(),
                         to: sub.destination.clone(),
                         command_status: u32::from(status),
-                        reason: crate::behaviour::Status(u32::from(status)).name(),
+                        reason: crate::world::behaviour::Status(u32::from(status)).name(),
                     }
                 });
             Submitted {
@@ -476,7 +478,7 @@ impl Carrier {
         if let Err(status) = self.admit(account, sub.parts_cost()) {
             return refuse(status, Duration::ZERO);
         }
-        let number = crate::store::normalize(&sub.destination);
+        let number = crate::smsc::store::normalize(&sub.destination);
         let resolved = self.net.plan.lookup(number);
         if resolved.is_none()
             && self.net.has_plan
@@ -486,7 +488,7 @@ impl Carrier {
         }
         let behaviour = self.behaviour_for(account, resolved.as_ref());
         let occurrence = self.next_occurrence(number);
-        let mut rng = crate::dist::stream(
+        let mut rng = crate::world::dist::stream(
             self.net.seed,
             &[
                 self.name().as_bytes(),
@@ -499,7 +501,7 @@ impl Carrier {
             absent: resolved.as_ref().is_some_and(|r| r.absent),
             time_scale: self.net.time_scale,
         };
-        let decision = crate::engine::decide(&behaviour, &facts, &mut rng);
+        let decision = crate::world::engine::decide(&behaviour, &facts, &mut rng);
         if let Some(status) = decision.refusal {
             return refuse(CommandStatus::from(status), decision.submit_latency);
         }
