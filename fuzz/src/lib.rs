@@ -11,18 +11,16 @@
 //! Both panic on a broken invariant, which is what libFuzzer reports as a crash.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use simulator::config::AccountConfig;
-use simulator::{Carrier, CarrierConfig};
+use simulator::config::{AccountConfig, CarrierConfig};
+use simulator::{Binds, SimConfig};
 use smpp::frame::{Frame, FrameError, HEADER_LEN, SmppCodec, decode_one, encode_command};
 use smpp::rusmpp::pdus::BindTransceiver;
 use smpp::rusmpp::{Command, CommandStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::Decoder;
-use tokio_util::sync::CancellationToken;
 
 /// The account the session target binds with.
 pub const SYSTEM_ID: &str = "fuzz";
@@ -130,11 +128,15 @@ fn round_trip(command: &Command) {
     }
 }
 
-/// The carrier configuration the session target runs against: defaults, one account.
-pub fn session_config() -> CarrierConfig {
-    let mut cfg = CarrierConfig::default();
-    cfg.accounts
+/// The configuration the session target runs against: one carrier, `default`, with defaults
+/// and one account.
+pub fn session_config() -> SimConfig {
+    let mut carrier = CarrierConfig::default();
+    carrier
+        .accounts
         .insert(SYSTEM_ID.into(), AccountConfig::new(PASSWORD));
+    let mut cfg = SimConfig::default();
+    cfg.carriers.insert(carrier.name.clone(), carrier);
     cfg
 }
 
@@ -178,16 +180,17 @@ pub fn session(data: &[u8]) {
 }
 
 async fn drive_session(input: Vec<u8>) {
-    let carrier = Carrier::new(session_config());
+    // The carrier's front door with no listeners: the session runs over an in-memory pipe.
+    let running = match simulator::start(session_config(), Binds::none()).await {
+        Ok(r) => r,
+        Err(e) => panic!("the fuzz carrier does not start: {e}"),
+    };
     let (client, server) = tokio::io::duplex(16 * 1024);
     let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, 2775));
-    let stop = CancellationToken::new();
-    let session = tokio::spawn(simulator::smsc::session::run(
-        server,
-        peer,
-        Arc::clone(&carrier),
-        stop,
-    ));
+    let session = match running.serve_stream("default", server, peer) {
+        Ok(handle) => handle,
+        Err(e) => panic!("{e}"),
+    };
 
     let (mut rx, mut tx) = tokio::io::split(client);
     // The carrier's output is framed as a peer would, so a malformed PDU from it is a crash.
@@ -234,4 +237,5 @@ async fn drive_session(input: Vec<u8>) {
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => panic!("reader task failed: {e}"),
     }
+    running.shutdown().await;
 }

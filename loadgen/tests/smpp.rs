@@ -110,60 +110,34 @@ async fn receipts_are_matched_even_before_their_response() {
     }
 }
 
-/// A carrier-sim in this process: plain SMPP address, TLS address (when given an acceptor), and
-/// the token that stops it.
-async fn start_carrier(
-    tls: Option<tokio_rustls::TlsAcceptor>,
-) -> (
-    std::net::SocketAddr,
-    Option<std::net::SocketAddr>,
-    tokio_util::sync::CancellationToken,
-    tokio::task::JoinHandle<std::io::Result<simulator::ShutdownReport>>,
-) {
-    let mut cfg = simulator::CarrierConfig::default();
-    cfg.accounts.insert(
+/// A carrier-sim in this process, started through its front door with every listener on
+/// loopback port 0 (and a TLS listener when given an acceptor).
+async fn start_carrier(tls: Option<tokio_rustls::TlsAcceptor>) -> simulator::Running {
+    let mut carrier = simulator::config::CarrierConfig::default();
+    carrier.accounts.insert(
         "test".into(),
         simulator::config::AccountConfig::new("secret"),
     );
-    cfg.session.shutdown_grace = Duration::from_millis(200);
-    let carrier = simulator::Carrier::new(cfg);
-    let smpp = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = smpp.local_addr().expect("addr");
-    let (smpp_tls, tls_addr) = match tls {
-        Some(acceptor) => {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let a = l.local_addr().expect("addr");
-            (Some((l, acceptor)), Some(a))
-        }
-        None => (None, None),
-    };
-    let stop = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(simulator::smsc::server::run(
-        simulator::Listeners {
-            smpp,
-            smpp_tls,
-            http: None,
-        },
-        carrier,
-        stop.clone().cancelled_owned(),
-    ));
-    (addr, tls_addr, stop, server)
+    carrier.session.shutdown_grace = Duration::from_millis(200);
+    let mut cfg = simulator::SimConfig::default();
+    cfg.carriers.insert(carrier.name.clone(), carrier);
+    let mut binds = simulator::Binds::loopback().without_http();
+    if let Some(acceptor) = tls {
+        binds = binds.tls("default", acceptor);
+    }
+    simulator::start(cfg, binds).await.expect("carrier starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn carrier_sim_receipts_add_up() {
-    let (addr, _, stop, server) = start_carrier(None).await;
+    let carrier = start_carrier(None).await;
+    let addr = carrier.smpp_addr("default").expect("listening");
     let mut o = opts(&addr.to_string(), 1000.0, 1000);
     o.registered_delivery = true;
     o.binds = 2;
     o.bind_type = loadgen::smpp::BindType::TxRx;
     let r = run(o).await.expect("run");
-    stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), carrier.shutdown()).await;
     assert!(r.identity.holds, "{}", r.summary());
     assert_eq!(r.accepted, r.submitted, "{}", r.summary());
     assert_eq!(r.receipts.matched, r.accepted, "{}", r.summary());
@@ -176,8 +150,9 @@ async fn smpp_over_tls_to_carrier_sim() {
     let cert_der = key.cert.der().clone();
     let key_der =
         rustls_pki_types::PrivateKeyDer::try_from(key.signing_key.serialize_der()).expect("key");
-    let acceptor = simulator::smsc::tls::acceptor_from(vec![cert_der], key_der).expect("acceptor");
-    let (_, tls_addr, stop, server) = start_carrier(Some(acceptor)).await;
+    let acceptor = simulator::tls_acceptor(vec![cert_der], key_der).expect("acceptor");
+    let carrier = start_carrier(Some(acceptor)).await;
+    let tls_addr = carrier.smpp_tls_addr("default");
     let ca = std::env::temp_dir().join(format!("loadgen-ca-{}.pem", std::process::id()));
     std::fs::write(&ca, key.cert.pem()).expect("write ca");
     let mut o = opts(&tls_addr.expect("tls addr").to_string(), 500.0, 500);
@@ -187,8 +162,7 @@ async fn smpp_over_tls_to_carrier_sim() {
         server_name: Some("localhost".into()),
     });
     let r = run(o).await.expect("run over TLS");
-    stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), carrier.shutdown()).await;
     let _ = std::fs::remove_file(&ca);
     assert!(r.identity.holds, "{}", r.summary());
     assert!(r.accepted > 0);

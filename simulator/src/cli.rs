@@ -1,6 +1,6 @@
-//! The `carrier-sim` command line: parsing, building the carrier, readiness lines, signals.
-//!
-//! Kept in the library so tests can run the same code path the binary runs. Readiness is one
+//! The `carrier-sim` command line: parsing, the config the flags describe, readiness lines,
+//! signals. A thin shell over the front door ([`crate::start`]); `main.rs` only calls [`main`].
+//! Readiness is one
 //! JSON line per listener on stdout (`{"event":"listening","service":"smpp","addr":...}`), so
 //! scripts can start the carrier on port 0 and read where it is; logs go to stderr.
 
@@ -10,24 +10,24 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use tokio::net::TcpListener;
 
-use crate::config::{AccountConfig, CarrierConfig, MessageIdFormat, SimConfig};
-use crate::smsc::server::{CarrierListeners, ShutdownReport};
-use crate::world::dist::Distribution;
+use crate::app::{Binds, Listening, Report};
+use crate::config::{
+    AccountConfig, CarrierConfig, Distribution, MessageIdFormat, SimConfig, TlsListenerConfig,
+};
 
 /// Mock SMS carrier that speaks SMPP.
 #[derive(Debug, Parser)]
 #[command(name = "carrier-sim", version, about, long_about = None)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
 }
 
 /// Sub-commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run an SMSC until SIGINT or SIGTERM.
     Serve(Box<ServeArgs>),
     /// Check a carrier config file and exit (0 when valid).
@@ -41,7 +41,7 @@ pub enum Command {
 
 /// Options of `carrier-sim serve`.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// SMPP listen address of the first carrier when the config gives it none (port 0 picks a
     /// free port; see the readiness line). Other carriers without one get a free port.
     #[arg(long, default_value = "127.0.0.1:2775")]
@@ -99,7 +99,7 @@ fn humantime_parse(s: &str) -> Result<Duration, String> {
 
 impl ServeArgs {
     /// The network configuration these options describe (file, then flags on top).
-    pub fn sim_config(&self) -> anyhow::Result<SimConfig> {
+    pub(crate) fn sim_config(&self) -> anyhow::Result<SimConfig> {
         let mut cfg = match &self.config {
             Some(path) => SimConfig::load(path)?,
             None => SimConfig::default(),
@@ -117,6 +117,16 @@ impl ServeArgs {
         let mut first = true;
         for c in cfg.carriers.values_mut() {
             if first {
+                if c.smpp_tls.is_none()
+                    && let (Some(listen), Some(cert), Some(key)) =
+                        (&self.smpp_tls, &self.tls_cert, &self.tls_key)
+                {
+                    c.smpp_tls = Some(TlsListenerConfig {
+                        listen: listen.clone(),
+                        cert: cert.clone(),
+                        key: key.clone(),
+                    });
+                }
                 for spec in &self.accounts {
                     let (id, pw) = spec.split_once(':').with_context(|| {
                         format!("--account {spec:?}: expected SYSTEM_ID:PASSWORD")
@@ -160,22 +170,18 @@ impl ServeArgs {
     }
 }
 
-/// Prints one readiness line; `carrier` names the carrier an SMPP listener belongs to.
-pub fn announce(service: &str, carrier: Option<&str>, addr: std::net::SocketAddr) {
+/// Prints one readiness line.
+fn announce(l: &Listening) {
     // A struct, not a json! map, so the keys keep this order: `event` first reads best in logs.
     #[derive(serde::Serialize)]
-    struct Listening<'a> {
+    struct Line<'a> {
         event: &'static str,
-        service: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        carrier: Option<&'a str>,
-        addr: String,
+        #[serde(flatten)]
+        listening: &'a Listening,
     }
-    let line = serde_json::to_string(&Listening {
+    let line = serde_json::to_string(&Line {
         event: "listening",
-        service,
-        carrier,
-        addr: addr.to_string(),
+        listening: l,
     })
     .unwrap_or_default();
     let mut out = std::io::stdout().lock();
@@ -183,122 +189,36 @@ pub fn announce(service: &str, carrier: Option<&str>, addr: std::net::SocketAddr
     let _ = out.flush();
 }
 
-/// The stop line's report: totals over every carrier, and each carrier's own.
-#[derive(Debug, serde::Serialize)]
-pub struct StopReport {
-    /// Totals.
-    #[serde(flatten)]
-    pub total: ShutdownReport,
-    /// The run's seed (rerun with it to get the same decisions).
-    pub seed: u64,
-    /// Configured durations were divided by this.
-    pub time_scale: f64,
-    /// Wall-clock seconds the network ran.
-    pub elapsed_secs: f64,
-    /// The same in configured time (wall time times the time scale).
-    pub scenario_elapsed_secs: f64,
-    /// Per carrier.
-    pub carriers: std::collections::BTreeMap<String, ShutdownReport>,
-}
-
-/// Runs `serve` until SIGINT or SIGTERM.
-pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<StopReport> {
+/// Runs `serve` until SIGINT or SIGTERM; prints a readiness line per listener, and the stop
+/// report.
+async fn serve(args: Box<ServeArgs>) -> anyhow::Result<Report> {
     let cfg = args.sim_config()?;
-    let base = args
-        .config
-        .as_deref()
-        .and_then(|p| p.parent())
-        .unwrap_or(std::path::Path::new("."));
-    let (net, carriers) = crate::smsc::network::Network::build(&cfg, base)?;
-    let http = TcpListener::bind(&args.http)
-        .await
-        .with_context(|| format!("--http {}: cannot listen", args.http))?;
+    // Installed before the readiness lines: see [`shutdown_signal`].
     let stop = shutdown_signal();
-    let mut served = Vec::new();
-    for (i, carrier) in carriers.into_iter().enumerate() {
-        let mut smpp = Vec::new();
-        for addr in &carrier.cfg.smpp {
-            let l = TcpListener::bind(addr).await.with_context(|| {
-                format!("carrier `{}`: SMPP {addr}: cannot listen", carrier.name())
-            })?;
-            announce("smpp", Some(carrier.name()), l.local_addr()?);
-            smpp.push(l);
-        }
-        let tls_spec = match (
-            &carrier.cfg.smpp_tls,
-            &args.smpp_tls,
-            &args.tls_cert,
-            &args.tls_key,
-        ) {
-            (Some(t), _, _, _) => Some((t.listen.clone(), t.cert.clone(), t.key.clone())),
-            (None, Some(addr), Some(cert), Some(key)) if i == 0 => {
-                Some((addr.clone(), cert.clone(), key.clone()))
-            }
-            _ => None,
-        };
-        let smpp_tls = match tls_spec {
-            Some((addr, cert, key)) => {
-                let acceptor = crate::smsc::tls::acceptor(&cert, &key)?;
-                let l = TcpListener::bind(&addr).await.with_context(|| {
-                    format!(
-                        "carrier `{}`: SMPP TLS {addr}: cannot listen",
-                        carrier.name()
-                    )
-                })?;
-                announce("smpp-tls", Some(carrier.name()), l.local_addr()?);
-                Some((l, acceptor))
-            }
-            None => None,
-        };
-        served.push((carrier, CarrierListeners { smpp, smpp_tls }));
+    let running = crate::app::start(cfg, Binds::from_config(args.http.clone())).await?;
+    for l in running.listening() {
+        announce(l);
     }
-    announce("http", None, http.local_addr()?);
-    tracing::info!(
-        seed = net.seed,
-        time_scale = net.time_scale,
-        carriers = served.len(),
-        "network running"
-    );
-    let (seed, time_scale) = (net.seed, net.time_scale);
-    let clock = std::sync::Arc::clone(&net);
-    let report = crate::smsc::server::run_network(net, served, Some(http), stop).await?;
-    let elapsed = clock.started.elapsed();
-    let mut total = ShutdownReport {
-        receipts: crate::smsc::receipts::ReceiptAccount::default(),
-        sessions_cut: 0,
-        messages_accepted: 0,
-    };
-    for r in report.carriers.values() {
-        total.receipts.add(&r.receipts);
-        total.sessions_cut = r.sessions_cut;
-        total.messages_accepted += r.messages_accepted;
-    }
-    let stop = StopReport {
-        total,
-        seed,
-        time_scale,
-        elapsed_secs: elapsed.as_secs_f64(),
-        scenario_elapsed_secs: elapsed.mul_f64(time_scale).as_secs_f64(),
-        carriers: report.carriers,
-    };
+    stop.await;
+    let report = running.shutdown().await;
     #[derive(serde::Serialize)]
     struct Stopped<'a> {
         event: &'static str,
-        report: &'a StopReport,
+        report: &'a Report,
     }
     let line = serde_json::to_string(&Stopped {
         event: "stopped",
-        report: &stop,
+        report: &report,
     })
     .unwrap_or_default();
     println!("{line}");
-    Ok(stop)
+    Ok(report)
 }
 
 /// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not when
 /// the future is first polled: call it before announcing readiness, or a signal sent right
 /// after the readiness line would find the default action (exit) still in place.
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -322,5 +242,49 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(not(unix))]
     async {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs the `carrier-sim` command line (the binary's whole `main`): parses the arguments, runs
+/// the command, prints errors as `carrier-sim: ...` and returns the exit code (0 ok, 2 error).
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in CI logs or files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("carrier-sim: cannot start the runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await.map(|_| ()),
+            Command::Validate { file } => SimConfig::load(&file)
+                .map(|_| println!("{}: ok", file.display()))
+                .map_err(anyhow::Error::from),
+            Command::Schema => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&crate::config::json_schema()).unwrap_or_default()
+                );
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("carrier-sim: {e:#}");
+            std::process::ExitCode::from(2)
+        }
     }
 }

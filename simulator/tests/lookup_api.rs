@@ -1,18 +1,19 @@
-//! The number-lookup HTTP API served for real: a plan with mobiles, landlines, premium numbers,
-//! ported and SIM-swapped numbers and an open-SMS list, queried over HTTP with reqwest.
+//! The number-lookup HTTP API of a running simulator: a plan with mobiles, landlines, premium
+//! numbers, ported and SIM-swapped numbers and an open-SMS list, queried over HTTP with reqwest;
+//! outages set through the control plane.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
 use serde_json::{Value, json};
-use simulator::world::lookup::{self, CarrierStatus};
-use simulator::world::plan::{NumberPlan, PlanConfig};
+use simulator::{Binds, Running, SimConfig};
 
 const PLAN: &str = r#"
 currency = "GBP"
+
+[carriers.alpha]
+[carriers.beta]
+[carriers.premium-co]
 
 [[ranges]]
 name = "alpha mobiles"
@@ -55,27 +56,25 @@ numbers = ["447700900333"]
 sim_swap_ago = "30m"
 "#;
 
-/// Carriers in an outage, changeable while the server runs.
-#[derive(Default)]
-struct Outages(Mutex<HashSet<String>>);
-
-impl CarrierStatus for Outages {
-    fn is_down(&self, carrier: &str) -> bool {
-        self.0.lock().expect("lock").contains(carrier)
-    }
+/// A simulator running the plan above, every listener on loopback port 0.
+async fn start() -> (SocketAddr, Running) {
+    let cfg = SimConfig::parse(Path::new("lookup.toml"), PLAN).expect("config parses");
+    let running = simulator::start(cfg, Binds::loopback())
+        .await
+        .expect("simulator starts");
+    (running.http_addr().expect("control plane"), running)
 }
 
-async fn start() -> (SocketAddr, Arc<Outages>) {
-    let cfg: PlanConfig = toml::from_str(PLAN).expect("plan parses");
-    let plan = NumberPlan::build(&cfg, Path::new("."), Utc::now()).expect("plan builds");
-    let outages = Arc::new(Outages::default());
-    let app = lookup::router(Arc::new(plan), outages.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (addr, outages)
+async fn outage(addr: SocketAddr, carrier: &str, on: bool) {
+    let url = format!("http://{addr}/v1/carriers/{carrier}/outage");
+    let client = reqwest::Client::new();
+    let resp = if on {
+        client.post(url).json(&json!({})).send().await
+    } else {
+        client.delete(url).send().await
+    }
+    .expect("request");
+    assert_eq!(resp.status(), 200);
 }
 
 async fn get(addr: SocketAddr, path: &str) -> Value {
@@ -88,7 +87,7 @@ async fn get(addr: SocketAddr, path: &str) -> Value {
 
 #[tokio::test]
 async fn mobile_number_lookup() {
-    let (addr, _) = start().await;
+    let (addr, _running) = start().await;
     let body = get(addr, "/v1/lookup/+447700900123").await;
     assert_eq!(
         body,
@@ -136,7 +135,7 @@ async fn mobile_number_lookup() {
 
 #[tokio::test]
 async fn landline_and_premium_line_types() {
-    let (addr, _) = start().await;
+    let (addr, _running) = start().await;
     let body = get(addr, "/v1/lookup/442079460123").await;
     assert_eq!(body["valid"], true);
     assert_eq!(body["line_type_intelligence"]["type"], "landline");
@@ -154,7 +153,7 @@ async fn landline_and_premium_line_types() {
 
 #[tokio::test]
 async fn ported_and_sim_swapped_numbers() {
-    let (addr, _) = start().await;
+    let (addr, _running) = start().await;
     let body = get(addr, "/v1/lookup/447700900222").await;
     assert_eq!(body["ported"], true);
     assert_eq!(body["recycled"], true);
@@ -172,7 +171,7 @@ async fn ported_and_sim_swapped_numbers() {
 
 #[tokio::test]
 async fn open_sms_numbers_are_published() {
-    let (addr, _) = start().await;
+    let (addr, _running) = start().await;
     let body = get(addr, "/v1/open-sms-numbers").await;
     assert_eq!(
         body,
@@ -200,7 +199,7 @@ async fn open_sms_numbers_are_published() {
 
 #[tokio::test]
 async fn numbers_outside_the_plan_and_malformed_input() {
-    let (addr, _) = start().await;
+    let (addr, _running) = start().await;
     let body = get(addr, "/v1/lookup/+15551234567").await;
     assert_eq!(
         body,
@@ -225,14 +224,14 @@ async fn numbers_outside_the_plan_and_malformed_input() {
 
 #[tokio::test]
 async fn carrier_down_makes_its_numbers_unreachable() {
-    let (addr, outages) = start().await;
+    let (addr, _running) = start().await;
     let up = get(addr, "/v1/lookup/447700900123").await;
     assert_eq!(
         up["reachability"],
         json!({"status": "reachable", "reason": null})
     );
 
-    outages.0.lock().expect("lock").insert("alpha".into());
+    outage(addr, "alpha", true).await;
     let down = get(addr, "/v1/lookup/447700900123").await;
     assert_eq!(
         down["reachability"],
@@ -242,7 +241,7 @@ async fn carrier_down_makes_its_numbers_unreachable() {
     let other = get(addr, "/v1/lookup/442079460123").await;
     assert_eq!(other["reachability"]["status"], "reachable");
 
-    outages.0.lock().expect("lock").clear();
+    outage(addr, "alpha", false).await;
     let back = get(addr, "/v1/lookup/447700900123").await;
     assert_eq!(back["reachability"]["status"], "reachable");
 }

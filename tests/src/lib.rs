@@ -6,41 +6,24 @@
 //! the shared ESME client in `smpp::client`, as verifier and loadgen do.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use rusmpp::{Command, CommandStatus, Pdu};
-use simulator::config::AccountConfig;
-use simulator::{Carrier, CarrierConfig, Listeners, ShutdownReport};
+use simulator::config::{AccountConfig, CarrierConfig};
+use simulator::{Binds, Report, Running, SimConfig};
 use smpp::frame::{Frame, RawPdu, SmppCodec};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_util::codec::Framed;
-use tokio_util::sync::CancellationToken;
 
 /// Account used by most tests.
 pub const SYSTEM_ID: &str = "test";
 /// Its password.
 pub const PASSWORD: &str = "secret";
 
-/// A carrier running in this process.
-#[derive(Debug)]
-pub struct TestCarrier {
-    /// Plain SMPP address.
-    pub smpp: SocketAddr,
-    /// TLS SMPP address, when started with TLS.
-    pub smpp_tls: Option<SocketAddr>,
-    /// Control plane address.
-    pub http: SocketAddr,
-    /// The carrier's shared state (counters, store, receipts).
-    pub carrier: Arc<Carrier>,
-    stop: CancellationToken,
-    task: JoinHandle<std::io::Result<ShutdownReport>>,
-}
-
-/// The default test configuration: one account `test:secret`.
+/// The default test configuration of a carrier: `default`, with one account `test:secret`.
 pub fn config() -> CarrierConfig {
     let mut cfg = CarrierConfig::default();
     cfg.accounts
@@ -50,183 +33,76 @@ pub fn config() -> CarrierConfig {
     cfg
 }
 
-impl TestCarrier {
-    /// Starts a carrier with `cfg` on loopback port 0.
-    pub async fn start(cfg: CarrierConfig) -> Self {
-        Self::start_with_tls(cfg, None).await
-    }
-
-    /// Starts a carrier, optionally with a TLS listener too.
-    pub async fn start_with_tls(
-        cfg: CarrierConfig,
-        tls: Option<tokio_rustls::TlsAcceptor>,
-    ) -> Self {
-        Self::start_full(cfg, tls, "127.0.0.1:0".parse().expect("addr")).await
-    }
-
-    /// Starts a carrier whose SMPP listener is on `smpp_addr` (to restart one where a client
-    /// expects it).
-    pub async fn start_at(cfg: CarrierConfig, smpp_addr: SocketAddr) -> Self {
-        Self::start_full(cfg, None, smpp_addr).await
-    }
-
-    async fn start_full(
-        cfg: CarrierConfig,
-        tls: Option<tokio_rustls::TlsAcceptor>,
-        smpp_addr: SocketAddr,
-    ) -> Self {
-        let smpp = TcpListener::bind(smpp_addr).await.expect("bind smpp");
-        let http = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
-        let smpp_tls = match tls {
-            Some(acc) => Some((
-                TcpListener::bind("127.0.0.1:0").await.expect("bind tls"),
-                acc,
-            )),
-            None => None,
-        };
-        let addrs = (
-            smpp.local_addr().expect("addr"),
-            smpp_tls
-                .as_ref()
-                .map(|(l, _)| l.local_addr().expect("addr")),
-            http.local_addr().expect("addr"),
-        );
-        let carrier = Carrier::new(cfg);
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(simulator::smsc::server::run(
-            Listeners {
-                smpp,
-                smpp_tls,
-                http: Some(http),
-            },
-            Arc::clone(&carrier),
-            stop.clone().cancelled_owned(),
-        ));
-        Self {
-            smpp: addrs.0,
-            smpp_tls: addrs.1,
-            http: addrs.2,
-            carrier,
-            stop,
-            task,
-        }
-    }
-
-    /// Asks the carrier to shut down and waits for its report.
-    pub async fn shutdown(self) -> ShutdownReport {
-        self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("carrier stops within 30 s")
-            .expect("carrier task")
-            .expect("carrier run")
-    }
-
-    /// GET a control-plane path and parse the JSON body.
-    pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        let url = format!("http://{}{}", self.http, path);
-        let resp = reqwest::get(&url).await.expect("GET");
-        assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
-        resp.json().await.expect("JSON body")
-    }
-
-    /// GET a control-plane path as text.
-    pub async fn get_text(&self, path: &str) -> String {
-        let url = format!("http://{}{}", self.http, path);
-        reqwest::get(&url)
-            .await
-            .expect("GET")
-            .text()
-            .await
-            .expect("text body")
-    }
+/// A network of this one carrier: every number a reachable mobile on it.
+pub fn network_of(carrier: CarrierConfig) -> SimConfig {
+    let mut cfg = SimConfig::default();
+    cfg.carriers.insert(carrier.name.clone(), carrier);
+    cfg
 }
 
-/// A whole network (several carriers, number plan, timeline) running in this process, as
-/// `carrier-sim serve --config` runs it, every listener on loopback port 0.
+/// A simulator running in this process, started through the front door
+/// ([`simulator::start`]) as the binary and the embedding crates start it, every listener on
+/// loopback port 0. A single carrier is a network of one.
 #[derive(Debug)]
 pub struct TestNetwork {
-    /// SMPP address of each carrier, by name.
-    pub smpp: std::collections::BTreeMap<String, SocketAddr>,
+    /// Plain SMPP address of the first carrier (the only one in a network of one).
+    pub smpp: SocketAddr,
+    /// Its TLS SMPP address, when started with TLS.
+    pub smpp_tls: Option<SocketAddr>,
     /// Control plane address.
     pub http: SocketAddr,
-    /// The network's shared state.
-    pub net: Arc<simulator::smsc::network::Network>,
-    stop: CancellationToken,
-    task: JoinHandle<std::io::Result<simulator::smsc::server::NetworkReport>>,
+    /// The running simulator (feed, stats, addresses of every carrier).
+    pub running: Running,
 }
 
 /// Parses a config from TOML text (as if read from `scenarios/x.toml`), panicking with the
 /// validation error.
-pub fn sim_config(toml_text: &str) -> simulator::config::SimConfig {
-    simulator::config::SimConfig::parse(std::path::Path::new("test.toml"), toml_text)
-        .unwrap_or_else(|e| panic!("{e}"))
+pub fn sim_config(toml_text: &str) -> SimConfig {
+    SimConfig::parse(std::path::Path::new("test.toml"), toml_text).unwrap_or_else(|e| panic!("{e}"))
 }
 
 impl TestNetwork {
-    /// Starts every carrier of `cfg` (listeners in the file are ignored: loopback port 0).
-    pub async fn start(cfg: simulator::config::SimConfig) -> Self {
-        Self::start_in(cfg, std::path::Path::new(".")).await
+    /// Starts one carrier with `cfg`.
+    pub async fn carrier(cfg: CarrierConfig) -> Self {
+        Self::start(network_of(cfg)).await
     }
 
-    /// Starts with relative paths in `cfg` resolved from `base`.
-    pub async fn start_in(cfg: simulator::config::SimConfig, base: &std::path::Path) -> Self {
-        let (net, carriers) =
-            simulator::smsc::network::Network::build(&cfg, base).unwrap_or_else(|e| panic!("{e}"));
-        let mut smpp = std::collections::BTreeMap::new();
-        let mut served = Vec::new();
-        for c in carriers {
-            let l = TcpListener::bind("127.0.0.1:0").await.expect("bind smpp");
-            smpp.insert(c.name().to_string(), l.local_addr().expect("addr"));
-            served.push((
-                c,
-                simulator::smsc::server::CarrierListeners {
-                    smpp: vec![l],
-                    smpp_tls: None,
-                },
-            ));
-        }
-        let http = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
-        let http_addr = http.local_addr().expect("addr");
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(simulator::smsc::server::run_network(
-            Arc::clone(&net),
-            served,
-            Some(http),
-            stop.clone().cancelled_owned(),
-        ));
+    /// Starts every carrier of `cfg` (listeners in the file are ignored: loopback port 0).
+    pub async fn start(cfg: SimConfig) -> Self {
+        Self::start_with(cfg, Binds::loopback()).await
+    }
+
+    /// Starts with these binds (a TLS acceptor, a fixed SMPP address, ...).
+    pub async fn start_with(cfg: SimConfig, binds: Binds) -> Self {
+        let first = cfg
+            .carriers
+            .keys()
+            .next()
+            .cloned()
+            .unwrap_or_else(|| "default".into());
+        let running = simulator::start(cfg, binds)
+            .await
+            .unwrap_or_else(|e| panic!("simulator starts: {e}"));
         Self {
-            smpp,
-            http: http_addr,
-            net,
-            stop,
-            task,
+            smpp: running.smpp_addr(&first).expect("SMPP listener"),
+            smpp_tls: running.smpp_tls_addr(&first),
+            http: running.http_addr().expect("control plane"),
+            running,
         }
     }
 
     /// A carrier's SMPP address.
-    pub fn smpp(&self, carrier: &str) -> SocketAddr {
-        *self
-            .smpp
-            .get(carrier)
+    pub fn smpp_of(&self, carrier: &str) -> SocketAddr {
+        self.running
+            .smpp_addr(carrier)
             .unwrap_or_else(|| panic!("no carrier {carrier}"))
     }
 
-    /// A carrier's shared state.
-    pub fn carrier(&self, name: &str) -> Arc<Carrier> {
-        self.net
-            .carrier(name)
-            .unwrap_or_else(|| panic!("no carrier {name}"))
-    }
-
-    /// Asks the network to shut down and waits for its report.
-    pub async fn shutdown(self) -> simulator::smsc::server::NetworkReport {
-        self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task)
+    /// Asks the simulator to shut down and waits for its report.
+    pub async fn shutdown(self) -> Report {
+        tokio::time::timeout(Duration::from_secs(30), self.running.shutdown())
             .await
-            .expect("network stops within 30 s")
-            .expect("network task")
-            .expect("network run")
+            .expect("simulator stops within 30 s")
     }
 
     /// The control plane's base URL.
@@ -241,10 +117,16 @@ impl TestNetwork {
         (status, resp.json().await.expect("JSON body"))
     }
 
+    /// GET a control-plane path that must succeed, and parse the JSON body.
+    pub async fn get_ok(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get_json(path).await;
+        assert!((200..300).contains(&status), "GET {path}: {status} {body}");
+        body
+    }
+
     /// The `/v1/stats` entry of one carrier.
     pub async fn carrier_stats(&self, name: &str) -> serde_json::Value {
-        let (status, stats) = self.get_json("/v1/stats").await;
-        assert_eq!(status, 200);
+        let stats = self.get_ok("/v1/stats").await;
         stats["carriers"]
             .as_array()
             .expect("carriers")
@@ -252,6 +134,15 @@ impl TestNetwork {
             .find(|c| c["carrier"] == name)
             .unwrap_or_else(|| panic!("no stats for {name}"))
             .clone()
+    }
+
+    /// One sample of `GET /metrics`, the line that starts with `series` (a metric name with its
+    /// labels, e.g. `carrier_framing_errors_total{carrier="default"}`); panics if absent.
+    pub async fn metric(&self, series: &str) -> u64 {
+        let text = self.get_text("/metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no sample {series} in /metrics:\n{text}"))
     }
 
     /// GET a control-plane path as text.

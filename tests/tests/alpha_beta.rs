@@ -24,7 +24,7 @@ async fn network() -> TestNetwork {
         // Raw test sessions do not answer the shutdown unbind; don't wait 5 s for them.
         c.session.shutdown_grace = Duration::from_millis(300);
     }
-    TestNetwork::start_in(cfg, &dir).await
+    TestNetwork::start(cfg).await
 }
 
 async fn client(net: &TestNetwork, carrier: &str) -> (Client, Events) {
@@ -32,7 +32,7 @@ async fn client(net: &TestNetwork, carrier: &str) -> (Client, Events) {
     c.bind = BindMode::Transceiver;
     c.window = 64;
     c.response_timeout = Duration::from_secs(5);
-    Client::connect(Target::Tcp(net.smpp(carrier).to_string()), c)
+    Client::connect(Target::Tcp(net.smpp_of(carrier).to_string()), c)
         .await
         .expect("bind")
 }
@@ -199,7 +199,7 @@ async fn alpha_beta_scenario_is_observable_end_to_end() {
         "the checks above must finish before the outage to test it; took {:?}",
         started.elapsed()
     );
-    let mut bound = RawSession::connect(net.smpp("alpha")).await;
+    let mut bound = RawSession::connect(net.smpp_of("alpha")).await;
     let resp = bound.bind_transceiver("verifier", "secret").await;
     assert_eq!(resp.status(), CommandStatus::EsmeRok, "up before 60 s");
     tokio::time::sleep_until((started + scaled(62.0)).into()).await;
@@ -207,7 +207,7 @@ async fn alpha_beta_scenario_is_observable_end_to_end() {
         bound.closed().await,
         "a bound session is dropped by the outage"
     );
-    let mut during = RawSession::connect(net.smpp("alpha")).await;
+    let mut during = RawSession::connect(net.smpp_of("alpha")).await;
     let refused = during.bind_transceiver("verifier", "secret").await;
     assert_eq!(
         refused.status(),
@@ -220,7 +220,7 @@ async fn alpha_beta_scenario_is_observable_end_to_end() {
     let (_, lookup) = net.get_json("/v1/lookup/447700900555").await;
     assert_eq!(lookup["reachability"]["status"], "unreachable");
     tokio::time::sleep_until((started + scaled(93.0)).into()).await;
-    let mut after = RawSession::connect(net.smpp("alpha")).await;
+    let mut after = RawSession::connect(net.smpp_of("alpha")).await;
     let resp = after.bind_transceiver("verifier", "secret").await;
     assert_eq!(resp.status(), CommandStatus::EsmeRok, "up again after 90 s");
 

@@ -123,7 +123,7 @@ absent = true
 #[tokio::test]
 async fn number_plan_routes_each_range_and_the_most_specific_wins() {
     let net = start("seed = 1", &["alpha"], PLAN).await;
-    let (client, events) = esme(net.smpp("alpha")).await;
+    let (client, events) = esme(net.smpp_of("alpha")).await;
     let collector = collect(events, 5, Duration::from_secs(10));
 
     // Outside the plan: refused at submit.
@@ -211,7 +211,7 @@ outcomes = [
     )
     .await;
     let n = 2000;
-    let (client, events) = esme(net.smpp("alpha")).await;
+    let (client, events) = esme(net.smpp_of("alpha")).await;
     let collector = collect(events, n, Duration::from_secs(30));
     for i in 0..n {
         let (status, _) = submit(&client, &format!("4477009{i:05}"), "code").await;
@@ -261,7 +261,7 @@ submit_errors = [{ status = "ESME_RSYSERR", probability = 0.15 }]
     )
     .await;
     let n = 1000;
-    let (client, _events) = esme(net.smpp("alpha")).await;
+    let (client, _events) = esme(net.smpp_of("alpha")).await;
     let mut refused = 0;
     for i in 0..n {
         let r = client
@@ -292,7 +292,7 @@ async fn lost_receipts_never_come_but_the_handset_gets_the_message() {
     )
     .await;
     let n = 500;
-    let (client, events) = esme(net.smpp("alpha")).await;
+    let (client, events) = esme(net.smpp_of("alpha")).await;
     // Fewer than the client's 1024 buffered events: they can wait until every submit is in.
     for i in 0..n {
         let (status, _) = submit(&client, &format!("4477007{i:05}"), "code").await;
@@ -327,7 +327,7 @@ async fn duplicated_receipts_arrive_twice_with_the_same_id() {
     )
     .await;
     let n = 400;
-    let (client, events) = esme(net.smpp("alpha")).await;
+    let (client, events) = esme(net.smpp_of("alpha")).await;
     let mut ids = Vec::new();
     for i in 0..n {
         let (status, id) = submit(&client, &format!("4477006{i:05}"), "code").await;
@@ -379,7 +379,7 @@ behaviour = { out_of_order = 1.0, reorder_delay = "5s" }
 "#,
     )
     .await;
-    let (client, events) = esme(net.smpp("alpha")).await;
+    let (client, events) = esme(net.smpp_of("alpha")).await;
     let collector = collect(events, 6, Duration::from_secs(10));
     let (_, held) = submit(&client, "447700900001", "first").await;
     let mut later = Vec::new();
@@ -423,7 +423,7 @@ behaviour = { handset_latency = "3s", receipt_latency = "0s" }
 "#,
     )
     .await;
-    let (client, events) = esme(net.smpp("alpha")).await;
+    let (client, events) = esme(net.smpp_of("alpha")).await;
 
     // Code before receipt: the inbox has it while the receipt is still 300 ms away.
     let collector = collect(events, 1, Duration::from_secs(10));
@@ -485,7 +485,7 @@ receipt_latency = { kind = "lognormal", median = "2s", p99 = "15s" }
     )
     .await;
     let n = 1000;
-    let (client, events) = esme(net.smpp("alpha")).await;
+    let (client, events) = esme(net.smpp_of("alpha")).await;
     let collector = collect(events, n, Duration::from_secs(30));
     let mut sent = HashMap::new();
     for i in 0..n {
@@ -526,7 +526,7 @@ async fn submit_latency_holds_the_submit_response() {
         "[carriers.alpha.behaviour]\nsubmit_latency = \"2s\"\n",
     )
     .await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await;
+    let mut s = RawSession::bound(net.smpp_of("alpha")).await;
     let t = Instant::now();
     let resp = s.call(build::text("447700900100", "slow")).await;
     assert_eq!(resp.status(), CommandStatus::EsmeRok);
@@ -555,7 +555,7 @@ outcomes = [
 /// Outcome of each (destination, occurrence): the refusal status or the receipt stat.
 async fn run_outcomes(seed: u64) -> Vec<String> {
     let net = start(&format!("seed = {seed}"), &["alpha"], MIXED).await;
-    let (client, events) = esme(net.smpp("alpha")).await;
+    let (client, events) = esme(net.smpp_of("alpha")).await;
     let mut submitted = Vec::new();
     // Each number twice: the second message draws from its own (later) stream.
     for round in 0..2 {
@@ -612,7 +612,7 @@ async fn fault_net(faults: &str) -> TestNetwork {
 #[tokio::test]
 async fn drop_after_pdus_closes_the_connection_and_keeps_what_was_accepted() {
     let net = fault_net("drop_after_pdus = 4").await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await; // PDU 1
+    let mut s = RawSession::bound(net.smpp_of("alpha")).await; // PDU 1
     for i in 0..2 {
         // PDUs 2 and 3
         let r = s.call(build::quiet(&format!("44770090000{i}"))).await;
@@ -632,7 +632,7 @@ async fn drop_after_pdus_closes_the_connection_and_keeps_what_was_accepted() {
 #[tokio::test]
 async fn ignore_enquire_link_leaves_it_unanswered() {
     let net = fault_net("ignore_enquire_link = true").await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await;
+    let mut s = RawSession::bound(net.smpp_of("alpha")).await;
     s.request(Pdu::EnquireLink).await;
     let sub = s.request(build::quiet("447700900100")).await;
     let next = s.next().await;
@@ -647,7 +647,7 @@ async fn ignore_enquire_link_leaves_it_unanswered() {
 #[tokio::test]
 async fn generic_nack_replaces_the_submit_response() {
     let net = fault_net("generic_nack_probability = 1.0").await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await;
+    let mut s = RawSession::bound(net.smpp_of("alpha")).await;
     let seq = s.request(build::quiet("447700900100")).await;
     let c = s.next().await;
     assert_eq!(c.id(), CommandId::GenericNack);
@@ -660,7 +660,7 @@ async fn generic_nack_replaces_the_submit_response() {
 #[tokio::test]
 async fn unbind_after_pdus_makes_the_carrier_unbind() {
     let net = fault_net("unbind_after_pdus = 2").await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await; // PDU 1
+    let mut s = RawSession::bound(net.smpp_of("alpha")).await; // PDU 1
     let seq = s.request(build::quiet("447700900100")).await; // PDU 2
     let resp = s.next().await;
     assert_eq!(
@@ -682,7 +682,7 @@ async fn unbind_after_pdus_makes_the_carrier_unbind() {
 #[tokio::test]
 async fn response_delay_holds_every_response() {
     let net = fault_net("response_delay = \"2s\"").await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await;
+    let mut s = RawSession::bound(net.smpp_of("alpha")).await;
     let t = Instant::now();
     let r = s.call(Pdu::EnquireLink).await;
     assert_eq!(r.id(), CommandId::EnquireLinkResp);
@@ -701,7 +701,7 @@ async fn response_delay_holds_every_response() {
 /// Sends one message through `carrier` and returns its id and the delivery that carried its
 /// receipt.
 async fn one_receipt(net: &TestNetwork, carrier: &str) -> (String, Delivery) {
-    let (client, events) = esme(net.smpp(carrier)).await;
+    let (client, events) = esme(net.smpp_of(carrier)).await;
     let collector = collect(events, 1, Duration::from_secs(10));
     let (status, id) = submit(&client, "447700900100", "your code is 123456").await;
     assert_eq!(status, CommandStatus::EsmeRok);
@@ -819,7 +819,7 @@ mo_latency = "1s"
 "#,
     )
     .await;
-    let (client, events) = esme(net.smpp("alpha")).await;
+    let (client, events) = esme(net.smpp_of("alpha")).await;
     let collector = collect(events, 2, Duration::from_secs(10));
     let (_, id) = submit(&client, "447700900123", "your code is 1").await;
     let (got, _) = collector.await.unwrap();

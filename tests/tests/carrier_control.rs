@@ -92,7 +92,7 @@ async fn roundtrip(
 #[tokio::test]
 async fn injected_mo_reaches_a_bound_receiver_and_the_event_stream() {
     let net = start("", &["alpha"], "").await;
-    let (client, events) = esme(net.smpp("alpha")).await;
+    let (client, events) = esme(net.smpp_of("alpha")).await;
     let mut ws = subscribe(&net, "type=mo").await;
     let collector = collect(events, 1, Duration::from_secs(10));
     let (status, body) = net
@@ -149,7 +149,7 @@ outage = "4s"
 "#,
     )
     .await;
-    let addr = net.smpp("alpha");
+    let addr = net.smpp_of("alpha");
     let mut bound = RawSession::bound(addr).await;
     assert!(bound.closed().await, "the outage drops the bound session");
     assert!(
@@ -203,7 +203,7 @@ change = { behaviour = { outcomes = [{ stat = "UNDELIV", err = 34, probability =
     // The bus orders events, so which messages came before the change is read from the stream,
     // not from clocks.
     let mut ws = subscribe(&net, "type=message_accepted,carrier_changed").await;
-    let (client, mut events) = esme(net.smpp("alpha")).await;
+    let (client, mut events) = esme(net.smpp_of("alpha")).await;
     let mut outcomes = HashMap::new();
     for i in 0.. {
         let collector = collect(events, 1, Duration::from_secs(10));
@@ -269,7 +269,7 @@ change = { behaviour = { outcomes = [{ stat = "UNDELIV", err = 34, probability =
 #[tokio::test]
 async fn outage_endpoint_takes_a_carrier_down_until_deleted() {
     let net = start("", &["alpha", "beta"], "").await;
-    let addr = net.smpp("alpha");
+    let addr = net.smpp_of("alpha");
     let mut bound = RawSession::bound(addr).await;
     let (status, body) = net
         .send_json(
@@ -283,7 +283,7 @@ async fn outage_endpoint_takes_a_carrier_down_until_deleted() {
     assert!(bound.closed().await, "sessions are dropped");
     assert_eq!(try_bind(addr).await, Some(CommandStatus::EsmeRbindfail));
     assert_eq!(
-        try_bind(net.smpp("beta")).await,
+        try_bind(net.smpp_of("beta")).await,
         Some(CommandStatus::EsmeRok),
         "only alpha is down"
     );
@@ -324,7 +324,7 @@ async fn outage_endpoint_takes_a_carrier_down_until_deleted() {
 #[tokio::test]
 async fn patched_behaviour_applies_to_the_next_messages_and_bad_patches_are_refused() {
     let net = start("", &["alpha"], "").await;
-    let (client, events) = esme(net.smpp("alpha")).await;
+    let (client, events) = esme(net.smpp_of("alpha")).await;
     let (stat, _, events) = roundtrip(&client, events, "447700900100").await;
     assert_eq!(stat, ReceiptState::Delivered);
 
@@ -411,7 +411,7 @@ async fn patched_behaviour_applies_to_the_next_messages_and_bad_patches_are_refu
 #[tokio::test]
 async fn event_stream_filters_by_prefix_and_type() {
     let net = start("", &["alpha"], "").await;
-    let (client, events) = esme(net.smpp("alpha")).await;
+    let (client, events) = esme(net.smpp_of("alpha")).await;
     let mut ws = subscribe(&net, "prefix=4477&type=handset_delivered,receipt_sent").await;
     let collector = collect(events, 3, Duration::from_secs(10));
     let mut ids = Vec::new();
@@ -480,7 +480,7 @@ response = "throttled"
 "#,
     )
     .await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await;
+    let mut s = RawSession::bound(net.smpp_of("alpha")).await;
     let pdus = (0..20)
         .map(|i| build::quiet(&format!("4477009{i:05}")))
         .collect();
@@ -510,7 +510,7 @@ response = "queue_full"
 "#,
     )
     .await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await;
+    let mut s = RawSession::bound(net.smpp_of("alpha")).await;
     let pdus = (0..4)
         .map(|i| build::quiet(&format!("4477009{i:05}")))
         .collect();
@@ -548,7 +548,7 @@ async fn throttle_counts_each_part_of_a_long_message() {
         "[carriers.alpha.accounts.test.throttle]\nrate = 0.2\nburst = 5\n",
     )
     .await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await;
+    let mut s = RawSession::bound(net.smpp_of("alpha")).await;
     // 400 GSM characters are 3 parts of 153: 3 tokens, leaving 2.
     let statuses = burst(
         &mut s,
@@ -578,7 +578,7 @@ async fn patching_the_throttle_off_lifts_it() {
         "[carriers.alpha.throttle]\nrate = 0.1\nburst = 1\nresponse = \"queue_full\"\n",
     )
     .await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await;
+    let mut s = RawSession::bound(net.smpp_of("alpha")).await;
     let two = (0..2)
         .map(|i| build::quiet(&format!("4477009{i:05}")))
         .collect();
@@ -610,7 +610,7 @@ async fn unacknowledged_receipts_are_capped_by_the_deliver_window() {
         "[carriers.alpha.session]\ndeliver_window = 2\nshutdown_grace = \"500ms\"\n",
     )
     .await;
-    let mut s = RawSession::bound(net.smpp("alpha")).await;
+    let mut s = RawSession::bound(net.smpp_of("alpha")).await;
     for i in 0..5 {
         s.request(build::text(&format!("44770090010{i}"), "x"))
             .await;
@@ -789,7 +789,7 @@ line_type = "landline"
     )
     .await;
     for (carrier, mobiles, landlines) in [("alpha", 3, 1), ("beta", 2, 0)] {
-        let (client, events) = esme(net.smpp(carrier)).await;
+        let (client, events) = esme(net.smpp_of(carrier)).await;
         let collector = collect(events, mobiles + landlines, Duration::from_secs(10));
         for i in 0..mobiles {
             client

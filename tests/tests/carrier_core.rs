@@ -14,10 +14,10 @@ use rusmpp::values::{
     RegisteredDelivery, SmeAddress, Ton,
 };
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+use simulator::config::Distribution;
 use simulator::config::{AccountConfig, MessageIdFormat};
-use simulator::world::dist::Distribution;
 use smpp::pdu::{c_str, c_string};
-use testbed_tests::{PASSWORD, RawSession, SYSTEM_ID, TestCarrier, build, config};
+use testbed_tests::{PASSWORD, RawSession, SYSTEM_ID, TestNetwork, build, config};
 
 fn message_id(c: &Command) -> String {
     match c.pdu() {
@@ -60,7 +60,7 @@ fn bind_tx(system_id: &str, password: &str, version: u8) -> BindTransmitter {
 
 #[tokio::test]
 async fn binds_of_every_kind_and_version() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     for version in [0x33u8, 0x34, 0x50] {
         let mut s = RawSession::connect(c.smpp).await;
         let r = s.call(bind_tx(SYSTEM_ID, PASSWORD, version)).await;
@@ -99,7 +99,7 @@ async fn bind_refusals_name_the_reason() {
             ..AccountConfig::new("pw")
         },
     );
-    let c = TestCarrier::start(cfg).await;
+    let c = TestNetwork::carrier(cfg).await;
     let mut s = RawSession::connect(c.smpp).await;
     assert_eq!(
         s.bind_transceiver(SYSTEM_ID, "wrong").await.status(),
@@ -130,7 +130,7 @@ async fn bind_refusals_name_the_reason() {
 
 #[tokio::test]
 async fn submit_sm_gets_an_id_a_receipt_and_shows_in_messages() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let mut s = RawSession::bound(c.smpp).await;
     let r = s
         .call(build::text("447700900001", "Your code is 123456 {€}"))
@@ -152,7 +152,7 @@ async fn submit_sm_gets_an_id_a_receipt_and_shows_in_messages() {
         "{text}"
     );
 
-    let body = c.get_json("/v1/messages?to=%2B447700900001&limit=5").await;
+    let body = c.get_ok("/v1/messages?to=%2B447700900001&limit=5").await;
     let m = &body["messages"][0];
     assert_eq!(m["message_id"], id);
     assert_eq!(m["text"], "Your code is 123456 {€}");
@@ -177,7 +177,7 @@ async fn message_id_formats() {
     ] {
         let mut cfg = config();
         cfg.receipts.message_id = format;
-        let c = TestCarrier::start(cfg).await;
+        let c = TestNetwork::carrier(cfg).await;
         let mut s = RawSession::bound(c.smpp).await;
         let id = message_id(&s.call(build::text("447700900001", "hi")).await);
         assert!(check(&id), "{format:?}: {id}");
@@ -189,7 +189,7 @@ async fn message_id_formats() {
 
 #[tokio::test]
 async fn concatenated_messages_are_reassembled_for_udh_sar_and_payload() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let mut s = RawSession::bound(c.smpp).await;
     let text =
         "Привет! Ваш код подтверждения: 654321. Никому его не сообщайте. 🙂 Это длинное сообщение.";
@@ -217,7 +217,7 @@ async fn concatenated_messages_are_reassembled_for_udh_sar_and_payload() {
             }
             assert_eq!(s.call(sm).await.status(), CommandStatus::EsmeRok);
         }
-        let body = c.get_json(&format!("/v1/messages?to={to}")).await;
+        let body = c.get_ok(&format!("/v1/messages?to={to}")).await;
         let m = &body["messages"][0];
         assert_eq!(m["text"], text, "{method:?}");
         assert_eq!(m["parts"], split.parts.len());
@@ -232,14 +232,14 @@ async fn concatenated_messages_are_reassembled_for_udh_sar_and_payload() {
         )],
     );
     assert_eq!(s.call(sm).await.status(), CommandStatus::EsmeRok);
-    let body = c.get_json("/v1/messages?to=447700900013").await;
+    let body = c.get_ok("/v1/messages?to=447700900013").await;
     assert_eq!(body["messages"][0]["text"], text);
     c.shutdown().await;
 }
 
 #[tokio::test]
 async fn data_sm_and_submit_multi() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let mut s = RawSession::bound(c.smpp).await;
     let mut d = DataSm::builder()
         .source_addr(c_string::<21>("12345"))
@@ -257,7 +257,7 @@ async fn data_sm_and_submit_multi() {
     let (_, _, tlv_id) = receipt(&mut s, CommandStatus::EsmeRok).await;
     assert_eq!(tlv_id, Some(id));
     assert_eq!(
-        c.get_json("/v1/messages?to=447700900020").await["messages"][0]["text"],
+        c.get_ok("/v1/messages?to=447700900020").await["messages"][0]["text"],
         "data sm text"
     );
 
@@ -301,7 +301,7 @@ async fn data_sm_and_submit_multi() {
     );
     for to in ["447700900021", "447700900022"] {
         assert_eq!(
-            c.get_json(&format!("/v1/messages?to={to}")).await["messages"][0]["text"],
+            c.get_ok(&format!("/v1/messages?to={to}")).await["messages"][0]["text"],
             "to many"
         );
     }
@@ -320,7 +320,7 @@ async fn query_cancel_and_replace_follow_the_real_state() {
     let mut cfg = config();
     cfg.behaviour.receipt_latency = Some(Distribution::fixed(Duration::from_secs(3600)));
     cfg.behaviour.handset_latency = Some(Distribution::fixed(Duration::from_secs(3600)));
-    let c = TestCarrier::start(cfg).await;
+    let c = TestNetwork::carrier(cfg).await;
     let mut s = RawSession::bound(c.smpp).await;
     let id = message_id(&s.call(build::text("447700900030", "first text")).await);
     let r = s.call(query(&id)).await;
@@ -336,7 +336,7 @@ async fn query_cancel_and_replace_follow_the_real_state() {
     rep.set_short_message(OctetString::from_vec(b"second text".to_vec()).unwrap());
     assert_eq!(s.call(rep.clone()).await.status(), CommandStatus::EsmeRok);
     assert_eq!(
-        c.get_json("/v1/messages?to=447700900030").await["messages"][0]["text"],
+        c.get_ok("/v1/messages?to=447700900030").await["messages"][0]["text"],
         "second text"
     );
 
@@ -370,7 +370,7 @@ async fn query_cancel_and_replace_follow_the_real_state() {
 
 #[tokio::test]
 async fn delivered_message_queries_as_delivered() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let mut s = RawSession::bound(c.smpp).await;
     let id = message_id(&s.call(build::text("447700900031", "x")).await);
     receipt(&mut s, CommandStatus::EsmeRok).await;
@@ -385,7 +385,7 @@ async fn delivered_message_queries_as_delivered() {
 
 #[tokio::test]
 async fn wrong_bind_state_gets_rinvbndsts() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let mut s = RawSession::connect(c.smpp).await;
     assert_eq!(
         s.call(build::text("447700900001", "x")).await.status(),
@@ -441,7 +441,7 @@ fn submit_body(source: &[u8], dest: &[u8], sm_length: u8, rest: &[u8]) -> Vec<u8
 
 #[tokio::test]
 async fn malformed_bodies_get_the_fitting_status_and_the_session_lives() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let mut s = RawSession::bound(c.smpp).await;
     let cases: Vec<(&str, Vec<u8>, CommandStatus)> = vec![
         (
@@ -489,7 +489,7 @@ async fn malformed_bodies_get_the_fitting_status_and_the_session_lives() {
 
 #[tokio::test]
 async fn unknown_command_id_gets_generic_nack_and_session_lives() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let mut s = RawSession::bound(c.smpp).await;
     s.send_raw(&raw_pdu(0x0000_1234, 77, b"junk")).await;
     let r = s.next_non_probe().await;
@@ -509,7 +509,7 @@ async fn unknown_command_id_gets_generic_nack_and_session_lives() {
 async fn bad_command_length_gets_generic_nack_then_close() {
     let mut cfg = config();
     cfg.session.max_command_length = 4096;
-    let c = TestCarrier::start(cfg).await;
+    let c = TestNetwork::carrier(cfg).await;
     for (what, bytes) in [
         (
             "under 16",
@@ -530,10 +530,8 @@ async fn bad_command_length_gets_generic_nack_then_close() {
         assert!(s.closed().await, "{what}: connection closed");
     }
     assert_eq!(
-        c.carrier
-            .metrics
-            .framing_errors
-            .load(std::sync::atomic::Ordering::Relaxed),
+        c.metric("carrier_framing_errors_total{carrier=\"default\"}")
+            .await,
         2
     );
     c.shutdown().await;
@@ -543,7 +541,7 @@ async fn bad_command_length_gets_generic_nack_then_close() {
 async fn connection_that_never_binds_is_closed() {
     let mut cfg = config();
     cfg.session.bind_timeout = Duration::from_millis(300);
-    let c = TestCarrier::start(cfg).await;
+    let c = TestNetwork::carrier(cfg).await;
     let mut s = RawSession::connect(c.smpp).await;
     let started = tokio::time::Instant::now();
     assert!(s.closed().await);
@@ -556,10 +554,8 @@ async fn connection_that_never_binds_is_closed() {
         CommandStatus::EsmeRok
     );
     assert_eq!(
-        c.carrier
-            .metrics
-            .bind_timeouts
-            .load(std::sync::atomic::Ordering::Relaxed),
+        c.metric("carrier_bind_timeouts_total{carrier=\"default\"}")
+            .await,
         1
     );
     c.shutdown().await;
@@ -570,7 +566,7 @@ async fn idle_session_is_probed_and_closed_when_silent() {
     let mut cfg = config();
     cfg.session.enquire_link_interval = Duration::from_millis(200);
     cfg.session.response_timeout = Duration::from_millis(300);
-    let c = TestCarrier::start(cfg).await;
+    let c = TestNetwork::carrier(cfg).await;
     // A peer that answers probes stays connected.
     let mut good = RawSession::bound(c.smpp).await;
     let good = tokio::spawn(async move {
@@ -603,10 +599,8 @@ async fn idle_session_is_probed_and_closed_when_silent() {
         "the live peer was probed repeatedly and kept"
     );
     assert_eq!(
-        c.carrier
-            .metrics
-            .idle_closes
-            .load(std::sync::atomic::Ordering::Relaxed),
+        c.metric("carrier_idle_closes_total{carrier=\"default\"}")
+            .await,
         1
     );
     c.shutdown().await;
@@ -614,7 +608,7 @@ async fn idle_session_is_probed_and_closed_when_silent() {
 
 #[tokio::test]
 async fn unbind_from_the_esme_is_answered_and_closes() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let mut s = RawSession::bound(c.smpp).await;
     assert_eq!(s.call(Pdu::Unbind).await.id(), CommandId::UnbindResp);
     assert!(s.closed().await);
@@ -625,17 +619,15 @@ async fn unbind_from_the_esme_is_answered_and_closes() {
 async fn connection_cap_refuses_clearly() {
     let mut cfg = config();
     cfg.session.max_connections = 1;
-    let c = TestCarrier::start(cfg).await;
+    let c = TestNetwork::carrier(cfg).await;
     let _first = RawSession::bound(c.smpp).await;
     let mut second = RawSession::connect(c.smpp).await;
     let r = second.bind_transceiver(SYSTEM_ID, PASSWORD).await;
     assert_eq!(r.status(), CommandStatus::EsmeRbindfail);
     assert!(second.closed().await);
     assert_eq!(
-        c.carrier
-            .metrics
-            .connections_refused
-            .load(std::sync::atomic::Ordering::Relaxed),
+        c.metric("carrier_connections_refused_total{carrier=\"default\"}")
+            .await,
         1
     );
     c.shutdown().await;
@@ -643,7 +635,7 @@ async fn connection_cap_refuses_clearly() {
 
 #[tokio::test]
 async fn receipts_are_stored_until_a_receiver_binds() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let mut tx = RawSession::connect(c.smpp).await;
     assert_eq!(
         tx.call(bind_tx(SYSTEM_ID, PASSWORD, 0x34)).await.status(),
@@ -655,7 +647,7 @@ async fn receipts_are_stored_until_a_receiver_binds() {
             &tx.call(build::text("447700900040", &format!("m{i}"))).await,
         ));
     }
-    let stats = c.get_json("/v1/stats").await;
+    let stats = c.get_ok("/v1/stats").await;
     assert_eq!(stats["receipts"]["queued"], 3);
     assert_eq!(stats["receipts_balanced"], true);
     // Nothing is sent to a transmitter.
@@ -674,7 +666,7 @@ async fn receipts_are_stored_until_a_receiver_binds() {
     assert_eq!(got, ids);
     // The account adds up once the acks are in.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let stats = c.get_json("/v1/stats").await;
+    let stats = c.get_ok("/v1/stats").await;
     assert_eq!(stats["receipts"]["delivered"], 3);
     assert_eq!(stats["receipts"]["queued"], 0);
     assert_eq!(stats["receipts_balanced"], true);
@@ -686,7 +678,7 @@ async fn refused_or_unanswered_receipts_are_retried() {
     let mut cfg = config();
     cfg.receipts.retry_backoff = Duration::from_millis(100);
     cfg.session.response_timeout = Duration::from_millis(300);
-    let c = TestCarrier::start(cfg).await;
+    let c = TestNetwork::carrier(cfg).await;
     let mut s = RawSession::bound(c.smpp).await;
     let id = message_id(&s.call(build::text("447700900050", "retry me")).await);
     // First attempt refused with an error status.
@@ -698,15 +690,13 @@ async fn refused_or_unanswered_receipts_are_retried() {
     let (_, _, third) = receipt(&mut s, CommandStatus::EsmeRok).await;
     assert_eq!(third.as_deref(), Some(id.as_str()));
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let stats = c.get_json("/v1/stats").await;
+    let stats = c.get_ok("/v1/stats").await;
     assert_eq!(stats["receipts"]["generated"], 1);
     assert_eq!(stats["receipts"]["delivered"], 1);
     assert_eq!(stats["receipts_balanced"], true);
     assert!(
-        c.carrier
-            .metrics
-            .receipts_retried
-            .load(std::sync::atomic::Ordering::Relaxed)
+        c.metric("carrier_receipts_total{carrier=\"default\",fate=\"retried\"}")
+            .await
             >= 2
     );
     c.shutdown().await;
@@ -717,13 +707,13 @@ async fn receipts_expire_after_their_last_attempt() {
     let mut cfg = config();
     cfg.receipts.retry_backoff = Duration::from_millis(50);
     cfg.receipts.max_attempts = 2;
-    let c = TestCarrier::start(cfg).await;
+    let c = TestNetwork::carrier(cfg).await;
     let mut s = RawSession::bound(c.smpp).await;
     s.call(build::text("447700900051", "doomed")).await;
     receipt(&mut s, CommandStatus::EsmeRsyserr).await;
     receipt(&mut s, CommandStatus::EsmeRsyserr).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let stats = c.get_json("/v1/stats").await;
+    let stats = c.get_ok("/v1/stats").await;
     assert_eq!(stats["receipts"]["expired"], 1);
     assert_eq!(stats["receipts_balanced"], true);
     c.shutdown().await;
@@ -731,7 +721,7 @@ async fn receipts_expire_after_their_last_attempt() {
 
 #[tokio::test]
 async fn registered_delivery_modes_are_honoured() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let mut s = RawSession::bound(c.smpp).await;
     // 0: none; 2: failure only (this one succeeds): no receipt for either.
     for rd in [0u8, 2] {
@@ -769,7 +759,7 @@ async fn registered_delivery_modes_are_honoured() {
 
 #[tokio::test]
 async fn graceful_shutdown_unbinds_and_reports_stored_receipts() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let mut tx = RawSession::connect(c.smpp).await;
     assert_eq!(
         tx.call(bind_tx(SYSTEM_ID, PASSWORD, 0x34)).await.status(),
@@ -790,15 +780,15 @@ async fn graceful_shutdown_unbinds_and_reports_stored_receipts() {
     .await;
     assert!(tx.closed().await);
     let report = stop.await.unwrap();
-    assert_eq!(report.receipts.stored(), 2);
-    assert_eq!(report.receipts.generated, 2);
-    assert!(report.receipts.balances());
-    assert_eq!(report.sessions_cut, 0);
+    assert_eq!(report.total.receipts.stored(), 2);
+    assert_eq!(report.total.receipts.generated, 2);
+    assert!(report.total.receipts.balances());
+    assert_eq!(report.total.sessions_cut, 0);
 }
 
 #[tokio::test]
 async fn control_plane_health_and_metrics() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let mut s = RawSession::bound(c.smpp).await;
     s.call(build::text("447700900080", "count me")).await;
     receipt(&mut s, CommandStatus::EsmeRok).await;

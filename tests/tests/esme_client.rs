@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusmpp::CommandStatus;
+use simulator::Binds;
 use smpp::client::{
     BindMode, Client, ClientConfig, ClientError, DeliverAck, Event, Events, ReconnectPolicy, Target,
 };
 use smpp::receipt::ReceiptState;
-use testbed_tests::{PASSWORD, SYSTEM_ID, TestCarrier, build, config};
+use testbed_tests::{PASSWORD, SYSTEM_ID, TestNetwork, build, config, network_of};
 
 fn cfg(bind: BindMode) -> ClientConfig {
     let mut c = ClientConfig::new(SYSTEM_ID, PASSWORD);
@@ -19,7 +20,7 @@ fn cfg(bind: BindMode) -> ClientConfig {
     c
 }
 
-async fn connect(carrier: &TestCarrier, c: ClientConfig) -> (Client, Events) {
+async fn connect(carrier: &TestNetwork, c: ClientConfig) -> (Client, Events) {
     Client::connect(Target::Tcp(carrier.smpp.to_string()), c)
         .await
         .expect("connect and bind")
@@ -43,7 +44,7 @@ async fn next_receipt(events: &mut Events) -> (String, ReceiptState) {
 
 #[tokio::test]
 async fn windowed_submits_each_get_a_matching_receipt() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let mut conf = cfg(BindMode::Transceiver);
     conf.window = 8;
     let (client, mut events) = connect(&c, conf).await;
@@ -73,13 +74,13 @@ async fn windowed_submits_each_get_a_matching_receipt() {
     assert_eq!(got, ids, "every receipt matches a submitted id, none twice");
     client.unbind().await.expect("unbind");
     let report = c.shutdown().await;
-    assert_eq!(report.receipts.delivered, 50);
-    assert!(report.receipts.balances());
+    assert_eq!(report.total.receipts.delivered, 50);
+    assert!(report.total.receipts.balances());
 }
 
 #[tokio::test]
 async fn bind_refusal_is_a_typed_error() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let mut conf = cfg(BindMode::Transmitter);
     conf.password = "nope".into();
     let err = Client::connect(Target::Tcp(c.smpp.to_string()), conf)
@@ -100,7 +101,7 @@ async fn bind_refusal_is_a_typed_error() {
 
 #[tokio::test]
 async fn receipts_wait_for_a_receiver_and_survive_a_rebind() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let (tx, _tx_events) = connect(&c, cfg(BindMode::Transmitter)).await;
     let first = tx
         .submit_sm(build::text("447700900100", "one"))
@@ -120,7 +121,7 @@ async fn receipts_wait_for_a_receiver_and_survive_a_rebind() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(c.carrier.receipts.account().queued, 1);
+    assert_eq!(c.running.stats().receipts.queued, 1);
     // The next receiver bind gets it.
     let (_rx2, mut rx2_events) = connect(&c, cfg(BindMode::Receiver)).await;
     assert_eq!(
@@ -128,7 +129,7 @@ async fn receipts_wait_for_a_receiver_and_survive_a_rebind() {
         second.message_id.unwrap()
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let account = c.carrier.receipts.account();
+    let account = c.running.stats().receipts;
     assert_eq!((account.delivered, account.stored()), (2, 0));
     c.shutdown().await;
 }
@@ -137,7 +138,7 @@ async fn receipts_wait_for_a_receiver_and_survive_a_rebind() {
 async fn a_refused_receipt_comes_again() {
     let mut carrier_cfg = config();
     carrier_cfg.receipts.retry_backoff = Duration::from_millis(100);
-    let c = TestCarrier::start(carrier_cfg).await;
+    let c = TestNetwork::carrier(carrier_cfg).await;
     let mut conf = cfg(BindMode::Transceiver);
     conf.deliver_ack = DeliverAck::Manual;
     let (client, mut events) = connect(&c, conf).await;
@@ -171,14 +172,14 @@ async fn a_refused_receipt_comes_again() {
     }
     assert_eq!(attempts, vec![id.clone(), id]);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let a = c.carrier.receipts.account();
+    let a = c.running.stats().receipts;
     assert_eq!((a.generated, a.delivered, a.stored()), (1, 1, 0));
     c.shutdown().await;
 }
 
 #[tokio::test]
 async fn shutdown_unbinds_the_client() {
-    let c = TestCarrier::start(config()).await;
+    let c = TestNetwork::carrier(config()).await;
     let (client, mut events) = connect(&c, cfg(BindMode::Transceiver)).await;
     let stop = tokio::spawn(c.shutdown());
     let mut unbound = false;
@@ -191,7 +192,7 @@ async fn shutdown_unbinds_the_client() {
     assert!(unbound, "the carrier unbinds bound clients when it stops");
     let report = stop.await.unwrap();
     assert_eq!(
-        report.sessions_cut, 0,
+        report.total.sessions_cut, 0,
         "the unbind_resp let the session end in time"
     );
     assert!(
@@ -204,7 +205,7 @@ async fn shutdown_unbinds_the_client() {
 
 #[tokio::test]
 async fn client_reconnects_when_the_carrier_comes_back() {
-    let first = TestCarrier::start(config()).await;
+    let first = TestNetwork::carrier(config()).await;
     let addr = first.smpp;
     let mut conf = cfg(BindMode::Transceiver);
     conf.reconnect = Some(ReconnectPolicy {
@@ -224,7 +225,11 @@ async fn client_reconnects_when_the_carrier_comes_back() {
     );
     // The carrier goes away (unbinding the client), then a new one listens on the same port.
     first.shutdown().await;
-    let second = TestCarrier::start_at(config(), addr).await;
+    let second = TestNetwork::start_with(
+        network_of(config()),
+        Binds::loopback().smpp("default", addr.to_string()),
+    )
+    .await;
     let mut reconnected = false;
     while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
         if matches!(e, Event::Reconnected) {
@@ -251,7 +256,7 @@ fn tls_pair() -> (tokio_rustls::TlsAcceptor, tokio_rustls::TlsConnector) {
     let cert_der = key.cert.der().clone();
     let key_der =
         rustls_pki_types::PrivateKeyDer::try_from(key.signing_key.serialize_der()).unwrap();
-    let acceptor = simulator::smsc::tls::acceptor_from(vec![cert_der.clone()], key_der).unwrap();
+    let acceptor = simulator::tls_acceptor(vec![cert_der.clone()], key_der).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert_der).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -266,7 +271,11 @@ fn tls_pair() -> (tokio_rustls::TlsAcceptor, tokio_rustls::TlsConnector) {
 #[tokio::test]
 async fn smpp_over_tls() {
     let (acceptor, connector) = tls_pair();
-    let c = TestCarrier::start_with_tls(config(), Some(acceptor)).await;
+    let c = TestNetwork::start_with(
+        network_of(config()),
+        Binds::loopback().tls("default", acceptor),
+    )
+    .await;
     let target = Target::Tls {
         addr: c.smpp_tls.unwrap().to_string(),
         connector,
@@ -281,7 +290,7 @@ async fn smpp_over_tls() {
         .unwrap();
     assert_eq!(r.status, CommandStatus::EsmeRok);
     assert_eq!(next_receipt(&mut events).await.0, r.message_id.unwrap());
-    let body = c.get_json("/v1/messages?to=447700900104").await;
+    let body = c.get_ok("/v1/messages?to=447700900104").await;
     assert_eq!(body["messages"][0]["text"], "over TLS");
     // The plain listener still works beside it.
     let (plain, _e) = connect(&c, cfg(BindMode::Transmitter)).await;

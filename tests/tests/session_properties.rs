@@ -33,11 +33,11 @@ use rusmpp::values::{
     DataCoding, DestAddress, EsmClass, MessagePayload, Npi, RegisteredDelivery, SmeAddress, Ton,
 };
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
-use simulator::CarrierConfig;
 use simulator::config::AccountConfig;
+use simulator::config::CarrierConfig;
 use smpp::frame::{HEADER_LEN, Header, encode_command};
 use smpp::pdu::c_string;
-use testbed_tests::{PASSWORD, RawSession, SYSTEM_ID, TestCarrier, build};
+use testbed_tests::{PASSWORD, RawSession, SYSTEM_ID, TestNetwork, build};
 
 /// Bound on command_length for the carrier under test: small, so out-of-bounds lengths are
 /// cheap to produce, and still far above every generated PDU.
@@ -675,7 +675,7 @@ fn runner(cases: u32) -> TestRunner {
 #[test]
 fn every_request_gets_one_fitting_answer_and_the_session_survives() {
     let rt = runtime();
-    let carrier = rt.block_on(TestCarrier::start(carrier_config()));
+    let carrier = rt.block_on(TestNetwork::carrier(carrier_config()));
     let strategy = (prop::collection::vec(any_pdu(), 1..7), any::<u32>());
     let coverage = Coverage::default();
     let result = runner(512).run(&strategy, |(inputs, base)| {
@@ -725,11 +725,8 @@ fn every_request_gets_one_fitting_answer_and_the_session_survives() {
     if let Err(e) = result {
         panic!("{e}");
     }
-    let framing_errors = carrier
-        .carrier
-        .metrics
-        .framing_errors
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let framing_errors =
+        rt.block_on(carrier.metric("carrier_framing_errors_total{carrier=\"default\"}"));
     assert_eq!(
         framing_errors, 0,
         "no case had a command_length out of bounds"
@@ -748,7 +745,7 @@ fn bad_length() -> impl Strategy<Value = u32> {
 #[test]
 fn command_length_out_of_bounds_gets_rinvcmdlen_then_close() {
     let rt = runtime();
-    let carrier = rt.block_on(TestCarrier::start(carrier_config()));
+    let carrier = rt.block_on(TestNetwork::carrier(carrier_config()));
     let strategy = (
         prop::collection::vec(valid_pdu(), 0..3),
         bad_length(),
@@ -848,7 +845,7 @@ async fn responses_until_nack(
 /// mandatory message_id, so a strict peer can decode it (found by the property test above).
 #[tokio::test]
 async fn broadcast_error_responses_carry_a_body() {
-    let c = TestCarrier::start(carrier_config()).await;
+    let c = TestNetwork::carrier(carrier_config()).await;
     let mut s = RawSession::bound(c.smpp).await;
     for (id, seq) in [(0x0000_0111u32, 21u32), (0x0000_0112, 22)] {
         let mut pdu = Vec::with_capacity(HEADER_LEN);

@@ -15,9 +15,14 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::world::behaviour::{BehaviourPatch, CarrierPatch, FaultsPatch, VoicePatch};
-use crate::world::plan::RangeConfig;
-use crate::world::throttle::ThrottleConfig;
+// The types a file is written in, defined with the world they describe.
+pub use crate::world::behaviour::{
+    Behaviour, BehaviourPatch, CarrierPatch, Faults, FaultsPatch, Off, Outcome, Stat, Status,
+    SubmitError, ThrottleSetting, Voice, VoicePatch,
+};
+pub use crate::world::dist::{Distribution, QuantilePoint};
+pub use crate::world::plan::{LineType, PlanConfig, RangeConfig, UnknownNumbers};
+pub use crate::world::throttle::{ThrottleConfig, ThrottleResponse};
 
 /// A whole simulated network: carriers, number plan, timeline. This is the file
 /// `carrier-sim serve --config` reads and `carrier-sim validate` checks.
@@ -63,16 +68,6 @@ impl Default for SimConfig {
             timeline: Vec::new(),
         }
     }
-}
-
-/// Destinations outside the number plan.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum UnknownNumbers {
-    /// Refuse at submit with ESME_RINVDSTADR, as a carrier with no route does.
-    Reject,
-    /// Accept and treat as a reachable mobile on the submitting carrier.
-    Accept,
 }
 
 /// Virtual handset limits.
@@ -431,11 +426,17 @@ impl SimConfig {
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         let mut cfg: SimConfig = toml::from_str(text).map_err(|e| parse_error(path, text, &e))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        // Paths in the file are relative to it; resolved here, the config stands on its own.
         for (name, carrier) in &mut cfg.carriers {
             carrier.name = name.clone();
             if let Some(tls) = &mut carrier.smpp_tls {
                 tls.cert = base.join(&tls.cert);
                 tls.key = base.join(&tls.key);
+            }
+        }
+        for range in &mut cfg.ranges {
+            if let Some(file) = &mut range.file {
+                *file = base.join(&*file);
             }
         }
         let invalid = |field: String, message: String| ConfigError::Invalid {
@@ -445,16 +446,20 @@ impl SimConfig {
             message,
         };
         cfg.validate().map_err(|(f, m)| invalid(f, m))?;
-        crate::world::plan::NumberPlan::build(&cfg.plan_config(), base, chrono::Utc::now())
-            .map_err(|e| match &e.file {
-                Some((file, line)) => ConfigError::Invalid {
-                    path: file.clone(),
-                    line: *line,
-                    field: e.field.clone(),
-                    message: e.message.clone(),
-                },
-                None => invalid(e.field.clone(), e.message.clone()),
-            })?;
+        crate::world::plan::NumberPlan::build(
+            &cfg.plan_config(),
+            Path::new(""),
+            chrono::Utc::now(),
+        )
+        .map_err(|e| match &e.file {
+            Some((file, line)) => ConfigError::Invalid {
+                path: file.clone(),
+                line: *line,
+                field: e.field.clone(),
+                message: e.message.clone(),
+            },
+            None => invalid(e.field.clone(), e.message.clone()),
+        })?;
         Ok(cfg)
     }
 

@@ -1,8 +1,8 @@
 //! Virtual handsets: a bounded inbox per number that received something.
 //!
 //! The carrier delivers each message (reassembled and decoded) and each heard call to the
-//! destination's inbox with [`Handsets::deliver`]; testers read it over HTTP through [`router`]
-//! (`GET /v1/handsets/{e164}/messages`, `DELETE` to clear). A number plan can cover a hundred
+//! destination's inbox with [`Handsets::deliver`]; testers read it over HTTP through the control
+//! plane (`GET /v1/handsets/{e164}/messages`, `DELETE` to clear). A number plan can cover a hundred
 //! million numbers, so state is created lazily on the first delivery: memory grows with the
 //! numbers that actually received something, never with the size of a range. Each inbox keeps
 //! only its newest `inbox_capacity` entries and counts what it had to drop.
@@ -12,27 +12,19 @@
 //! shard, and the critical section is a hash lookup plus a push.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::fasthash::{FastMap, hash_one};
-use crate::smsc::store::normalize;
+/// Address comparison ignores a leading `+`, so `+447700900001` and `447700900001` match.
+pub(crate) fn normalize(addr: &str) -> &str {
+    addr.strip_prefix('+').unwrap_or(addr)
+}
 
 /// Number of independently locked shards of the handset map.
 pub const SHARDS: usize = 16;
-
-/// Default `limit` of `GET /v1/handsets/{e164}/messages`.
-pub const DEFAULT_HTTP_LIMIT: usize = 50;
-/// Largest `limit` the HTTP route honours; larger values are clamped.
-pub const MAX_HTTP_LIMIT: usize = 1000;
 
 /// How an entry reached the handset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -255,7 +247,7 @@ type Shard = Mutex<ShardInner>;
 /// the process without bound. About 300 bytes each when holding one message.
 pub const DEFAULT_MAX_HANDSETS: usize = 1_000_000;
 
-/// All virtual handsets of a process. Share it behind an [`Arc`]; every method takes `&self`.
+/// All virtual handsets of a process. Share it behind an `Arc`; every method takes `&self`.
 #[derive(Debug)]
 pub struct Handsets {
     shards: Box<[Shard]>,
@@ -265,6 +257,7 @@ pub struct Handsets {
 
 impl Handsets {
     /// Handsets whose inboxes keep the newest `inbox_capacity` entries each (at least 1).
+    #[cfg(test)]
     pub fn new(inbox_capacity: usize) -> Self {
         Self::with_limits(inbox_capacity, DEFAULT_MAX_HANDSETS)
     }
@@ -279,11 +272,6 @@ impl Handsets {
             capacity: inbox_capacity.max(1),
             max_per_shard: max_handsets.div_ceil(SHARDS).max(1),
         }
-    }
-
-    /// Entries each inbox keeps.
-    pub fn inbox_capacity(&self) -> usize {
-        self.capacity
     }
 
     fn shard(&self, number: &str) -> MutexGuard<'_, ShardInner> {
@@ -402,90 +390,10 @@ impl Handsets {
     }
 }
 
-/// Query of `GET /v1/handsets/{e164}/messages`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MessagesQuery {
-    /// Only entries with a greater seq (see [`InboxQuery::since`]).
-    pub since: Option<u64>,
-    /// `sms` or `voice`.
-    pub channel: Option<Channel>,
-    /// At most this many (default [`DEFAULT_HTTP_LIMIT`], clamped to [`MAX_HTTP_LIMIT`]).
-    pub limit: Option<usize>,
-}
-
-/// Body of `DELETE /v1/handsets/{e164}/messages`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ClearBody {
-    /// The number, normalized.
-    pub number: String,
-    /// Entries removed.
-    pub cleared: usize,
-}
-
-/// The handset routes, state applied, ready to be merged into the control plane:
-///
-/// - `GET /v1/handsets/{e164}/messages?since=&channel=&limit=` returns an [`InboxView`]. The
-///   number may be written with or without `+`. A number that never received anything answers
-///   `200` with `received: 0` and no messages, not `404`: a tester polling for a code sees the
-///   same shape before and after it arrives.
-/// - `DELETE /v1/handsets/{e164}/messages` empties the inbox and returns a [`ClearBody`].
-///
-/// Bad query parameters answer `400` with `{"error": "..."}`.
-pub fn router(handsets: Arc<Handsets>) -> Router {
-    Router::new()
-        .route(
-            "/v1/handsets/{e164}/messages",
-            get(get_messages).delete(delete_messages),
-        )
-        .with_state(handsets)
-}
-
-async fn get_messages(
-    State(handsets): State<Arc<Handsets>>,
-    Path(e164): Path<String>,
-    query: Result<Query<MessagesQuery>, QueryRejection>,
-) -> Response {
-    let q = match query {
-        Ok(Query(q)) => q,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(serde_json::json!({ "error": e.body_text() })),
-            )
-                .into_response();
-        }
-    };
-    let query = InboxQuery {
-        since: q.since,
-        channel: q.channel,
-        limit: q.limit.unwrap_or(DEFAULT_HTTP_LIMIT).min(MAX_HTTP_LIMIT),
-    };
-    let view = handsets
-        .messages(&e164, &query)
-        .unwrap_or_else(|| InboxView {
-            number: normalize(&e164).to_owned(),
-            received: 0,
-            overflow: 0,
-            messages: Vec::new(),
-        });
-    Json(view).into_response()
-}
-
-async fn delete_messages(
-    State(handsets): State<Arc<Handsets>>,
-    Path(e164): Path<String>,
-) -> Json<ClearBody> {
-    let cleared = handsets.clear(&e164);
-    Json(ClearBody {
-        number: normalize(&e164).to_owned(),
-        cleared,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn sms(text: &str) -> NewEntry {
         entry(Channel::Sms, text)

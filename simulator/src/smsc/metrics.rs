@@ -1,4 +1,4 @@
-//! Counters the carrier keeps, rendered as Prometheus text and JSON.
+//! Counters a carrier keeps (the control plane renders them as Prometheus text and JSON).
 //!
 //! Plain atomics for the hot counters. PDU counts by (direction, command, status) have an
 //! open-ended label set (unknown command ids, any status), so they live in a mutex-guarded map,
@@ -8,7 +8,6 @@
 //! behind a read-write lock and are atomics inside, so counting takes only the read side.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
@@ -218,8 +217,31 @@ impl Metrics {
         out
     }
 
+    /// Bind attempts by (kind, command_status).
+    pub(crate) fn bind_counts(&self) -> BTreeMap<(String, u32), u64> {
+        self.binds.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Accepted messages by account.
+    pub(crate) fn accepted_by_account(&self) -> Vec<(String, (), u64)> {
+        snapshot(&self.accepted)
+    }
+
+    /// Final states by (account, stat word).
+    pub(crate) fn outcomes_by_account(&self) -> Vec<(String, &'static str, u64)> {
+        snapshot(&self.outcomes)
+    }
+
+    /// Submit refusals by (account, command_status).
+    pub(crate) fn refusals_by_account(&self) -> BTreeMap<(String, u32), u64> {
+        self.refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Every PDU count, fast array and map merged, in (direction, command id, status) order.
-    fn pdu_counts(&self) -> BTreeMap<(Direction, u32, u32), u64> {
+    pub(crate) fn pdu_counts(&self) -> BTreeMap<(Direction, u32, u32), u64> {
         let mut map = self.pdus.lock().unwrap_or_else(|e| e.into_inner()).clone();
         self.fast_pdus.each(|k, n| *map.entry(k).or_insert(0) += n);
         map
@@ -233,290 +255,5 @@ impl Metrics {
             ReceiptFate::Overflow => &self.receipts_overflow,
         };
         c.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Count of PDUs with this direction, command name and status (for tests and stats).
-    pub fn pdu_count(&self, dir: Direction, command: &str, status: u32) -> u64 {
-        self.pdu_counts()
-            .iter()
-            .filter(|((d, id, st), _)| {
-                *d == dir && *st == status && smpp::frame::command_name(*id) == command
-            })
-            .map(|(_, n)| *n)
-            .sum()
-    }
-}
-
-/// One carrier's figures for [`render_prometheus`].
-#[derive(Debug)]
-pub struct CarrierFigures<'a> {
-    /// Carrier name.
-    pub carrier: &'a str,
-    /// Its counters.
-    pub metrics: &'a Metrics,
-    /// Receipts currently held for delivery.
-    pub stored: u64,
-    /// Message records in its store.
-    pub store_records: usize,
-}
-
-/// Prometheus text exposition for every carrier: one HELP/TYPE header per family, then a
-/// sample per carrier (and account, outcome, ... where the family has those labels).
-pub fn render_prometheus(carriers: &[CarrierFigures<'_>]) -> String {
-    let mut out = String::new();
-    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    };
-    family(
-        &mut out,
-        "carrier_pdus_total",
-        "counter",
-        "SMPP PDUs by direction, command and command_status.",
-    );
-    for f in carriers {
-        let c = escape(f.carrier);
-        for ((dir, cmd, status), n) in f.metrics.pdu_counts().iter() {
-            let cmd = smpp::frame::command_name(*cmd);
-            let dir = match dir {
-                Direction::In => "in",
-                Direction::Out => "out",
-            };
-            let _ = writeln!(
-                out,
-                "carrier_pdus_total{{carrier=\"{c}\",direction=\"{dir}\",command=\"{cmd}\",status=\"0x{status:08x}\"}} {n}"
-            );
-        }
-    }
-    family(
-        &mut out,
-        "carrier_binds_total",
-        "counter",
-        "Bind attempts by kind and command_status.",
-    );
-    for f in carriers {
-        let c = escape(f.carrier);
-        for ((kind, status), n) in f
-            .metrics
-            .binds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "carrier_binds_total{{carrier=\"{c}\",kind=\"{kind}\",status=\"0x{status:08x}\"}} {n}"
-            );
-        }
-    }
-    family(
-        &mut out,
-        "carrier_messages_accepted_by_account_total",
-        "counter",
-        "Messages accepted by account (per destination and part).",
-    );
-    for f in carriers {
-        let c = escape(f.carrier);
-        for (account, (), n) in snapshot(&f.metrics.accepted) {
-            let a = escape(&account);
-            let _ = writeln!(
-                out,
-                "carrier_messages_accepted_by_account_total{{carrier=\"{c}\",account=\"{a}\"}} {n}"
-            );
-        }
-    }
-    family(
-        &mut out,
-        "carrier_message_outcomes_total",
-        "counter",
-        "Messages by final state (receipt stat), per account.",
-    );
-    for f in carriers {
-        let c = escape(f.carrier);
-        for (account, stat, n) in snapshot(&f.metrics.outcomes) {
-            let a = escape(&account);
-            let _ = writeln!(
-                out,
-                "carrier_message_outcomes_total{{carrier=\"{c}\",account=\"{a}\",outcome=\"{stat}\"}} {n}"
-            );
-        }
-    }
-    family(
-        &mut out,
-        "carrier_submit_refusals_total",
-        "counter",
-        "Submits refused (throttling, configured errors, unknown numbers) by account and command_status.",
-    );
-    for f in carriers {
-        let c = escape(f.carrier);
-        for ((account, status), n) in f
-            .metrics
-            .refusals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let a = escape(account);
-            let _ = writeln!(
-                out,
-                "carrier_submit_refusals_total{{carrier=\"{c}\",account=\"{a}\",status=\"0x{status:08x}\"}} {n}"
-            );
-        }
-    }
-    type Pick = fn(&Metrics) -> &AtomicU64;
-    let counters: [(&str, &str, Pick); 9] = [
-        (
-            "carrier_faults_injected_total",
-            "Session faults injected (drops, unbinds, generic_nacks).",
-            |m| &m.faults_injected,
-        ),
-        (
-            "carrier_connections_accepted_total",
-            "Connections accepted.",
-            |m| &m.connections_accepted,
-        ),
-        (
-            "carrier_connections_refused_total",
-            "Connections refused by the connection cap.",
-            |m| &m.connections_refused,
-        ),
-        (
-            "carrier_bind_timeouts_total",
-            "Connections closed for not binding in time.",
-            |m| &m.bind_timeouts,
-        ),
-        (
-            "carrier_idle_closes_total",
-            "Sessions closed after an unanswered enquire_link.",
-            |m| &m.idle_closes,
-        ),
-        (
-            "carrier_framing_errors_total",
-            "Connections closed for a command_length out of bounds.",
-            |m| &m.framing_errors,
-        ),
-        (
-            "carrier_messages_accepted_total",
-            "Messages accepted (per destination and part).",
-            |m| &m.messages_accepted,
-        ),
-        (
-            "carrier_messages_delivered_total",
-            "Messages delivered to the handset.",
-            |m| &m.messages_delivered,
-        ),
-        ("carrier_mo_total", "MO messages queued for ESMEs.", |m| {
-            &m.mo_generated
-        }),
-    ];
-    for (name, help, pick) in counters {
-        family(&mut out, name, "counter", help);
-        for f in carriers {
-            let _ = writeln!(
-                out,
-                "{name}{{carrier=\"{}\"}} {}",
-                escape(f.carrier),
-                load(pick(f.metrics))
-            );
-        }
-    }
-    family(
-        &mut out,
-        "carrier_receipts_total",
-        "counter",
-        "Delivery receipts by fate.",
-    );
-    for f in carriers {
-        let c = escape(f.carrier);
-        let m = f.metrics;
-        for (fate, v) in [
-            ("generated", &m.receipts_generated),
-            ("delivered", &m.receipts_delivered),
-            ("expired", &m.receipts_expired),
-            ("overflow", &m.receipts_overflow),
-            ("retried", &m.receipts_retried),
-            ("lost", &m.receipts_lost),
-            ("duplicated", &m.receipts_duplicated),
-        ] {
-            let _ = writeln!(
-                out,
-                "carrier_receipts_total{{carrier=\"{c}\",fate=\"{fate}\"}} {}",
-                load(v)
-            );
-        }
-    }
-    type Gauge = fn(&CarrierFigures<'_>) -> u64;
-    let gauges: [(&str, &str, Gauge); 3] = [
-        (
-            "carrier_receipts_stored",
-            "Receipts held for delivery (queued, retrying or in flight).",
-            |f| f.stored,
-        ),
-        ("carrier_connections_open", "Connections open.", |f| {
-            f.metrics.connections_open.load(Ordering::Relaxed)
-        }),
-        (
-            "carrier_messages_stored",
-            "Message records held by the store.",
-            |f| f.store_records as u64,
-        ),
-    ];
-    for (name, help, get) in gauges {
-        family(&mut out, name, "gauge", help);
-        for f in carriers {
-            let _ = writeln!(
-                out,
-                "{name}{{carrier=\"{}\"}} {}",
-                escape(f.carrier),
-                get(f)
-            );
-        }
-    }
-    out
-}
-
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_pdu_counts_with_labels() {
-        let m = Metrics::default();
-        m.pdu(Direction::In, 4, 0);
-        m.pdu(Direction::In, 4, 0);
-        m.pdu(Direction::Out, 0x8000_0004, 0x0b);
-        m.outcome("acct", "DELIVRD");
-        m.refusal("acct", 0x58);
-        let text = render_prometheus(&[
-            CarrierFigures {
-                carrier: "alpha",
-                metrics: &m,
-                stored: 3,
-                store_records: 2,
-            },
-            CarrierFigures {
-                carrier: "beta",
-                metrics: &Metrics::default(),
-                stored: 0,
-                store_records: 0,
-            },
-        ]);
-        // One header per family, whatever the number of carriers.
-        assert_eq!(
-            text.matches("# TYPE carrier_receipts_stored gauge").count(),
-            1
-        );
-        assert!(text.contains("carrier_receipts_stored{carrier=\"beta\"} 0"));
-        assert!(text.contains("carrier_message_outcomes_total{carrier=\"alpha\",account=\"acct\",outcome=\"DELIVRD\"} 1"));
-        assert!(text.contains("carrier_submit_refusals_total{carrier=\"alpha\",account=\"acct\",status=\"0x00000058\"} 1"));
-        assert!(text.contains("carrier_pdus_total{carrier=\"alpha\",direction=\"in\",command=\"submit_sm\",status=\"0x00000000\"} 2"));
-        assert!(text.contains("command=\"submit_sm_resp\",status=\"0x0000000b\"} 1"));
-        assert!(text.contains("carrier_receipts_stored{carrier=\"alpha\"} 3"));
     }
 }

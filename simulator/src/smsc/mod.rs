@@ -3,18 +3,22 @@
 //! - [`server`]: accept loops (plain and TLS, [`tls`]) with connection caps;
 //! - [`session`]: one SMPP session, its bind state machine and every operation;
 //! - [`carrier`]: one carrier's shared state and the operations sessions perform on it;
+//!   [`decide`]: what it decides for a new message; [`delivery`]: what then happens to it;
 //! - [`receipts`]: store-and-forward of receipts per account; [`store`]: accepted messages;
-//! - [`metrics`]: the counters a carrier keeps;
-//! - [`network`]: the carriers of one run over one shared world.
+//! - [`metrics`]: the counters a carrier keeps; [`stats`]: the figures it reports;
+//! - [`network`]: the carriers of one run over their shared world.
 //!
 //! This layer may use [`crate::config`], [`crate::world`], [`crate::handsets`] and the leaf
 //! utilities; only [`crate::control`] and the front door use it.
 
-pub mod carrier;
-pub mod metrics;
-pub mod network;
-pub mod receipts;
-pub mod server;
-pub mod session;
-pub mod store;
-pub mod tls;
+pub(crate) mod carrier;
+pub(crate) mod decide;
+pub(crate) mod delivery;
+pub(crate) mod metrics;
+pub(crate) mod network;
+pub(crate) mod receipts;
+pub(crate) mod server;
+pub(crate) mod session;
+pub(crate) mod stats;
+pub(crate) mod store;
+pub(crate) mod tls;

@@ -1,74 +1,130 @@
-//! The simulated network: the carriers of one run and everything they share.
+//! The network: the carriers of one run over one shared [`World`].
 //!
 //! Carriers are separate SMSCs (own listeners, accounts, stores, receipt queues, throttles,
-//! faults and outages), but they share one number plan, one set of virtual handsets, one event
-//! stream, one voice channel and one seed, the way operators share a numbering space and
-//! subscribers. A message's behaviour comes from the carrier it was submitted to, the account,
-//! and the number ranges its destination falls in (see [`crate::world::behaviour`]).
+//! faults and outages), but they share the world: one number plan, one set of virtual handsets,
+//! one event stream, one voice channel and one seed, the way operators share a numbering space
+//! and subscribers. A message's behaviour comes from the carrier it was submitted to, the
+//! account, and the number ranges its destination falls in (see [`crate::world::behaviour`]).
+//!
+//! The network is what the front door runs and the control plane reads: carriers by name, calls
+//! placed through them, the timeline that changes them, and the stats of all of them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{CarrierConfig, SimConfig, UnknownNumbers};
+use super::carrier::Carrier;
+use super::stats::{CarrierStats, Stats};
+use crate::config::{SimConfig, TimelineEntry};
 use crate::handsets::Handsets;
-use crate::smsc::carrier::Carrier;
-use crate::world::behaviour::{BehaviourPatch, Voice};
+use crate::world::World;
 use crate::world::events::EventBus;
-use crate::world::plan::{NumberPlan, PlanError, Resolved};
+use crate::world::lookup::CarrierStatus;
+use crate::world::plan::{NumberPlan, PlanError};
+use crate::world::voice::{self, CallError, CallRecord, CallRequest};
 
-/// Shared state of a run.
+/// A carrier name that is not in the network.
+#[derive(Debug, thiserror::Error)]
+#[error("no carrier named `{name}`; carriers: {known}")]
+pub(crate) struct UnknownCarrier {
+    name: String,
+    known: String,
+}
+
+/// A text a handset sends to an ESME (`POST /v1/mo`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MoRequest {
+    /// The handset's number.
+    pub from: String,
+    /// Where it is sent (a short code or the service's number).
+    pub to: String,
+    /// The text.
+    pub text: String,
+    /// Carrier that delivers it (default: the handset's own carrier).
+    pub carrier: Option<String>,
+    /// Account it is delivered to (default: the account that last messaged the handset).
+    pub account: Option<String>,
+}
+
+/// Where an MO message was queued.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct MoQueued {
+    /// Carrier that delivers it.
+    pub carrier: String,
+    /// Account whose receivers get it.
+    pub account: String,
+    /// The handset's number, normalized.
+    pub from: String,
+    /// Destination as given.
+    pub to: String,
+}
+
+/// Why an MO message could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MoError {
+    /// `from` is not a number.
+    #[error("from: {0}")]
+    BadFrom(crate::world::plan::NumberError),
+    /// `text` is empty.
+    #[error("text: must not be empty")]
+    EmptyText,
+    /// The named carrier does not exist.
+    #[error(transparent)]
+    UnknownCarrier(#[from] UnknownCarrier),
+    /// No carrier runs at all.
+    #[error("no carrier running")]
+    NoCarrier,
+    /// The carrier has no such account.
+    #[error("carrier `{carrier}` has no account `{account}`")]
+    UnknownAccount {
+        /// The carrier.
+        carrier: String,
+        /// The account asked for.
+        account: String,
+    },
+    /// No account was named and none can be inferred.
+    #[error(
+        "account: the carrier has several accounts and none has messaged this handset; name one"
+    )]
+    AmbiguousAccount,
+}
+
+/// The carriers of one run and the world they share.
 #[derive(Debug)]
-pub struct Network {
-    /// Seed of every random decision.
-    pub seed: u64,
-    /// Divides configured durations.
-    pub time_scale: f64,
-    /// When the run started (wall clock).
-    pub started_at: DateTime<Utc>,
-    /// When the run started (monotonic; timeline offsets count from here).
-    pub started: tokio::time::Instant,
-    /// The number plan.
-    pub plan: Arc<NumberPlan>,
-    /// What happens to numbers outside the plan.
-    pub unknown_numbers: UnknownNumbers,
-    /// True when the plan came from the file (so unknown numbers can exist).
-    pub has_plan: bool,
-    /// Virtual handsets.
-    pub handsets: Arc<Handsets>,
-    /// Event stream.
-    pub events: Arc<EventBus>,
-    /// Voice calls.
-    pub calls: crate::world::voice::Calls,
-    /// The timeline from the file, applied by the server once it runs.
-    pub timeline: Vec<crate::config::TimelineEntry>,
-    carriers: OnceLock<BTreeMap<String, Weak<Carrier>>>,
-    /// Cancelled when the run shuts down.
-    pub shutdown: CancellationToken,
+pub(crate) struct Network {
+    /// What every carrier shares.
+    pub world: Arc<World>,
+    carriers: BTreeMap<String, Arc<Carrier>>,
+    /// The timeline from the file, applied by [`Network::run_timeline`].
+    timeline: Vec<TimelineEntry>,
 }
 
 impl Network {
-    /// Builds the network and its carriers from a loaded config; `base_dir` resolves relative
-    /// paths (number files).
-    pub fn build(
-        cfg: &SimConfig,
-        base_dir: &Path,
-    ) -> Result<(Arc<Network>, Vec<Arc<Carrier>>), PlanError> {
+    /// Builds the world and its carriers from a loaded config (paths in it already resolved).
+    pub fn build(cfg: &SimConfig) -> Result<Arc<Network>, PlanError> {
         let started_at = Utc::now();
         let carrier_cfgs = cfg.carriers();
         let plan = if cfg.ranges.is_empty() {
             NumberPlan::everything_mobile(&carrier_cfgs[0].name)
         } else {
-            NumberPlan::build(&cfg.plan_config(), base_dir, started_at)?
+            NumberPlan::build(&cfg.plan_config(), Path::new(""), started_at)?
         };
+        let footprint = plan.footprint();
+        tracing::info!(
+            ranges = plan.ranges().len(),
+            prefixes = footprint.prefixes,
+            listed_numbers = footprint.listed_numbers,
+            attribute_sets = footprint.attribute_sets,
+            "number plan built"
+        );
         let shutdown = CancellationToken::new();
-        let net = Arc::new(Network {
+        let world = Arc::new(World {
             seed: cfg.seed,
             time_scale: cfg.time_scale,
-            started_at,
             started: tokio::time::Instant::now(),
             plan: Arc::new(plan),
             unknown_numbers: cfg.unknown_numbers,
@@ -81,85 +137,155 @@ impl Network {
                 cfg.events.capacity,
                 shutdown.child_token(),
             )),
-            calls: crate::world::voice::Calls::default(),
-            timeline: cfg.timeline.clone(),
-            carriers: OnceLock::new(),
+            calls: voice::Calls::default(),
             shutdown,
         });
-        let carriers: Vec<Arc<Carrier>> = carrier_cfgs
+        let carriers = carrier_cfgs
             .into_iter()
-            .map(|c| Carrier::with_network(c, Arc::clone(&net)))
+            .map(|c| (c.name.clone(), Carrier::new(c, Arc::clone(&world))))
             .collect();
-        let by_name = carriers
-            .iter()
-            .map(|c| (c.cfg.name.clone(), Arc::downgrade(c)))
-            .collect();
-        // Set exactly once, right here, before anyone else can see the network.
-        let _ = net.carriers.set(by_name);
-        Ok((net, carriers))
+        Ok(Arc::new(Network {
+            world,
+            carriers,
+            timeline: cfg.timeline.clone(),
+        }))
     }
 
-    /// A network holding only this carrier, every number a reachable mobile on it.
-    pub fn single(cfg: CarrierConfig) -> Arc<Carrier> {
+    /// A network of this one carrier, every number a reachable mobile on it (unit tests).
+    #[cfg(test)]
+    pub fn single(cfg: crate::config::CarrierConfig) -> Arc<Network> {
         let mut sim = SimConfig::default();
         sim.carriers.insert(cfg.name.clone(), cfg);
-        match Self::build(&sim, Path::new(".")) {
-            Ok((_, mut carriers)) => carriers.remove(0),
-            // Without ranges there is no plan to get wrong.
+        match Self::build(&sim) {
+            Ok(net) => net,
             Err(e) => unreachable!("a plan without ranges cannot fail: {e}"),
         }
     }
 
-    /// A carrier by name, while it runs.
-    pub fn carrier(&self, name: &str) -> Option<Arc<Carrier>> {
-        self.carriers.get()?.get(name)?.upgrade()
+    /// A carrier by name.
+    pub fn carrier(&self, name: &str) -> Option<&Arc<Carrier>> {
+        self.carriers.get(name)
     }
 
-    /// Every running carrier, by name.
-    pub fn carriers(&self) -> Vec<Arc<Carrier>> {
-        self.carriers
-            .get()
-            .map(|m| m.values().filter_map(Weak::upgrade).collect())
-            .unwrap_or_default()
+    /// A carrier by name, or an error naming the carriers there are.
+    pub fn find(&self, name: &str) -> Result<&Arc<Carrier>, UnknownCarrier> {
+        self.carrier(name).ok_or_else(|| UnknownCarrier {
+            name: name.to_string(),
+            known: self
+                .carriers
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
     }
 
-    /// Range behaviour patches for a lookup's chain, least specific first (the merge order).
-    pub fn range_behaviour<'a>(
-        &'a self,
-        resolved: &'a Resolved,
-    ) -> impl Iterator<Item = &'a BehaviourPatch> + 'a {
-        resolved
-            .chain
-            .iter()
-            .rev()
-            .filter_map(|&i| self.plan.ranges().get(i)?.config.behaviour.as_ref())
+    /// Every carrier, by name.
+    pub fn carriers(&self) -> impl Iterator<Item = &Arc<Carrier>> {
+        self.carriers.values()
     }
 
-    /// The voice behaviour for a call to `resolved` placed through `carrier`.
-    pub fn voice_for(&self, carrier: &Carrier, resolved: Option<&Resolved>) -> Voice {
-        let mut v = carrier.voice();
-        if let Some(r) = resolved {
-            for &i in r.chain.iter().rev() {
-                if let Some(p) = self
-                    .plan
-                    .ranges()
-                    .get(i)
-                    .and_then(|r| r.config.voice.as_ref())
-                {
-                    p.apply_to(&mut v);
-                }
+    /// Places a call through the named carrier, or the number's own (the first carrier for a
+    /// number outside the plan); see [`crate::world::voice`].
+    pub fn place_call(&self, req: CallRequest) -> Result<CallRecord, CallError> {
+        let to = voice::check(&req)?;
+        let resolved = self.world.plan.lookup(&to);
+        let carrier = match &req.carrier {
+            Some(name) => self
+                .carrier(name)
+                .ok_or_else(|| CallError::UnknownCarrier(name.clone()))?,
+            None => resolved
+                .as_ref()
+                .and_then(|r| self.carrier(&r.carrier))
+                .or_else(|| self.carriers().next())
+                .ok_or_else(|| CallError::UnknownCarrier("(none running)".into()))?,
+        };
+        let route = voice::Route {
+            carrier: carrier.name().to_string(),
+            down: carrier.is_down(),
+            voice: self.world.voice_for(carrier.voice(), resolved.as_ref()),
+            occurrence: carrier.next_occurrence(&format!("voice:{to}")),
+            stop: carrier.shutdown.clone(),
+        };
+        Ok(voice::place(&self.world, req, to, resolved.as_ref(), route))
+    }
+
+    /// Queues a handset's text for an ESME: through the named carrier or the handset's own (the
+    /// first carrier for a number outside the plan), to the named account or the one that last
+    /// messaged the handset.
+    pub fn inject_mo(&self, req: MoRequest) -> Result<MoQueued, MoError> {
+        let from = crate::world::plan::parse_number(req.from.trim())
+            .map_err(MoError::BadFrom)?
+            .to_string();
+        if req.text.is_empty() {
+            return Err(MoError::EmptyText);
+        }
+        let carrier = match req
+            .carrier
+            .clone()
+            .or_else(|| self.world.plan.lookup(&from).map(|r| r.carrier.to_string()))
+        {
+            Some(name) => self.find(&name)?,
+            None => self.carriers().next().ok_or(MoError::NoCarrier)?,
+        };
+        let account = match req
+            .account
+            .clone()
+            .or_else(|| carrier.mo_account(&from, &req.to))
+        {
+            Some(a) if carrier.cfg.accounts.contains_key(&a) => a,
+            Some(account) => {
+                return Err(MoError::UnknownAccount {
+                    carrier: carrier.name().to_string(),
+                    account,
+                });
+            }
+            None => return Err(MoError::AmbiguousAccount),
+        };
+        carrier.queue_mo(&account, &from, &req.to, &req.text);
+        Ok(MoQueued {
+            carrier: carrier.name().to_string(),
+            account,
+            from,
+            to: req.to,
+        })
+    }
+
+    /// The stats of every carrier and their totals.
+    pub fn stats(&self) -> Stats {
+        let carriers: Vec<CarrierStats> = self.carriers().map(|c| c.stats()).collect();
+        Stats::of(&self.world, carriers)
+    }
+
+    /// Applies the timeline until `stop`: each entry at its offset from start, divided by the
+    /// time scale.
+    pub async fn run_timeline(self: Arc<Self>, stop: CancellationToken) {
+        let mut entries = self.timeline.clone();
+        entries.sort_by_key(|e| e.at);
+        for e in entries {
+            let when = self.world.started + crate::world::dist::scale(e.at, self.world.time_scale);
+            tokio::select! {
+                _ = tokio::time::sleep_until(when) => {}
+                _ = stop.cancelled() => return,
+            }
+            let Some(carrier) = self.carrier(&e.carrier) else {
+                continue;
+            };
+            tracing::info!(carrier = %e.carrier, at = ?e.at, outage = ?e.outage, "timeline entry");
+            if !e.change.is_empty()
+                && let Err((field, message)) = carrier.apply_patch(&e.change)
+            {
+                // Validated at load; a merged result can still be refused (outcome sums).
+                tracing::warn!(carrier = %e.carrier, %field, %message, "timeline change refused");
+            }
+            if let Some(d) = e.outage {
+                carrier.start_outage(Some(crate::world::dist::scale(d, self.world.time_scale)));
             }
         }
-        v
-    }
-
-    /// Seconds since start, scaled back to configured time (what a timeline offset means).
-    pub fn scenario_elapsed(&self) -> std::time::Duration {
-        self.started.elapsed().mul_f64(self.time_scale)
     }
 }
 
-impl crate::world::lookup::CarrierStatus for Network {
+impl CarrierStatus for Network {
     fn is_down(&self, carrier: &str) -> bool {
         self.carrier(carrier).is_some_and(|c| c.is_down())
     }

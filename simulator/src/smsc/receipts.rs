@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use smpp::receipt::ReceiptState;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -62,7 +62,7 @@ struct Queue {
 }
 
 /// Receipt counts that must add up.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiptAccount {
     /// Receipts created.
     pub generated: u64,
@@ -230,13 +230,6 @@ impl ReceiptRouter {
         });
     }
 
-    /// A receipt taken but never sent (its session closed first) goes back without counting an
-    /// attempt.
-    pub fn requeue(&self, receipt: PendingReceipt) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.enqueue(receipt, true);
-    }
-
     fn backoff(&self, attempts: u32) -> Duration {
         let factor = 1u32 << attempts.saturating_sub(1).min(16);
         self.cfg
@@ -330,9 +323,9 @@ mod tests {
         let taken = r.take("a", 10);
         assert_eq!(taken.len(), 2);
         r.delivered();
-        r.requeue(taken[1].clone());
+        r.failed(taken[1].clone());
         let a = r.account();
-        assert_eq!((a.delivered, a.queued, a.in_flight), (1, 1, 0));
+        assert_eq!((a.delivered, a.retrying, a.in_flight), (1, 1, 0));
         assert!(a.balances());
     }
 

@@ -1,137 +1,72 @@
-//! Listeners: the SMPP accept loops (plain and TLS), the HTTP control plane, and shutdown.
+//! The SMPP listeners of a network: accept loops (plain and TLS) with connection caps, the
+//! sessions they start, and their orderly end.
 //!
-//! [`run`] takes already-bound listeners and a shutdown future, so tests bind `127.0.0.1:0` and
-//! read the addresses, and the binary prints them. Shutdown stops accepting, asks every session
-//! to unbind, waits for them within the configured grace, then reports what is still stored.
+//! [`serve`] takes already-bound listeners, so the front door binds `127.0.0.1:0` for tests and
+//! embedders and prints the addresses for the binary. [`Serving::shutdown`] stops accepting,
+//! asks every session to unbind, waits for them within the configured grace, then reports what
+//! is still stored.
 
-use std::future::Future;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::smsc::carrier::Carrier;
-use crate::smsc::network::Network;
-use crate::smsc::receipts::ReceiptAccount;
+use super::carrier::Carrier;
+use super::network::Network;
+use super::receipts::ReceiptAccount;
 
-/// The listeners one carrier serves on.
-pub struct Listeners {
-    /// Plain SMPP.
-    pub smpp: TcpListener,
-    /// SMPP over TLS, with its acceptor.
-    pub smpp_tls: Option<(TcpListener, TlsAcceptor)>,
-    /// HTTP control plane.
-    pub http: Option<TcpListener>,
-}
-
-impl std::fmt::Debug for Listeners {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // TlsAcceptor has no Debug; the addresses are what matter.
-        f.debug_struct("Listeners")
-            .field("smpp", &self.smpp.local_addr().ok())
-            .field(
-                "smpp_tls",
-                &self.smpp_tls.as_ref().map(|(l, _)| l.local_addr().ok()),
-            )
-            .field("http", &self.http.as_ref().map(|l| l.local_addr().ok()))
-            .finish()
-    }
-}
-
-/// What was left when the carrier stopped.
-#[derive(Debug, Clone, Serialize)]
-pub struct ShutdownReport {
-    /// Receipt accounting at the end.
-    pub receipts: ReceiptAccount,
-    /// Sessions that did not finish within the grace period and were cut.
-    pub sessions_cut: usize,
-    /// Messages accepted over the carrier's life.
-    pub messages_accepted: u64,
-}
-
-/// The listeners of one carrier in a network.
-pub struct CarrierListeners {
+/// The listeners of one carrier.
+pub(crate) struct CarrierListeners {
     /// Plain SMPP listeners.
     pub smpp: Vec<TcpListener>,
     /// SMPP over TLS, with its acceptor.
     pub smpp_tls: Option<(TcpListener, TlsAcceptor)>,
 }
 
-impl std::fmt::Debug for CarrierListeners {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CarrierListeners")
-            .field(
-                "smpp",
-                &self
-                    .smpp
-                    .iter()
-                    .map(|l| l.local_addr().ok())
-                    .collect::<Vec<_>>(),
-            )
-            .field(
-                "smpp_tls",
-                &self.smpp_tls.as_ref().map(|(l, _)| l.local_addr().ok()),
-            )
-            .finish()
-    }
+/// What was left of one carrier when it stopped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CarrierReport {
+    /// Receipt accounting at the end.
+    pub receipts: ReceiptAccount,
+    /// Sessions that did not finish within the grace period and were cut (counted over every
+    /// carrier: cut sessions are not told apart by carrier).
+    pub sessions_cut: usize,
+    /// Messages accepted over the carrier's life.
+    pub messages_accepted: u64,
 }
 
-/// What was left when a network stopped, per carrier.
-#[derive(Debug, Clone, Serialize)]
-pub struct NetworkReport {
-    /// Per carrier, by name.
-    pub carriers: std::collections::BTreeMap<String, ShutdownReport>,
-}
-
-/// Serves one carrier until `shutdown` completes, then drains within the grace period.
-pub async fn run(
-    listeners: Listeners,
-    carrier: Arc<Carrier>,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<ShutdownReport> {
-    let net = Arc::clone(&carrier.net);
-    let name = carrier.name().to_string();
-    let mut report = run_network(
-        net,
-        vec![(
-            carrier,
-            CarrierListeners {
-                smpp: vec![listeners.smpp],
-                smpp_tls: listeners.smpp_tls,
-            },
-        )],
-        listeners.http,
-        shutdown,
-    )
-    .await?;
-    report
-        .carriers
-        .remove(&name)
-        .ok_or_else(|| std::io::Error::other("carrier missing from its own report"))
-}
-
-/// Serves every carrier of a network and the control plane until `shutdown` completes, runs
-/// the timeline meanwhile, then unbinds every session and drains within each carrier's grace.
-pub async fn run_network(
+/// The SMPP side of a running network.
+#[derive(Debug)]
+pub(crate) struct Serving {
     net: Arc<Network>,
-    carriers: Vec<(Arc<Carrier>, CarrierListeners)>,
-    http: Option<TcpListener>,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<NetworkReport> {
+    sessions: TaskTracker,
+    stop_accepting: CancellationToken,
+    accept_tasks: Vec<JoinHandle<()>>,
+    sweepers: Vec<JoinHandle<()>>,
+    timeline: JoinHandle<()>,
+}
+
+/// Serves every carrier of `net` on its listeners and runs the timeline, until
+/// [`Serving::shutdown`].
+pub(crate) fn serve(
+    net: &Arc<Network>,
+    listeners: Vec<(Arc<Carrier>, CarrierListeners)>,
+) -> Serving {
     let sessions = TaskTracker::new();
     let stop_accepting = CancellationToken::new();
     let mut accept_tasks = Vec::new();
     let mut sweepers = Vec::new();
-    let mut all = Vec::with_capacity(carriers.len());
-    for (carrier, listeners) in carriers {
+    for (carrier, listeners) in listeners {
         let session_stop = carrier.shutdown.child_token();
         let limit = Arc::new(Semaphore::new(carrier.cfg.session.max_connections));
         let plain = listeners.smpp.into_iter().map(|l| (l, None));
@@ -150,8 +85,11 @@ pub async fn run_network(
                 session_stop.clone(),
             )));
         }
+    }
+    // Every carrier sweeps its expired receipts, listening or not.
+    for carrier in net.carriers() {
         sweepers.push(tokio::spawn({
-            let carrier = Arc::clone(&carrier);
+            let carrier = Arc::clone(carrier);
             let stop = stop_accepting.clone();
             async move {
                 let mut every = tokio::time::interval(Duration::from_secs(1));
@@ -163,99 +101,104 @@ pub async fn run_network(
                 }
             }
         }));
-        all.push(carrier);
     }
-    let carriers = all;
-    let http_task = http.map(|l| {
-        let app = crate::control::router(Arc::clone(&net));
-        let stop = stop_accepting.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(l, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-        })
-    });
-    let timeline = tokio::spawn(run_timeline(Arc::clone(&net), stop_accepting.clone()));
-
-    shutdown.await;
-    tracing::info!("shutting down: no new connections, unbinding sessions");
-    stop_accepting.cancel();
-    timeline.abort();
-    for t in accept_tasks {
-        let _ = t.await;
+    let timeline = tokio::spawn(Arc::clone(net).run_timeline(stop_accepting.clone()));
+    Serving {
+        net: Arc::clone(net),
+        sessions,
+        stop_accepting,
+        accept_tasks,
+        sweepers,
+        timeline,
     }
-    for carrier in &carriers {
-        carrier.shutdown.cancel();
-    }
-    sessions.close();
-    let grace = carriers
-        .iter()
-        .map(|c| c.cfg.session.shutdown_grace)
-        .max()
-        .unwrap_or_default();
-    let open_before = sessions.len();
-    let drained = tokio::time::timeout(grace, sessions.wait()).await.is_ok();
-    let sessions_cut = if drained {
-        0
-    } else {
-        sessions.len().min(open_before)
-    };
-    for carrier in &carriers {
-        carrier.tasks.close();
-        let _ = tokio::time::timeout(Duration::from_millis(200), carrier.tasks.wait()).await;
-    }
-    net.shutdown.cancel();
-    if let Some(h) = http_task {
-        let _ = tokio::time::timeout(Duration::from_secs(1), h).await;
-    }
-    for s in sweepers {
-        s.abort();
-    }
-    let mut reports = std::collections::BTreeMap::new();
-    for carrier in &carriers {
-        let report = ShutdownReport {
-            receipts: carrier.receipts.account(),
-            // Cut sessions are not told apart by carrier; the total is on every report.
-            sessions_cut,
-            messages_accepted: carrier.metrics.messages_accepted.load(Ordering::Relaxed),
-        };
-        tracing::info!(
-            carrier = %carrier.name(),
-            stored = report.receipts.stored(),
-            delivered = report.receipts.delivered,
-            expired = report.receipts.expired,
-            overflow = report.receipts.overflow,
-            sessions_cut,
-            "stopped"
-        );
-        reports.insert(carrier.name().to_string(), report);
-    }
-    Ok(NetworkReport { carriers: reports })
 }
 
-/// Applies the timeline: each entry at its offset from start, divided by the time scale.
-async fn run_timeline(net: Arc<Network>, stop: CancellationToken) {
-    let mut entries = net.timeline.clone();
-    entries.sort_by_key(|e| e.at);
-    for e in entries {
-        let when = net.started + crate::world::dist::scale(e.at, net.time_scale);
-        tokio::select! {
-            _ = tokio::time::sleep_until(when) => {}
-            _ = stop.cancelled() => return,
+impl Serving {
+    /// Runs one SMPP session of `carrier` over `stream`, an already-connected byte stream (an
+    /// in-memory pipe, a connection accepted elsewhere); the session ends with the stream or at
+    /// shutdown, like one from a listener; the handle completes when it has ended.
+    pub fn serve_stream<S>(
+        &self,
+        carrier: &Arc<Carrier>,
+        stream: S,
+        peer: SocketAddr,
+    ) -> JoinHandle<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let carrier = Arc::clone(carrier);
+        let stop = carrier.shutdown.child_token();
+        carrier
+            .metrics
+            .connections_accepted
+            .fetch_add(1, Ordering::Relaxed);
+        self.sessions.spawn(async move {
+            carrier
+                .metrics
+                .connections_open
+                .fetch_add(1, Ordering::Relaxed);
+            super::session::run(stream, peer, Arc::clone(&carrier), stop).await;
+            carrier
+                .metrics
+                .connections_open
+                .fetch_sub(1, Ordering::Relaxed);
+        })
+    }
+
+    /// Stops accepting, unbinds every session and drains them within each carrier's grace,
+    /// then reports each carrier by name.
+    pub async fn shutdown(self) -> BTreeMap<String, CarrierReport> {
+        tracing::info!("shutting down: no new connections, unbinding sessions");
+        self.stop_accepting.cancel();
+        self.timeline.abort();
+        for t in self.accept_tasks {
+            let _ = t.await;
         }
-        let Some(carrier) = net.carrier(&e.carrier) else {
-            continue;
+        let carriers: Vec<&Arc<Carrier>> = self.net.carriers().collect();
+        for carrier in &carriers {
+            carrier.shutdown.cancel();
+        }
+        self.sessions.close();
+        let grace = carriers
+            .iter()
+            .map(|c| c.cfg.session.shutdown_grace)
+            .max()
+            .unwrap_or_default();
+        let open_before = self.sessions.len();
+        let drained = tokio::time::timeout(grace, self.sessions.wait())
+            .await
+            .is_ok();
+        let sessions_cut = if drained {
+            0
+        } else {
+            self.sessions.len().min(open_before)
         };
-        tracing::info!(carrier = %e.carrier, at = ?e.at, outage = ?e.outage, "timeline entry");
-        if !e.change.is_empty()
-            && let Err((field, message)) = carrier.apply_patch(&e.change)
-        {
-            // Validated at load; a merged result can still be refused (outcome sums).
-            tracing::warn!(carrier = %e.carrier, %field, %message, "timeline change refused");
+        for carrier in &carriers {
+            carrier.tasks.close();
+            let _ = tokio::time::timeout(Duration::from_millis(200), carrier.tasks.wait()).await;
         }
-        if let Some(d) = e.outage {
-            carrier.start_outage(Some(crate::world::dist::scale(d, net.time_scale)));
+        for s in self.sweepers {
+            s.abort();
         }
+        let mut reports = BTreeMap::new();
+        for carrier in carriers {
+            let report = CarrierReport {
+                receipts: carrier.receipts.account(),
+                sessions_cut,
+                messages_accepted: carrier.metrics.messages_accepted.load(Ordering::Relaxed),
+            };
+            tracing::info!(
+                carrier = %carrier.name(),
+                stored = report.receipts.stored(),
+                delivered = report.receipts.delivered,
+                expired = report.receipts.expired,
+                overflow = report.receipts.overflow,
+                sessions_cut,
+                "stopped"
+            );
+            reports.insert(carrier.name().to_string(), report);
+        }
+        reports
     }
 }
 
@@ -346,13 +289,13 @@ async fn serve_connection(
     stop: CancellationToken,
 ) {
     match tls {
-        None => crate::smsc::session::run(stream, peer, carrier, stop).await,
+        None => super::session::run(stream, peer, carrier, stop).await,
         Some(acceptor) => {
             let handshake =
                 tokio::time::timeout(carrier.cfg.session.bind_timeout, acceptor.accept(stream))
                     .await;
             match handshake {
-                Ok(Ok(s)) => crate::smsc::session::run(s, peer, carrier, stop).await,
+                Ok(Ok(s)) => super::session::run(s, peer, carrier, stop).await,
                 Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
             }

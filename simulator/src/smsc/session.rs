@@ -35,15 +35,17 @@ use tokio::time::Instant;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
+use super::carrier::{BindGuard, Carrier};
+use super::delivery::AfterResponse;
+use super::metrics::Direction;
+use super::receipts::PendingReceipt;
+use super::store::ConcatRef;
+use super::store::Submission;
 use crate::config::{ReceiptConfig, ReceiptPdu};
-use crate::smsc::carrier::{AfterResponse, BindGuard, Carrier, Submission};
-use crate::smsc::metrics::Direction;
-use crate::smsc::receipts::PendingReceipt;
-use crate::smsc::store::ConcatRef;
 
 /// What a bind allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BindKind {
+pub(crate) enum BindKind {
     /// May submit.
     Transmitter,
     /// May receive.
@@ -98,7 +100,7 @@ enum Outstanding {
 
 /// What the I/O loop should do after handling a frame.
 #[derive(Debug, Default)]
-pub struct Actions {
+pub(crate) struct Actions {
     /// PDUs to send, in order.
     pub send: Vec<Command>,
     /// PDUs to send later (configured submit latency, injected response delay).
@@ -109,7 +111,7 @@ pub struct Actions {
 
 /// A response held back, with the deliveries that must wait until it is written.
 #[derive(Debug)]
-pub struct Delayed {
+pub(crate) struct Delayed {
     /// How long to hold it.
     pub after: Duration,
     /// The PDUs.
@@ -129,7 +131,7 @@ impl Actions {
 
 /// Protocol state of one session.
 #[derive(Debug)]
-pub struct SessionState {
+pub(crate) struct SessionState {
     carrier: Arc<Carrier>,
     peer: SocketAddr,
     bind: BindState,
@@ -153,7 +155,7 @@ impl SessionState {
     pub fn new(carrier: Arc<Carrier>, peer: SocketAddr) -> Self {
         let n = carrier.next_session();
         let faults_rng = crate::world::dist::stream(
-            carrier.net.seed,
+            carrier.world.seed,
             &[
                 b"session-faults",
                 carrier.name().as_bytes(),
@@ -207,7 +209,7 @@ impl SessionState {
             crate::world::dist::chance(&mut self.faults_rng, faults.generic_nack_probability);
         let delay = crate::world::dist::scale(
             faults.response_delay.sample(&mut self.faults_rng),
-            self.carrier.net.time_scale,
+            self.carrier.world.time_scale,
         );
         let bound = self.kind().is_some();
         if bound
@@ -653,7 +655,7 @@ impl SessionState {
             let pdu = if r.mo_text.is_some() {
                 Pdu::from(mo_deliver_sm(&r))
             } else {
-                self.carrier.net.events.publish_with(
+                self.carrier.world.events.publish_with(
                     Some(self.carrier.name()),
                     Some(&r.original_destination),
                     || crate::world::events::EventKind::ReceiptSent {
@@ -794,7 +796,7 @@ fn smpp_absolute_time(t: &chrono::DateTime<chrono::Utc>) -> String {
 /// The PDU that carries a receipt, shaped by the carrier's receipt profile: deliver_sm (or
 /// data_sm) with esm_class 0x04 (0x20 for an intermediate notification), the receipt text
 /// unless the profile is TLV-only, and the receipt TLVs unless the profile is text-only.
-pub fn receipt_pdu(r: &PendingReceipt, profile: &ReceiptConfig) -> Pdu {
+pub(crate) fn receipt_pdu(r: &PendingReceipt, profile: &ReceiptConfig) -> Pdu {
     use smpp::receipt::{NetworkError, Receipt, ReceiptDate, ReceiptState};
     let with_seconds = profile.seconds_in_dates;
     let receipt = Receipt {
@@ -857,7 +859,7 @@ pub fn receipt_pdu(r: &PendingReceipt, profile: &ReceiptConfig) -> Pdu {
 
 /// The deliver_sm that carries an MO message from a handset: esm_class 0, the text in the
 /// smallest encoding that holds it.
-pub fn mo_deliver_sm(r: &PendingReceipt) -> DeliverSm {
+pub(crate) fn mo_deliver_sm(r: &PendingReceipt) -> DeliverSm {
     let text = r.mo_text.as_deref().unwrap_or_default();
     let encoding = smpp::text::best_encoding(text);
     let mut bytes = smpp::text::encode(text, encoding).unwrap_or_default();
@@ -905,8 +907,12 @@ fn deliver_sm(
 ///
 /// `stop` is the carrier's shutdown signal: when it fires the carrier unbinds the peer and closes
 /// once the unbind_resp arrives or the response timeout passes.
-pub async fn run<S>(stream: S, peer: SocketAddr, carrier: Arc<Carrier>, stop: CancellationToken)
-where
+pub(crate) async fn run<S>(
+    stream: S,
+    peer: SocketAddr,
+    carrier: Arc<Carrier>,
+    stop: CancellationToken,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let cfg = carrier.cfg.session.clone();

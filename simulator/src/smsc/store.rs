@@ -11,11 +11,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use smpp::receipt::ReceiptState;
 
 use crate::config::MessageIdFormat;
 use crate::fasthash::{FastMap, hash_one};
+use crate::handsets::normalize;
 
 /// Where a part sits in a concatenated message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,6 +101,8 @@ pub struct MessageRecord {
     id_hash: u64,
     /// Position of the next older record whose id has the same hash (see [`Inner::by_id`]).
     prev_same: u64,
+    /// Sequence number of the logical message this record is a part of.
+    logical: u64,
 }
 
 /// A message as the recipient sees it: all its parts, reassembled and decoded.
@@ -162,6 +165,25 @@ impl Parts {
 struct Logical {
     total: u8,
     parts: Parts,
+    /// Parts that reached the handset so far.
+    reached: u8,
+}
+
+/// A whole message that reached its handset: what the inbox and the event need.
+#[derive(Debug)]
+pub(crate) struct Reached {
+    /// source_addr.
+    pub source: String,
+    /// destination_addr.
+    pub destination: String,
+    /// The submitting account, when asked for (an MO reply goes to it).
+    pub account: Option<String>,
+    /// data_coding of the first part.
+    pub data_coding: u8,
+    /// Number of parts it came in.
+    pub parts: u8,
+    /// User data of every part, in part order.
+    pub payload: Vec<u8>,
 }
 
 /// The store proper, behind one mutex.
@@ -218,7 +240,7 @@ impl Inner {
 }
 
 /// Counters of what the store dropped.
-#[derive(Debug, Default, Serialize, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreStats {
     /// Records held.
     pub records: usize,
@@ -303,9 +325,10 @@ impl MessageStore {
                         inner.open_groups.remove(&key);
                     }
                 }
+                record.logical = seq;
             }
             _ => {
-                push_logical(inner, 1, Parts::One(pos));
+                record.logical = push_logical(inner, 1, Parts::One(pos));
             }
         }
         let hash = record.id_hash;
@@ -357,8 +380,46 @@ impl MessageStore {
 
     /// What `f` reads from the record in `slot`, if it is still stored. `f` runs under the
     /// store's lock: keep it to copying fields out.
+    #[cfg(test)]
     pub fn read_slot<R>(&self, slot: Slot, f: impl FnOnce(&MessageRecord) -> R) -> Option<R> {
         self.lock().at(slot.0).map(f)
+    }
+
+    /// Marks the part in `slot` as having reached its handset. Returns the whole message when
+    /// this was its last part to arrive, `None` while parts are missing (or when the part was
+    /// cancelled or evicted: a message missing a part never reaches the handset whole).
+    /// `with_account` asks for the submitting account as well.
+    pub(crate) fn reach_handset(&self, slot: Slot, with_account: bool) -> Option<Reached> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let record = inner.at(slot.0)?;
+        if record.state == ReceiptState::Deleted {
+            return None;
+        }
+        let seq = record.logical;
+        let logical = logical_mut(inner, seq)?;
+        logical.reached = logical.reached.saturating_add(1);
+        if logical.reached < logical.total {
+            return None;
+        }
+        let positions: Vec<u64> = logical.parts.as_slice().to_vec();
+        let total = logical.total;
+        let mut payload = Vec::new();
+        let mut first: Option<&MessageRecord> = None;
+        for pos in positions {
+            let part = inner.at(pos)?;
+            payload.extend_from_slice(&part.payload);
+            first.get_or_insert(part);
+        }
+        let first = first?;
+        Some(Reached {
+            source: first.source.clone(),
+            destination: first.destination.clone(),
+            account: with_account.then(|| first.account.clone()),
+            data_coding: first.data_coding,
+            parts: total,
+            payload,
+        })
     }
 
     /// Copies of the records with this id, oldest first.
@@ -462,6 +523,7 @@ fn push_logical(inner: &mut Inner, total: u8, parts: Parts) -> u64 {
     inner.logical.push_back(Logical {
         total: total.max(1),
         parts,
+        reached: 0,
     });
     seq
 }
@@ -469,11 +531,6 @@ fn push_logical(inner: &mut Inner, total: u8, parts: Parts) -> u64 {
 fn logical_mut(inner: &mut Inner, seq: u64) -> Option<&mut Logical> {
     let idx = seq.checked_sub(inner.first_logical)?;
     inner.logical.get_mut(usize::try_from(idx).ok()?)
-}
-
-/// Address comparison ignores a leading `+`, so `+447700900001` and `447700900001` match.
-pub fn normalize(addr: &str) -> &str {
-    addr.strip_prefix('+').unwrap_or(addr)
 }
 
 impl MessageRecord {
@@ -494,6 +551,7 @@ impl MessageRecord {
             done_at: None,
             id_hash: 0,
             prev_same: NONE,
+            logical: NONE,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The event stream: bounded fan-out of carrier events to WebSocket subscribers.
+//! The event bus: bounded fan-out of what happens in the world to its subscribers (WebSocket
+//! clients of the control plane, and in-process feeds of embedders such as loadgen).
 //!
 //! The carrier calls [`EventBus::publish`] at each step a message or call goes through (accepted,
 //! rejected, delivered to a handset, lost, receipt sent, call status, MO, carrier changes). The
@@ -9,34 +10,19 @@
 //! many it missed. Nothing is buffered per subscriber, so a stalled WebSocket client costs the
 //! server one ring position, not memory that grows with time.
 //!
-//! [`router`] serves `GET /v1/events` as a WebSocket: ring -> filter -> socket send, awaiting the
-//! socket, so a client that does not read only makes its own subscription lag. Streams end when
-//! the client closes, when the bus is dropped, or when the bus's shutdown token is cancelled
-//! (which lets a server's graceful shutdown finish while clients are connected).
+//! Subscriptions end when the bus is dropped or its shutdown token is cancelled, which lets a
+//! server's graceful shutdown finish while WebSocket clients are connected.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::ws::{
-    CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code,
-    rejection::WebSocketUpgradeRejection,
-};
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use crate::handsets::Channel;
-use crate::smsc::store::normalize;
+use crate::handsets::{Channel, normalize};
 
 /// One thing that happened in a carrier, as sent on the stream (one JSON object per event, with
 /// the [`EventKind`] fields flattened next to a `"type"` tag).
@@ -332,6 +318,7 @@ pub struct EventBus {
     /// Held while a seq is assigned and the event enters the ring, so ring order is seq order
     /// even when several sessions publish at once.
     order: Mutex<()>,
+    #[cfg(test)]
     capacity: usize,
     shutdown: CancellationToken,
 }
@@ -339,6 +326,7 @@ pub struct EventBus {
 impl EventBus {
     /// A bus whose ring holds `capacity` events, rounded up to a power of two (at least 1);
     /// [`capacity`](Self::capacity) reports the effective size.
+    #[cfg(test)]
     pub fn new(capacity: usize) -> Self {
         Self::with_shutdown(capacity, CancellationToken::new())
     }
@@ -352,13 +340,14 @@ impl EventBus {
             tx,
             seq: AtomicU64::new(0),
             order: Mutex::new(()),
+            #[cfg(test)]
             capacity,
             shutdown,
         }
     }
 
     /// Publish an event. It gets the next seq and the current time. When nobody subscribes
-    /// the event is only counted (no allocation); after [`close`](Self::close) it is ignored.
+    /// the event is only counted (no allocation); after shutdown it is ignored.
     pub fn publish(&self, carrier: Option<&str>, number: Option<&str>, kind: EventKind) {
         self.publish_with(carrier, number, || kind);
     }
@@ -422,35 +411,28 @@ impl EventBus {
         self.tx.receiver_count() > 0
     }
 
+    #[cfg(test)]
     /// Number of live subscriptions (one per open WebSocket, plus in-process ones).
     pub fn subscribers(&self) -> usize {
         self.tx.receiver_count()
     }
 
+    #[cfg(test)]
     /// Size of the ring (a power of two).
     pub fn capacity(&self) -> usize {
         self.capacity
     }
 
+    #[cfg(test)]
     /// Events in the ring that some subscriber has not read yet; never more than
     /// [`capacity`](Self::capacity).
     pub fn queued(&self) -> usize {
         self.tx.len()
     }
 
-    /// End every subscription and stream, and ignore later publishes.
-    pub fn close(&self) {
-        self.shutdown.cancel();
-    }
-
-    /// Whether [`close`](Self::close) was called or the shutdown token cancelled.
+    /// Whether the shutdown token was cancelled.
     pub fn is_closed(&self) -> bool {
         self.shutdown.is_cancelled()
-    }
-
-    /// The token whose cancellation ends every stream.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
     }
 }
 
@@ -496,143 +478,15 @@ impl Subscription {
         }
     }
 
+    /// The token whose cancellation ends this subscription (the bus's shutdown).
+    pub(crate) fn closed(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
     /// This subscription's filter (prefixes normalized).
     pub fn filter(&self) -> &EventFilter {
         &self.filter
     }
-}
-
-/// Query of `GET /v1/events` (each value comma-separated).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventsQuery {
-    /// Number prefixes.
-    pub prefix: Option<String>,
-    /// Event types (see [`EVENT_TYPES`]).
-    #[serde(rename = "type")]
-    pub types: Option<String>,
-    /// Carrier name.
-    pub carrier: Option<String>,
-}
-
-/// Clients only send control frames and close; anything larger is refused by the protocol layer.
-const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
-/// Hard cap on the socket's outgoing buffer: the stream awaits each send, so this is never
-/// reached in practice, but it makes the bound explicit.
-const MAX_WRITE_BUFFER: usize = 1024 * 1024;
-/// How long a close frame may take to leave before the connection is simply dropped.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
-
-/// The event-stream route, state applied, ready to be merged into the control plane:
-/// `GET /v1/events?prefix=4477,4420&type=handset_delivered,receipt_sent&carrier=alpha` upgrades
-/// to a WebSocket that carries each matching event as one JSON text message. Invalid parameters
-/// answer `400` with `{"error": "...", "valid_types": [...]}`; a closed bus answers `503`.
-pub fn router(bus: Arc<EventBus>) -> Router {
-    Router::new()
-        .route("/v1/events", get(events))
-        .with_state(bus)
-}
-
-fn bad_request(error: String) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(serde_json::json!({ "error": error, "valid_types": EVENT_TYPES })),
-    )
-        .into_response()
-}
-
-async fn events(
-    State(bus): State<Arc<EventBus>>,
-    query: Result<Query<EventsQuery>, QueryRejection>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    // Parameters are checked before the upgrade so a plain GET shows what is wrong with them.
-    let q = match query {
-        Ok(Query(q)) => q,
-        Err(e) => return bad_request(e.body_text()),
-    };
-    let filter = match EventFilter::parse(
-        q.prefix.as_deref(),
-        q.types.as_deref(),
-        q.carrier.as_deref(),
-    ) {
-        Ok(filter) => filter,
-        Err(e) => return bad_request(e.to_string()),
-    };
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(rejection) => return rejection.into_response(),
-    };
-    if bus.is_closed() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "error": "event stream is shut down" })),
-        )
-            .into_response();
-    }
-    // Subscribing before answering the upgrade means a client sees every event published after
-    // its handshake completes.
-    let subscription = bus.subscribe(filter);
-    ws.max_message_size(MAX_CLIENT_MESSAGE)
-        .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| stream_events(socket, subscription))
-}
-
-async fn stream_events(socket: WebSocket, mut subscription: Subscription) {
-    let shutdown = subscription.shutdown.clone();
-    let (mut sink, mut incoming) = socket.split();
-    loop {
-        let event = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => {
-                going_away(&mut sink).await;
-                return;
-            }
-            message = incoming.next() => match message {
-                None | Some(Err(_)) => return,
-                Some(Ok(Message::Close(_))) => {
-                    // The protocol layer queued the close reply; closing the sink sends it.
-                    let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
-                    return;
-                }
-                // Pings are answered by the protocol layer on this read; client text is ignored.
-                Some(Ok(_)) => continue,
-            },
-            event = subscription.next_shared() => match event {
-                Some(event) => event,
-                None => {
-                    going_away(&mut sink).await;
-                    return;
-                }
-            },
-        };
-        let text = match serde_json::to_string(&*event) {
-            Ok(text) => text,
-            Err(e) => {
-                tracing::warn!(seq = event.seq, error = %e, "event not serializable; skipped");
-                continue;
-            }
-        };
-        // Awaiting the send is the back-pressure: while the client does not read, this
-        // subscription stops reading the ring and lags instead of buffering.
-        tokio::select! {
-            biased;
-            () = shutdown.cancelled() => return,
-            sent = sink.send(Message::Text(Utf8Bytes::from(text))) => {
-                if sent.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-async fn going_away(sink: &mut futures::stream::SplitSink<WebSocket, Message>) {
-    let frame = CloseFrame {
-        code: close_code::AWAY,
-        reason: Utf8Bytes::from_static("event stream shut down"),
-    };
-    let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
 }
 
 #[cfg(test)]
@@ -906,7 +760,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn close_ends_subscriptions_and_ignores_publishes() {
+    async fn shutdown_ends_subscriptions_and_ignores_publishes() {
         let token = CancellationToken::new();
         let bus = EventBus::with_shutdown(4, token.clone());
         let mut sub = bus.subscribe(EventFilter::default());

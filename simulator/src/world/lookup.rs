@@ -19,11 +19,7 @@
 //! them: the number, its country and carrier, and where its received messages can be read.
 
 use std::fmt;
-use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -36,9 +32,11 @@ pub trait CarrierStatus: Send + Sync {
 }
 
 /// A [`CarrierStatus`] in which no carrier is ever down.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AllCarriersUp;
 
+#[cfg(test)]
 impl CarrierStatus for AllCarriersUp {
     fn is_down(&self, _carrier: &str) -> bool {
         false
@@ -313,36 +311,6 @@ pub fn open_sms_list(plan: &NumberPlan) -> OpenSmsList {
         count: numbers.len(),
         numbers,
     }
-}
-
-#[derive(Clone)]
-struct LookupState {
-    plan: Arc<NumberPlan>,
-    status: Arc<dyn CarrierStatus>,
-}
-
-/// The lookup routes, with their state applied (merge them into the control plane).
-pub fn router(plan: Arc<NumberPlan>, status: Arc<dyn CarrierStatus>) -> Router {
-    Router::new()
-        .route("/v1/lookup/{e164}", get(lookup_handler))
-        .route("/v1/open-sms-numbers", get(open_sms_handler))
-        .with_state(LookupState { plan, status })
-}
-
-async fn lookup_handler(
-    State(state): State<LookupState>,
-    Path(e164): Path<String>,
-) -> Json<LookupResponse> {
-    Json(lookup_number(
-        &state.plan,
-        state.status.as_ref(),
-        &e164,
-        Utc::now(),
-    ))
-}
-
-async fn open_sms_handler(State(state): State<LookupState>) -> Json<OpenSmsList> {
-    Json(open_sms_list(&state.plan))
 }
 
 #[cfg(test)]

@@ -8,15 +8,89 @@
 //! - [`voice`]: calls that ring, are answered and read a text to the handset;
 //! - [`events`]: the bus every step of a message or call is published on.
 //!
-//! This layer knows nothing of SMPP sessions, listeners or HTTP. It may use [`crate::handsets`]
-//! and the leaf utilities; everything above it ([`crate::config`], [`crate::smsc`],
-//! [`crate::control`]) may use it.
+//! [`World`] is what every carrier of a run shares: the plan, the handsets, the event bus, the
+//! calls, the seed and the clock. This layer knows nothing of SMPP sessions, listeners or HTTP:
+//! it uses only [`crate::handsets`] and the leaf utilities, and everything above it
+//! ([`crate::config`], [`crate::smsc`], [`crate::control`]) may use it.
 
-pub mod behaviour;
-pub mod dist;
-pub mod engine;
-pub mod events;
-pub mod lookup;
-pub mod plan;
-pub mod throttle;
-pub mod voice;
+pub(crate) mod behaviour;
+pub(crate) mod dist;
+pub(crate) mod engine;
+pub(crate) mod events;
+pub(crate) mod lookup;
+pub(crate) mod plan;
+pub(crate) mod throttle;
+pub(crate) mod voice;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::handsets::Handsets;
+use behaviour::{BehaviourPatch, Voice};
+use events::EventBus;
+use plan::{NumberPlan, Resolved, UnknownNumbers};
+
+/// What the carriers of one run share, the way operators share a numbering space and
+/// subscribers: one number plan, one set of handsets, one event stream, the calls, one seed and
+/// one clock.
+#[derive(Debug)]
+pub(crate) struct World {
+    /// Seed of every random decision.
+    pub seed: u64,
+    /// Divides configured durations.
+    pub time_scale: f64,
+    /// When the run started (monotonic; timeline offsets count from here).
+    pub started: tokio::time::Instant,
+    /// The number plan.
+    pub plan: Arc<NumberPlan>,
+    /// What happens to numbers outside the plan.
+    pub unknown_numbers: UnknownNumbers,
+    /// True when the plan came from ranges in the file (so unknown numbers can exist).
+    pub has_plan: bool,
+    /// Virtual handsets.
+    pub handsets: Arc<Handsets>,
+    /// Event stream.
+    pub events: Arc<EventBus>,
+    /// Voice calls.
+    pub calls: voice::Calls,
+    /// Cancelled when the run shuts down: ends event streams and calls in progress.
+    pub shutdown: CancellationToken,
+}
+
+impl World {
+    /// Range behaviour patches for a lookup's chain, least specific first (the merge order).
+    pub fn range_behaviour<'a>(
+        &'a self,
+        resolved: &'a Resolved,
+    ) -> impl Iterator<Item = &'a BehaviourPatch> + 'a {
+        resolved
+            .chain
+            .iter()
+            .rev()
+            .filter_map(|&i| self.plan.ranges().get(i)?.config.behaviour.as_ref())
+    }
+
+    /// The voice behaviour for a call to `resolved`: the placing carrier's `base`, refined by
+    /// each range of the number's chain, least specific first.
+    pub fn voice_for(&self, mut base: Voice, resolved: Option<&Resolved>) -> Voice {
+        if let Some(r) = resolved {
+            for &i in r.chain.iter().rev() {
+                if let Some(p) = self
+                    .plan
+                    .ranges()
+                    .get(i)
+                    .and_then(|r| r.config.voice.as_ref())
+                {
+                    p.apply_to(&mut base);
+                }
+            }
+        }
+        base
+    }
+
+    /// Time since start, scaled back to configured time (what a timeline offset means).
+    pub fn scenario_elapsed(&self) -> std::time::Duration {
+        self.started.elapsed().mul_f64(self.time_scale)
+    }
+}

@@ -47,6 +47,16 @@ pub const DEFAULT_CARRIER: &str = "default";
 /// Most digits an E.164 number has (ITU-T E.164 §6.1).
 pub const MAX_DIGITS: usize = 15;
 
+/// Destinations outside the number plan.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownNumbers {
+    /// Refuse at submit with ESME_RINVDSTADR, as a carrier with no route does.
+    Reject,
+    /// Accept and treat as a reachable mobile on the submitting carrier.
+    Accept,
+}
+
 /// The number plan as written in TOML.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -364,6 +374,7 @@ pub struct PlanRange {
 
 impl PlanRange {
     /// `ranges[3]` or `ranges[3] ("alpha mobiles")`, as errors name ranges.
+    #[cfg(test)]
     pub fn label(&self) -> String {
         range_label(self.index, self.config.name.as_deref())
     }

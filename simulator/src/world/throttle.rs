@@ -170,6 +170,7 @@ impl TokenBucket {
     }
 
     /// The bucket size in force.
+    #[cfg(test)]
     pub fn burst(&self) -> u32 {
         self.burst
     }

@@ -15,18 +15,17 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
+use super::World;
+use super::behaviour::Voice;
+use super::dist;
+use super::events::EventKind;
+use super::plan::Resolved;
 use crate::handsets::{Channel, NewEntry};
-use crate::smsc::carrier::Carrier;
-use crate::smsc::network::Network;
-use crate::world::events::EventKind;
 
 /// Most calls remembered for `GET /v1/calls`; older ones are forgotten first.
 const CALLS_KEPT: usize = 100_000;
@@ -129,7 +128,7 @@ pub enum CallError {
 
 /// Every call of the run, newest kept.
 #[derive(Debug, Default)]
-pub struct Calls {
+pub(crate) struct Calls {
     calls: Mutex<(HashMap<String, CallRecord>, VecDeque<String>)>,
 }
 
@@ -154,7 +153,7 @@ impl Calls {
     }
 
     /// A call by id.
-    pub fn get(&self, id: &str) -> Option<CallRecord> {
+    pub(crate) fn get(&self, id: &str) -> Option<CallRecord> {
         self.calls
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -164,89 +163,81 @@ impl Calls {
     }
 
     /// Calls to `to` (all when `None`), newest first.
-    pub fn list(&self, to: Option<&str>, limit: usize) -> Vec<CallRecord> {
+    pub(crate) fn list(&self, to: Option<&str>, limit: usize) -> Vec<CallRecord> {
         let guard = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         let (map, order) = &*guard;
         order
             .iter()
             .rev()
             .filter_map(|id| map.get(id))
-            .filter(|r| to.is_none_or(|t| r.to == crate::smsc::store::normalize(t)))
+            .filter(|r| to.is_none_or(|t| r.to == crate::handsets::normalize(t)))
             .take(limit)
             .cloned()
             .collect()
     }
 }
 
-/// Places a call; returns its record (status queued) at once and plays it out on timers.
-pub fn place(net: &Arc<Network>, req: CallRequest) -> Result<CallRecord, CallError> {
+/// The checked number (digits) of a call request, or why it cannot be placed.
+pub(crate) fn check(req: &CallRequest) -> Result<String, CallError> {
     let to = match crate::world::plan::parse_number(req.to.trim()) {
         Ok(digits) => digits.to_string(),
-        Err(_) => return Err(CallError::BadNumber(req.to)),
+        Err(_) => return Err(CallError::BadNumber(req.to.clone())),
     };
     if req.text.trim().is_empty() {
         return Err(CallError::EmptyText);
     }
-    let resolved = net.plan.lookup(&to);
-    let carrier = match &req.carrier {
-        Some(name) => net
-            .carrier(name)
-            .ok_or_else(|| CallError::UnknownCarrier(name.clone()))?,
-        None => resolved
-            .as_ref()
-            .and_then(|r| net.carrier(&r.carrier))
-            .or_else(|| net.carriers().into_iter().next())
-            .ok_or_else(|| CallError::UnknownCarrier("(none running)".into()))?,
-    };
-    // Shaped like the call ids of the voice APIs: "CA" and 32 hex digits.
-    let id = format!("CA{}", uuid::Uuid::new_v4().simple());
-    let record = CallRecord {
-        call_id: id.clone(),
-        carrier: carrier.name().to_string(),
-        from: req.from.clone(),
-        to: to.clone(),
-        status: CallStatus::Queued,
-        reason: None,
-        created_at: Utc::now(),
-        answered_at: None,
-        ended_at: None,
-        duration_secs: 0,
-        price: 0.0,
-        currency: net.plan.currency().to_string(),
-    };
-    net.calls.insert(record.clone());
-    publish(net, &record);
+    Ok(to)
+}
 
-    // Decide everything now, from the call's own stream, in a fixed draw order.
-    let voice = net.voice_for(&carrier, resolved.as_ref());
-    let occurrence = carrier.next_occurrence(&format!("voice:{to}"));
-    let mut rng = crate::world::dist::stream(
-        net.seed,
-        &[
-            b"voice",
-            carrier.name().as_bytes(),
-            to.as_bytes(),
-            &occurrence.to_le_bytes(),
-        ],
-    );
-    let draw = crate::world::dist::unit(&mut rng);
-    let ring = crate::world::dist::scale(voice.ring_time.sample(&mut rng), net.time_scale);
-    let timeout =
-        crate::world::dist::scale(voice.no_answer_timeout.sample(&mut rng), net.time_scale);
-    let failure = if carrier.is_down() {
+/// How a call is carried: chosen by the SMPP side, which knows the carriers.
+#[derive(Debug)]
+pub(crate) struct Route {
+    /// The carrier placing it.
+    pub carrier: String,
+    /// The carrier is in an outage.
+    pub down: bool,
+    /// Voice behaviour in force: the carrier's, refined by the number's ranges.
+    pub voice: Voice,
+    /// How many calls to this number the carrier decided before (seeds this one).
+    pub occurrence: u32,
+    /// Ends the call early when the carrier shuts down.
+    pub stop: CancellationToken,
+}
+
+/// Why a call cannot connect before it rings, from what is known of its number and carrier.
+fn failure(route: &Route, resolved: Option<&Resolved>, has_plan: bool) -> Option<&'static str> {
+    if route.down {
         Some("carrier_outage")
-    } else if resolved.is_none() && net.has_plan {
+    } else if resolved.is_none() && has_plan {
         Some("unallocated_number")
-    } else if resolved
-        .as_ref()
-        .is_some_and(|r| !r.line_type.answers_calls())
-    {
+    } else if resolved.is_some_and(|r| !r.line_type.answers_calls()) {
         Some("not_voice_capable")
-    } else if resolved.as_ref().is_some_and(|r| r.absent) {
+    } else if resolved.is_some_and(|r| r.absent) {
         Some("absent_subscriber")
     } else {
         None
-    };
+    }
+}
+
+/// What happens to one call: how it ends and its timers (already scaled).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CallDecision {
+    end: End,
+    ring: Duration,
+    timeout: Duration,
+}
+
+/// Decides one call from its voice behaviour and its own random stream, in a fixed draw order
+/// (so changing one probability does not reshuffle the others); `failure` wins over the draw.
+fn decide<R: Rng + ?Sized>(
+    voice: &Voice,
+    failure: Option<&'static str>,
+    time_scale: f64,
+    rng: &mut R,
+) -> CallDecision {
+    let draw = dist::unit(rng);
+    let ring = dist::scale(voice.ring_time.sample(rng), time_scale);
+    let timeout = dist::scale(voice.no_answer_timeout.sample(rng), time_scale);
     let end = if let Some(reason) = failure {
         End::Failed(reason)
     } else if draw < voice.answer {
@@ -258,25 +249,73 @@ pub fn place(net: &Arc<Network>, req: CallRequest) -> Result<CallRecord, CallErr
     } else {
         End::NoAnswer
     };
+    CallDecision { end, ring, timeout }
+}
+
+/// Places a call to `to` (checked by [`check`], `resolved` in the plan) along `route`; returns
+/// its record (status queued) at once and plays it out on timers.
+pub(crate) fn place(
+    world: &Arc<World>,
+    req: CallRequest,
+    to: String,
+    resolved: Option<&Resolved>,
+    route: Route,
+) -> CallRecord {
+    // Shaped like the call ids of the voice APIs: "CA" and 32 hex digits.
+    let id = format!("CA{}", uuid::Uuid::new_v4().simple());
+    let record = CallRecord {
+        call_id: id.clone(),
+        carrier: route.carrier.clone(),
+        from: req.from.clone(),
+        to: to.clone(),
+        status: CallStatus::Queued,
+        reason: None,
+        created_at: Utc::now(),
+        answered_at: None,
+        ended_at: None,
+        duration_secs: 0,
+        price: 0.0,
+        currency: world.plan.currency().to_string(),
+    };
+    world.calls.insert(record.clone());
+    publish(world, &record);
+
+    // Decide everything now, from the call's own stream.
+    let mut rng = dist::stream(
+        world.seed,
+        &[
+            b"voice",
+            route.carrier.as_bytes(),
+            to.as_bytes(),
+            &route.occurrence.to_le_bytes(),
+        ],
+    );
+    let decision = decide(
+        &route.voice,
+        failure(&route, resolved, world.has_plan),
+        world.time_scale,
+        &mut rng,
+    );
     let words = req.text.split_whitespace().count().max(1) as f64;
     let talk_secs = (2.0 * words / WORDS_PER_SECOND).ceil().max(5.0) as u64;
-    let price_per_minute = resolved.as_ref().map_or(0.0, |r| r.price_call_minute);
+    let price_per_minute = resolved.map_or(0.0, |r| r.price_call_minute);
     let plan = Plan {
         id,
         to,
         from: req.from,
         text: req.text,
-        end,
-        ring,
-        timeout,
+        carrier: route.carrier,
+        end: decision.end,
+        ring: decision.ring,
+        timeout: decision.timeout,
         talk: Duration::from_secs(talk_secs),
         price: talk_secs.div_ceil(60) as f64 * price_per_minute,
     };
-    tokio::spawn(play(Arc::clone(net), carrier, plan));
-    Ok(record)
+    tokio::spawn(play(Arc::clone(world), route.stop, plan));
+    record
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum End {
     Answered,
     Busy,
@@ -290,6 +329,7 @@ struct Plan {
     to: String,
     from: String,
     text: String,
+    carrier: String,
     end: End,
     ring: Duration,
     timeout: Duration,
@@ -297,8 +337,8 @@ struct Plan {
     price: f64,
 }
 
-fn publish(net: &Network, r: &CallRecord) {
-    net.events.publish(
+fn publish(world: &World, r: &CallRecord) {
+    world.events.publish(
         Some(&r.carrier),
         Some(&r.to),
         EventKind::Call {
@@ -310,14 +350,13 @@ fn publish(net: &Network, r: &CallRecord) {
     );
 }
 
-fn set(net: &Network, id: &str, f: impl FnOnce(&mut CallRecord)) {
-    if let Some(r) = net.calls.update(id, f) {
-        publish(net, &r);
+fn set(world: &World, id: &str, f: impl FnOnce(&mut CallRecord)) {
+    if let Some(r) = world.calls.update(id, f) {
+        publish(world, &r);
     }
 }
 
-async fn play(net: Arc<Network>, carrier: Arc<Carrier>, p: Plan) {
-    let stop = carrier.shutdown.clone();
+async fn play(world: Arc<World>, stop: CancellationToken, p: Plan) {
     let sleep = |d: Duration| {
         let stop = stop.clone();
         async move {
@@ -336,44 +375,44 @@ async fn play(net: Arc<Network>, carrier: Arc<Carrier>, p: Plan) {
         }
     };
     if let End::Failed(reason) = p.end {
-        set(&net, &p.id, ended(CallStatus::Failed, Some(reason)));
+        set(&world, &p.id, ended(CallStatus::Failed, Some(reason)));
         return;
     }
-    set(&net, &p.id, |r| r.status = CallStatus::Ringing);
+    set(&world, &p.id, |r| r.status = CallStatus::Ringing);
     match p.end {
         End::Busy => {
             // A busy tone comes back within a ring or so.
             if sleep(p.ring.min(Duration::from_secs(1))).await {
-                set(&net, &p.id, ended(CallStatus::Busy, None));
+                set(&world, &p.id, ended(CallStatus::Busy, None));
             }
         }
         End::NoAnswer => {
             if sleep(p.timeout).await {
-                set(&net, &p.id, ended(CallStatus::NoAnswer, None));
+                set(&world, &p.id, ended(CallStatus::NoAnswer, None));
             }
         }
         End::Answered => {
             if !sleep(p.ring).await {
                 return;
             }
-            set(&net, &p.id, |r| {
+            set(&world, &p.id, |r| {
                 r.status = CallStatus::Answered;
                 r.answered_at = Some(Utc::now());
             });
-            net.handsets.deliver(
+            world.handsets.deliver(
                 &p.to,
                 NewEntry {
                     channel: Channel::Voice,
                     from: p.from.clone(),
                     text: p.text.clone(),
-                    carrier: carrier.name().to_string(),
+                    carrier: p.carrier.clone(),
                     reference: p.id.clone(),
                     parts: 1,
                     received_at: Utc::now(),
                 },
             );
-            net.events.publish(
-                Some(carrier.name()),
+            world.events.publish(
+                Some(&p.carrier),
                 Some(&p.to),
                 EventKind::HandsetDelivered {
                     message_id: p.id.clone(),
@@ -383,9 +422,9 @@ async fn play(net: Arc<Network>, carrier: Arc<Carrier>, p: Plan) {
                     text: p.text.clone(),
                 },
             );
-            if sleep(crate::world::dist::scale(p.talk, net.time_scale)).await {
+            if sleep(dist::scale(p.talk, world.time_scale)).await {
                 let (secs, price) = (p.talk.as_secs(), p.price);
-                set(&net, &p.id, move |r| {
+                set(&world, &p.id, move |r| {
                     r.status = CallStatus::Completed;
                     r.ended_at = Some(Utc::now());
                     r.duration_secs = secs;
@@ -394,53 +433,5 @@ async fn play(net: Arc<Network>, carrier: Arc<Carrier>, p: Plan) {
             }
         }
         End::Failed(_) => {}
-    }
-}
-
-/// Query of `GET /v1/calls`.
-#[derive(Debug, Deserialize)]
-pub struct CallsQuery {
-    /// Only calls to this number.
-    pub to: Option<String>,
-    /// Most calls returned (default 100).
-    pub limit: Option<usize>,
-}
-
-/// `POST /v1/calls`, `GET /v1/calls`, `GET /v1/calls/{id}`.
-pub fn router(net: Arc<Network>) -> Router {
-    Router::new()
-        .route("/v1/calls", post(create).get(list))
-        .route("/v1/calls/{id}", get(show))
-        .with_state(net)
-}
-
-fn error(status: StatusCode, message: String) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
-}
-
-async fn create(
-    State(net): State<Arc<Network>>,
-    body: Result<Json<CallRequest>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let Json(req) = match body {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
-    };
-    match place(&net, req) {
-        Ok(r) => (StatusCode::CREATED, Json(r)).into_response(),
-        Err(e @ CallError::UnknownCarrier(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
-        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
-    }
-}
-
-async fn list(State(net): State<Arc<Network>>, Query(q): Query<CallsQuery>) -> Response {
-    let calls = net.calls.list(q.to.as_deref(), q.limit.unwrap_or(100));
-    Json(serde_json::json!({ "calls": calls })).into_response()
-}
-
-async fn show(State(net): State<Arc<Network>>, Path(id): Path<String>) -> Response {
-    match net.calls.get(&id) {
-        Some(r) => Json(r).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("no call {id}")),
     }
 }

@@ -1,6 +1,8 @@
-//! The handset and event-stream control-plane routes served over real sockets: the WebSocket
-//! event stream (filters, a slow consumer that must lag rather than grow memory, pings,
-//! shutdown) through tokio-tungstenite, and the handset inbox endpoints through reqwest.
+//! The handset and event-stream routes served over real sockets, with events and deliveries
+//! put straight into the world so each case is exact: the WebSocket event stream (filters, a
+//! slow consumer that must lag rather than grow memory, pings, shutdown) through
+//! tokio-tungstenite, and the handset inbox endpoints through reqwest. (Everything else in the
+//! control plane is tested through the front door, in `tests/`.)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,34 +10,43 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::{SinkExt, StreamExt};
-use simulator::handsets::{self, Channel, Handsets, NewEntry};
-use simulator::world::events::{self, EventBus, EventKind};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_util::sync::CancellationToken;
+
+use crate::config::SimConfig;
+use crate::handsets::{Channel, Handsets, NewEntry};
+use crate::smsc::network::Network;
+use crate::world::events::{EventBus, EventKind};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 struct Server {
     addr: SocketAddr,
+    net: Arc<Network>,
     bus: Arc<EventBus>,
     handsets: Arc<Handsets>,
-    shutdown: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
 }
 
+impl Server {
+    /// Ends the event streams and the server, as the front door's shutdown does.
+    fn shut_down(&self) {
+        self.net.world.shutdown.cancel();
+    }
+}
+
+/// The control plane of a one-carrier network whose bus holds `bus_capacity` events and whose
+/// inboxes hold 4 entries.
 async fn start(bus_capacity: usize) -> Server {
-    let shutdown = CancellationToken::new();
-    let bus = Arc::new(EventBus::with_shutdown(
-        bus_capacity,
-        shutdown.child_token(),
-    ));
-    let handsets = Arc::new(Handsets::new(4));
-    let app = events::router(Arc::clone(&bus)).merge(handsets::router(Arc::clone(&handsets)));
+    let mut cfg = SimConfig::default();
+    cfg.events.capacity = bus_capacity;
+    cfg.handsets.inbox_capacity = 4;
+    let net = Network::build(&cfg).expect("network");
+    let app = super::router(Arc::clone(&net));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
-    let stop = shutdown.clone();
+    let stop = net.world.shutdown.clone();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -43,9 +54,9 @@ async fn start(bus_capacity: usize) -> Server {
     });
     Server {
         addr,
-        bus,
-        handsets,
-        shutdown,
+        bus: Arc::clone(&net.world.events),
+        handsets: Arc::clone(&net.world.handsets),
+        net,
         task,
     }
 }
@@ -155,7 +166,7 @@ async fn filtered_events_arrive_as_json_with_their_type() {
     assert_eq!(second["duplicate"], false);
 
     ws.close(None).await.expect("close");
-    server.shutdown.cancel();
+    server.shut_down();
 }
 
 #[tokio::test]
@@ -181,7 +192,7 @@ async fn unknown_event_type_is_a_400_listing_valid_types() {
         .iter()
         .filter_map(|v| v.as_str())
         .collect();
-    assert_eq!(valid, events::EVENT_TYPES);
+    assert_eq!(valid, crate::world::events::EVENT_TYPES);
 
     // The WebSocket handshake is refused the same way.
     let err =
@@ -199,7 +210,7 @@ async fn unknown_event_type_is_a_400_listing_valid_types() {
         .await
         .expect("request");
     assert_eq!(resp.status(), reqwest::StatusCode::BAD_REQUEST);
-    server.shutdown.cancel();
+    server.shut_down();
 }
 
 #[tokio::test]
@@ -242,7 +253,7 @@ async fn slow_consumer_lags_instead_of_growing_memory() {
     assert!(missed > 0);
     assert_eq!(received + missed, PUBLISHED);
     assert!(received < PUBLISHED);
-    server.shutdown.cancel();
+    server.shut_down();
 }
 
 #[tokio::test]
@@ -258,7 +269,7 @@ async fn pings_are_answered() {
         .expect("stream open")
         .expect("frame");
     assert_eq!(pong, Message::Pong(b"are you there".to_vec().into()));
-    server.shutdown.cancel();
+    server.shut_down();
 }
 
 #[tokio::test]
@@ -276,7 +287,7 @@ async fn client_close_ends_the_subscription() {
     })
     .await
     .expect("subscription dropped");
-    server.shutdown.cancel();
+    server.shut_down();
 }
 
 #[tokio::test]
@@ -286,7 +297,7 @@ async fn graceful_shutdown_does_not_hang_on_open_streams() {
     // A client that never reads must not hold the shutdown either.
     let _stalled = connect(server.addr, "").await;
     assert_eq!(server.bus.subscribers(), 2);
-    server.shutdown.cancel();
+    server.shut_down();
     tokio::time::timeout(WAIT, server.task)
         .await
         .expect("server stopped in time")
@@ -416,5 +427,5 @@ async fn handset_inbox_over_http() {
         .expect("JSON");
     assert_eq!(body["received"], 0);
     assert_eq!(body["messages"].as_array().map(Vec::len), Some(0));
-    server.shutdown.cancel();
+    server.shut_down();
 }

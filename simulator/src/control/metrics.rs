@@ -1,0 +1,308 @@
+//! `GET /metrics`: every carrier's counters as Prometheus text.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::smsc::metrics::{Direction, Metrics};
+use crate::smsc::network::Network;
+
+/// The metrics route.
+pub(crate) fn router(net: Arc<Network>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(net)
+}
+
+async fn metrics(State(net): State<Arc<Network>>) -> impl IntoResponse {
+    let carriers: Vec<_> = net.carriers().collect();
+    let stored: Vec<(u64, usize)> = carriers
+        .iter()
+        .map(|c| (c.receipts.account().stored(), c.store.stats().records))
+        .collect();
+    let figures: Vec<CarrierFigures<'_>> = carriers
+        .iter()
+        .zip(&stored)
+        .map(|(c, (stored, records))| CarrierFigures {
+            carrier: c.name(),
+            metrics: &c.metrics,
+            stored: *stored,
+            store_records: *records,
+        })
+        .collect();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render_prometheus(&figures),
+    )
+}
+
+/// One carrier's figures for [`render_prometheus`].
+#[derive(Debug)]
+pub(crate) struct CarrierFigures<'a> {
+    /// Carrier name.
+    pub(crate) carrier: &'a str,
+    /// Its counters.
+    pub(crate) metrics: &'a Metrics,
+    /// Receipts currently held for delivery.
+    pub(crate) stored: u64,
+    /// Message records in its store.
+    pub(crate) store_records: usize,
+}
+
+/// Prometheus text exposition for every carrier: one HELP/TYPE header per family, then a
+/// sample per carrier (and account, outcome, ... where the family has those labels).
+pub(crate) fn render_prometheus(carriers: &[CarrierFigures<'_>]) -> String {
+    let mut out = String::new();
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    family(
+        &mut out,
+        "carrier_pdus_total",
+        "counter",
+        "SMPP PDUs by direction, command and command_status.",
+    );
+    for f in carriers {
+        let c = escape(f.carrier);
+        for ((dir, cmd, status), n) in f.metrics.pdu_counts().iter() {
+            let cmd = smpp::frame::command_name(*cmd);
+            let dir = match dir {
+                Direction::In => "in",
+                Direction::Out => "out",
+            };
+            let _ = writeln!(
+                out,
+                "carrier_pdus_total{{carrier=\"{c}\",direction=\"{dir}\",command=\"{cmd}\",status=\"0x{status:08x}\"}} {n}"
+            );
+        }
+    }
+    family(
+        &mut out,
+        "carrier_binds_total",
+        "counter",
+        "Bind attempts by kind and command_status.",
+    );
+    for f in carriers {
+        let c = escape(f.carrier);
+        for ((kind, status), n) in &f.metrics.bind_counts() {
+            let _ = writeln!(
+                out,
+                "carrier_binds_total{{carrier=\"{c}\",kind=\"{kind}\",status=\"0x{status:08x}\"}} {n}"
+            );
+        }
+    }
+    family(
+        &mut out,
+        "carrier_messages_accepted_by_account_total",
+        "counter",
+        "Messages accepted by account (per destination and part).",
+    );
+    for f in carriers {
+        let c = escape(f.carrier);
+        for (account, (), n) in f.metrics.accepted_by_account() {
+            let a = escape(&account);
+            let _ = writeln!(
+                out,
+                "carrier_messages_accepted_by_account_total{{carrier=\"{c}\",account=\"{a}\"}} {n}"
+            );
+        }
+    }
+    family(
+        &mut out,
+        "carrier_message_outcomes_total",
+        "counter",
+        "Messages by final state (receipt stat), per account.",
+    );
+    for f in carriers {
+        let c = escape(f.carrier);
+        for (account, stat, n) in f.metrics.outcomes_by_account() {
+            let a = escape(&account);
+            let _ = writeln!(
+                out,
+                "carrier_message_outcomes_total{{carrier=\"{c}\",account=\"{a}\",outcome=\"{stat}\"}} {n}"
+            );
+        }
+    }
+    family(
+        &mut out,
+        "carrier_submit_refusals_total",
+        "counter",
+        "Submits refused (throttling, configured errors, unknown numbers) by account and command_status.",
+    );
+    for f in carriers {
+        let c = escape(f.carrier);
+        for ((account, status), n) in &f.metrics.refusals_by_account() {
+            let a = escape(account);
+            let _ = writeln!(
+                out,
+                "carrier_submit_refusals_total{{carrier=\"{c}\",account=\"{a}\",status=\"0x{status:08x}\"}} {n}"
+            );
+        }
+    }
+    type Pick = fn(&Metrics) -> &AtomicU64;
+    let counters: [(&str, &str, Pick); 9] = [
+        (
+            "carrier_faults_injected_total",
+            "Session faults injected (drops, unbinds, generic_nacks).",
+            |m| &m.faults_injected,
+        ),
+        (
+            "carrier_connections_accepted_total",
+            "Connections accepted.",
+            |m| &m.connections_accepted,
+        ),
+        (
+            "carrier_connections_refused_total",
+            "Connections refused by the connection cap.",
+            |m| &m.connections_refused,
+        ),
+        (
+            "carrier_bind_timeouts_total",
+            "Connections closed for not binding in time.",
+            |m| &m.bind_timeouts,
+        ),
+        (
+            "carrier_idle_closes_total",
+            "Sessions closed after an unanswered enquire_link.",
+            |m| &m.idle_closes,
+        ),
+        (
+            "carrier_framing_errors_total",
+            "Connections closed for a command_length out of bounds.",
+            |m| &m.framing_errors,
+        ),
+        (
+            "carrier_messages_accepted_total",
+            "Messages accepted (per destination and part).",
+            |m| &m.messages_accepted,
+        ),
+        (
+            "carrier_messages_delivered_total",
+            "Messages delivered to the handset.",
+            |m| &m.messages_delivered,
+        ),
+        ("carrier_mo_total", "MO messages queued for ESMEs.", |m| {
+            &m.mo_generated
+        }),
+    ];
+    for (name, help, pick) in counters {
+        family(&mut out, name, "counter", help);
+        for f in carriers {
+            let _ = writeln!(
+                out,
+                "{name}{{carrier=\"{}\"}} {}",
+                escape(f.carrier),
+                load(pick(f.metrics))
+            );
+        }
+    }
+    family(
+        &mut out,
+        "carrier_receipts_total",
+        "counter",
+        "Delivery receipts by fate.",
+    );
+    for f in carriers {
+        let c = escape(f.carrier);
+        let m = f.metrics;
+        for (fate, v) in [
+            ("generated", &m.receipts_generated),
+            ("delivered", &m.receipts_delivered),
+            ("expired", &m.receipts_expired),
+            ("overflow", &m.receipts_overflow),
+            ("retried", &m.receipts_retried),
+            ("lost", &m.receipts_lost),
+            ("duplicated", &m.receipts_duplicated),
+        ] {
+            let _ = writeln!(
+                out,
+                "carrier_receipts_total{{carrier=\"{c}\",fate=\"{fate}\"}} {}",
+                load(v)
+            );
+        }
+    }
+    type Gauge = fn(&CarrierFigures<'_>) -> u64;
+    let gauges: [(&str, &str, Gauge); 3] = [
+        (
+            "carrier_receipts_stored",
+            "Receipts held for delivery (queued, retrying or in flight).",
+            |f| f.stored,
+        ),
+        ("carrier_connections_open", "Connections open.", |f| {
+            f.metrics.connections_open.load(Ordering::Relaxed)
+        }),
+        (
+            "carrier_messages_stored",
+            "Message records held by the store.",
+            |f| f.store_records as u64,
+        ),
+    ];
+    for (name, help, get) in gauges {
+        family(&mut out, name, "gauge", help);
+        for f in carriers {
+            let _ = writeln!(
+                out,
+                "{name}{{carrier=\"{}\"}} {}",
+                escape(f.carrier),
+                get(f)
+            );
+        }
+    }
+    out
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_pdu_counts_with_labels() {
+        let m = Metrics::default();
+        m.pdu(Direction::In, 4, 0);
+        m.pdu(Direction::In, 4, 0);
+        m.pdu(Direction::Out, 0x8000_0004, 0x0b);
+        m.outcome("acct", "DELIVRD");
+        m.refusal("acct", 0x58);
+        let text = render_prometheus(&[
+            CarrierFigures {
+                carrier: "alpha",
+                metrics: &m,
+                stored: 3,
+                store_records: 2,
+            },
+            CarrierFigures {
+                carrier: "beta",
+                metrics: &Metrics::default(),
+                stored: 0,
+                store_records: 0,
+            },
+        ]);
+        // One header per family, whatever the number of carriers.
+        assert_eq!(
+            text.matches("# TYPE carrier_receipts_stored gauge").count(),
+            1
+        );
+        assert!(text.contains("carrier_receipts_stored{carrier=\"beta\"} 0"));
+        assert!(text.contains("carrier_message_outcomes_total{carrier=\"alpha\",account=\"acct\",outcome=\"DELIVRD\"} 1"));
+        assert!(text.contains("carrier_submit_refusals_total{carrier=\"alpha\",account=\"acct\",status=\"0x00000058\"} 1"));
+        assert!(text.contains("carrier_pdus_total{carrier=\"alpha\",direction=\"in\",command=\"submit_sm\",status=\"0x00000000\"} 2"));
+        assert!(text.contains("command=\"submit_sm_resp\",status=\"0x0000000b\"} 1"));
+        assert!(text.contains("carrier_receipts_stored{carrier=\"alpha\"} 3"));
+    }
+}

@@ -1,0 +1,323 @@
+//! What happens to an accepted message over time: it is stored and announced when accepted, it
+//! reaches its handset (whole, once its last part has), it reaches its final state, and its
+//! receipt goes to the account's receivers.
+//!
+//! Sessions call [`Carrier::accept`] for each message and [`Carrier::after_response`] once the
+//! submit response is written; the timers in between are the carrier's tasks, so a shutdown
+//! stops them and what was still pending stays ENROUTE in the store, reported rather than lost.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::Utc;
+use rusmpp::CommandStatus;
+use smpp::receipt::ReceiptState;
+
+use super::carrier::Carrier;
+use super::decide::Refusal;
+use super::receipts::PendingReceipt;
+use super::store::{MessageRecord, Slot, Submission};
+use crate::handsets::{Channel, NewEntry};
+use crate::world::behaviour::Status;
+use crate::world::engine::Decision;
+use crate::world::events::EventKind;
+
+/// What must happen only after the submit response is on the wire.
+///
+/// With a delivery delay of zero a receipt could otherwise reach a receiver session before the
+/// submitter has read its submit_sm_resp, and most gateways (Kannel among them) cannot match a
+/// receipt for an id they have not yet been given.
+#[derive(Debug)]
+#[must_use = "pass it to Carrier::after_response once the response is sent"]
+pub(crate) struct AfterResponse {
+    id: String,
+    /// Where the record sits, so finishing it needs no id lookup.
+    slot: Slot,
+    intermediate: Option<PendingReceipt>,
+    decision: Decision,
+}
+
+/// The answer to one submitted message.
+#[derive(Debug)]
+pub(crate) struct Submitted {
+    /// The message id and the work to run once the response is written, or the refusal.
+    pub(crate) result: Result<(String, AfterResponse), CommandStatus>,
+    /// How long to hold the response (the configured submit latency).
+    pub(crate) latency: Duration,
+}
+
+impl Carrier {
+    /// Submits a message: [`Carrier::decide`]s it, then stores, counts and publishes the
+    /// answer. Returns its id and the work that must wait until the submit response is on the
+    /// wire (see [`AfterResponse`]), or the refusal.
+    pub(crate) fn accept(self: &Arc<Self>, account: &str, sub: Submission) -> Submitted {
+        let decision = match self.decide(account, &sub) {
+            Ok(d) => d,
+            Err(Refusal { status, latency }) => {
+                self.metrics.refusal(account, u32::from(status));
+                self.world
+                    .events
+                    .publish_with(Some(self.name()), Some(&sub.destination), || {
+                        EventKind::MessageRejected {
+                            account: account.to_string(),
+                            to: sub.destination.clone(),
+                            command_status: u32::from(status),
+                            reason: Status(u32::from(status)).name(),
+                        }
+                    });
+                return Submitted {
+                    result: Err(status),
+                    latency,
+                };
+            }
+        };
+        let latency = decision.submit_latency;
+        let id = self.ids.next_id();
+        let record = MessageRecord::new(id.clone(), account.to_string(), sub);
+        self.metrics.accepted(account);
+        self.world
+            .events
+            .publish_with(Some(self.name()), Some(&record.destination), || {
+                EventKind::MessageAccepted {
+                    account: account.to_string(),
+                    message_id: id.clone(),
+                    from: record.source.clone(),
+                    to: record.destination.clone(),
+                    parts: record.concat.map_or(1, |c| c.total),
+                }
+            });
+        let intermediate = (record.registered_delivery & 0x10 != 0)
+            .then(|| self.receipt_for(&record, ReceiptState::Enroute, 0, true));
+        let slot = self.store.insert(record);
+        let after = AfterResponse {
+            id: id.clone(),
+            slot,
+            intermediate,
+            decision,
+        };
+        Submitted {
+            result: Ok((id, after)),
+            latency,
+        }
+    }
+
+    /// Runs the work [`Carrier::accept`] deferred, once the submit response has been written:
+    /// schedules the handset delivery and the final state with its receipt.
+    pub(crate) fn after_response(self: &Arc<Self>, after: AfterResponse) {
+        if let Some(r) = after.intermediate {
+            self.receipts.publish(r);
+        }
+        let mut d = after.decision;
+        let slot = after.slot;
+        if let Some(delay) = d.handset_after {
+            // Only the handset side needs the reply; finishing does not read it.
+            let mo = d.mo_reply.take();
+            let id = after.id.clone();
+            self.at(delay, move |me| me.reach_handset(slot, &id, mo));
+        }
+        let id = after.id;
+        let receipt_after = d.receipt_after;
+        let finish = move |me: Arc<Carrier>| {
+            me.finish(slot, &id, &d);
+        };
+        self.at(receipt_after, finish);
+    }
+
+    /// Runs `f` after `delay` (at once when zero), unless the carrier shuts down first: then
+    /// the message stays ENROUTE in the store, reported rather than lost.
+    fn at(self: &Arc<Self>, delay: Duration, f: impl FnOnce(Arc<Carrier>) + Send + 'static) {
+        if delay.is_zero() {
+            f(Arc::clone(self));
+            return;
+        }
+        let me = Arc::clone(self);
+        let token = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => f(me),
+                _ = token.cancelled() => {}
+            }
+        });
+    }
+
+    /// The message (or part) reaches its handset; a message lands in the inbox when its last
+    /// part does (the store gathers the parts, see [`super::store::MessageStore::reach_handset`]).
+    fn reach_handset(self: &Arc<Self>, slot: Slot, id: &str, mo: Option<(Duration, String)>) {
+        let Some(r) = self.store.reach_handset(slot, mo.is_some()) else {
+            return;
+        };
+        self.metrics
+            .messages_delivered
+            .fetch_add(1, Ordering::Relaxed);
+        let text = smpp::text::decode(r.data_coding, &r.payload);
+        let events = &self.world.events;
+        // The event needs its own copy of the text only when someone listens.
+        let event_text = events.has_subscribers().then(|| text.clone());
+        self.world.handsets.deliver(
+            &r.destination,
+            NewEntry {
+                channel: Channel::Sms,
+                from: r.source.clone(),
+                text,
+                carrier: self.name().to_string(),
+                reference: id.to_string(),
+                parts: r.parts,
+                received_at: Utc::now(),
+            },
+        );
+        events.publish_with(Some(self.name()), Some(&r.destination), || {
+            EventKind::HandsetDelivered {
+                message_id: id.to_string(),
+                from: r.source.clone(),
+                to: r.destination.clone(),
+                channel: Channel::Sms,
+                // A subscriber that arrived since the check above: decode again.
+                text: event_text.unwrap_or_else(|| smpp::text::decode(r.data_coding, &r.payload)),
+            }
+        });
+        if let (Some((delay, text)), Some(account)) = (mo, r.account) {
+            let (from, to) = (r.destination, r.source);
+            self.at(delay, move |me| {
+                me.queue_mo(&account, &from, &to, &text);
+            });
+        }
+    }
+
+    /// Queues an MO message (a handset's text to `to`) for `account`'s receivers.
+    pub(crate) fn queue_mo(&self, account: &str, from: &str, to: &str, text: &str) {
+        self.metrics.mo_generated.fetch_add(1, Ordering::Relaxed);
+        self.receipts.publish(PendingReceipt {
+            message_id: String::new(),
+            account: account.to_string(),
+            original_source: to.to_string(),
+            original_destination: from.to_string(),
+            state: ReceiptState::Delivered,
+            error_code: 0,
+            intermediate: false,
+            submitted_at: Utc::now(),
+            done_at: Utc::now(),
+            text: String::new(),
+            mo_text: Some(text.to_string()),
+            attempts: 0,
+            created: tokio::time::Instant::now(),
+        });
+        self.world
+            .events
+            .publish_with(Some(self.name()), Some(from), || EventKind::Mo {
+                account: account.to_string(),
+                from: from.to_string(),
+                to: to.to_string(),
+                text: text.to_string(),
+            });
+    }
+
+    /// Moves the record in `slot` (message `id`), if still pending, to its final state and
+    /// publishes the receipt its registered_delivery asks for.
+    fn finish(self: &Arc<Self>, slot: Slot, id: &str, d: &Decision) {
+        let (outcome, error_code, lost) = (d.outcome, d.error_code, d.receipt_lost);
+        let (duplicated, reorder) = (d.receipt_duplicated, d.receipt_reorder);
+        // One record per slot, so at most one receipt (or one lost one): no Vecs per message.
+        let mut receipt = None;
+        let now = Utc::now();
+        let mut lost_to = None;
+        self.store.update_slot(slot, |r| {
+            if r.state.is_final() {
+                // Cancelled (DELETED) or already final: nothing to deliver.
+                return;
+            }
+            r.state = outcome;
+            r.error_code = error_code;
+            r.done_at = Some(now);
+            self.metrics.outcome(&r.account, outcome.word());
+            if wants_final_receipt(r.registered_delivery, outcome) {
+                if lost {
+                    lost_to = Some(r.destination.clone());
+                } else {
+                    receipt = Some(self.receipt_for(r, outcome, error_code, false));
+                }
+            }
+        });
+        if let Some(to) = lost_to {
+            self.metrics.receipts_lost.fetch_add(1, Ordering::Relaxed);
+            self.world
+                .events
+                .publish_with(Some(self.name()), Some(&to), || EventKind::MessageLost {
+                    message_id: id.to_string(),
+                    to: to.clone(),
+                });
+        }
+        let Some(r) = receipt else {
+            return;
+        };
+        let publish = move |me: Arc<Carrier>| {
+            if duplicated {
+                me.metrics
+                    .receipts_duplicated
+                    .fetch_add(1, Ordering::Relaxed);
+                me.receipts.publish(r.clone());
+            }
+            me.receipts.publish(r);
+        };
+        match reorder {
+            Some(hold) => self.at(hold, publish),
+            None => publish(Arc::clone(self)),
+        }
+    }
+
+    fn receipt_for(
+        &self,
+        r: &MessageRecord,
+        state: ReceiptState,
+        error_code: u16,
+        intermediate: bool,
+    ) -> PendingReceipt {
+        let text: String = smpp::text::decode(r.data_coding, &r.payload)
+            .chars()
+            .take(self.cfg.receipts.text_chars)
+            .collect();
+        PendingReceipt {
+            message_id: r.message_id.clone(),
+            account: r.account.clone(),
+            original_source: r.source.clone(),
+            original_destination: r.destination.clone(),
+            state,
+            error_code,
+            intermediate,
+            submitted_at: r.submitted_at,
+            done_at: r.done_at.unwrap_or_else(Utc::now),
+            text,
+            mo_text: None,
+            attempts: 0,
+            created: tokio::time::Instant::now(),
+        }
+    }
+}
+
+/// Whether registered_delivery asks for a final receipt for this outcome.
+///
+/// Bits 0-1: 0 none, 1 on success or failure, 2 on failure only, 3 on success only (SMPP 5.0).
+pub(crate) fn wants_final_receipt(registered_delivery: u8, outcome: ReceiptState) -> bool {
+    let success = outcome == ReceiptState::Delivered;
+    match registered_delivery & 0x03 {
+        1 => true,
+        2 => !success,
+        3 => success,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_delivery_modes() {
+        use ReceiptState::*;
+        assert!(!wants_final_receipt(0, Delivered));
+        assert!(wants_final_receipt(1, Delivered) && wants_final_receipt(1, Undeliverable));
+        assert!(!wants_final_receipt(2, Delivered) && wants_final_receipt(2, Expired));
+        assert!(wants_final_receipt(3, Delivered) && !wants_final_receipt(3, Rejected));
+        assert!(wants_final_receipt(0x11, Delivered));
+    }
+}

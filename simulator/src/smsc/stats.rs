@@ -1,0 +1,108 @@
+//! What a running network reports about itself: per carrier and in total, the receipt account,
+//! the message store, connections, outcomes and refusals; the seed and the clock. The control
+//! plane serves it as `GET /v1/stats`, and embedders read it from the front door.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::receipts::ReceiptAccount;
+use super::store::StoreStats;
+use crate::handsets::HandsetStats;
+use crate::world::World;
+
+/// One carrier's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CarrierStats {
+    /// Carrier name.
+    pub carrier: String,
+    /// True while it is down.
+    pub down: bool,
+    /// Receipt accounting.
+    pub receipts: ReceiptAccount,
+    /// True when generated = delivered + expired + overflow + stored.
+    pub receipts_balanced: bool,
+    /// Message store counters.
+    pub store: StoreStats,
+    /// Connections open now.
+    pub connections_open: u64,
+    /// Messages accepted.
+    pub messages_accepted: u64,
+    /// Messages that reached a handset.
+    pub messages_delivered: u64,
+    /// Final states by receipt stat.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Submit refusals by command_status name.
+    pub refusals: BTreeMap<String, u64>,
+    /// Receipts withheld by simulated loss.
+    pub receipts_lost: u64,
+    /// Receipts sent twice by design.
+    pub receipts_duplicated: u64,
+    /// MO messages queued.
+    pub mo: u64,
+}
+
+/// A whole network's figures: the totals at the top (so a one-carrier run reads as one
+/// carrier), each carrier under `carriers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Name of the first carrier (the only one in a one-carrier run).
+    pub carrier: String,
+    /// Receipt accounting, all carriers together.
+    pub receipts: ReceiptAccount,
+    /// True when every carrier's receipts add up.
+    pub receipts_balanced: bool,
+    /// Message store counters, all carriers together.
+    pub store: StoreStats,
+    /// Connections open now, all carriers together.
+    pub connections_open: u64,
+    /// The run's seed.
+    pub seed: u64,
+    /// Configured durations are divided by this.
+    pub time_scale: f64,
+    /// Seconds since start, in wall time.
+    pub elapsed_secs: f64,
+    /// Seconds since start in configured time (wall time times the time scale): what timeline
+    /// offsets are measured in.
+    pub scenario_elapsed_secs: f64,
+    /// Handset counts.
+    pub handsets: HandsetStats,
+    /// Events published.
+    pub events_published: u64,
+    /// Per carrier.
+    pub carriers: Vec<CarrierStats>,
+}
+
+impl Stats {
+    /// Totals over `carriers`, with the world's clock and counts.
+    pub(crate) fn of(world: &World, carriers: Vec<CarrierStats>) -> Self {
+        let mut receipts = ReceiptAccount::default();
+        let mut store = StoreStats::default();
+        for c in &carriers {
+            receipts.add(&c.receipts);
+            store.add(&c.store);
+        }
+        Stats {
+            carrier: carriers
+                .first()
+                .map(|c| c.carrier.clone())
+                .unwrap_or_default(),
+            receipts_balanced: carriers.iter().all(|c| c.receipts_balanced),
+            receipts,
+            store,
+            connections_open: carriers.iter().map(|c| c.connections_open).sum(),
+            seed: world.seed,
+            time_scale: world.time_scale,
+            elapsed_secs: world.started.elapsed().as_secs_f64(),
+            scenario_elapsed_secs: world.scenario_elapsed().as_secs_f64(),
+            handsets: world.handsets.stats(),
+            events_published: world.events.published(),
+            carriers,
+        }
+    }
+
+    /// One carrier's figures by name.
+    pub fn carrier(&self, name: &str) -> Option<&CarrierStats> {
+        self.carriers.iter().find(|c| c.carrier == name)
+    }
+}
