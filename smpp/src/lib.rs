@@ -2,6 +2,7 @@
 //!
 //! - [`frame`]: framing by command_length with a bound, decoding each body with rusmpp, so a
 //!   malformed PDU becomes an error response instead of a lost session;
+//! - [`number`]: the one E.164 phone-number check (optional '+', 1 to 15 digits);
 //! - [`pdu`]: building responses (including error responses) and reading common fields;
 //! - [`receipt`]: delivery-receipt text, formatted and parsed, and the receipt TLVs;
 //! - [`text`]: GSM 03.38 7-bit (with the extension table), Latin-1 and UCS-2;
@@ -14,6 +15,7 @@
 pub mod client;
 pub mod concat;
 pub mod frame;
+pub mod number;
 pub mod pdu;
 pub mod receipt;
 pub mod text;
