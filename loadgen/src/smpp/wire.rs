@@ -116,12 +116,13 @@ pub struct SubmitSpec<'a> {
 impl SubmitTemplate {
     /// Encodes the parts of submit_sm that do not change from message to message.
     ///
-    /// A source made only of digits (and an optional `+`) is sent as an international number
-    /// (TON 1, NPI 1), anything else as alphanumeric (TON 5, NPI 0). A payload longer than
-    /// 254 octets goes in message_payload with sm_length 0.
+    /// A source that is an E.164 number ([`smpp::number::parse_number`]: an optional `+` and
+    /// 1 to 15 digits) is sent as an international number (TON 1, NPI 1), anything else as
+    /// alphanumeric (TON 5, NPI 0). A payload longer than 254 octets goes in message_payload
+    /// with sm_length 0.
     pub fn new(spec: &SubmitSpec<'_>) -> Self {
-        let source = spec.source.trim_start_matches('+');
-        let numeric = !source.is_empty() && source.bytes().all(|b| b.is_ascii_digit());
+        let source = smpp::number::normalize(spec.source);
+        let numeric = smpp::number::parse_number(spec.source).is_ok();
         let (ton, npi) = if numeric { (1, 1) } else { (5, 0) };
         let mut before = Vec::with_capacity(32);
         before.push(0); // service_type ""
@@ -344,7 +345,22 @@ mod tests {
         };
         assert_eq!(sm.source_addr.as_str(), "447700900000");
         assert_eq!(u8::from(sm.source_addr_ton), 1);
+        // More digits than E.164 allows is not a number, so it is not sent as one.
+        let t = SubmitTemplate::new(&SubmitSpec {
+            source: "1234567890123456",
+            registered_delivery: 0,
+            data_coding: 0,
+            payload: b"x",
+        });
+        let mut buf = BytesMut::new();
+        t.put(&mut buf, 1, b"1");
+        let cmd = decode_one(&buf).expect("decodes");
+        let Some(Pdu::SubmitSm(sm)) = cmd.pdu() else {
+            panic!("not a submit_sm");
+        };
+        assert_eq!(u8::from(sm.source_addr_ton), 5);
     }
+
 
     #[test]
     fn bind_and_empty_pdus_decode() {
