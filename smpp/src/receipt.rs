@@ -1303,13 +1303,10 @@ mod tests {
     fn undelivered() -> Receipt {
         Receipt {
             id: "1a2b3c".to_owned(),
-            sub: Some(1),
             dlvrd: Some(0),
-            submit_date: Some(date("2611221530")),
-            done_date: Some(date("2611221531")),
             stat: ReceiptState::Undeliverable,
             err: Some("027".to_owned()),
-            text: "Your code is 123456".to_owned(),
+            ..sample()
         }
     }
 

@@ -251,10 +251,10 @@ mod tests {
         assert_eq!(smpp::pdu::message_payload(&tlvs), Some(&text[..]));
     }
 
-    #[test]
-    fn numeric_source_is_international() {
+    /// The source_addr and its TON as a submit_sm from this template puts them on the wire.
+    fn sent_source(source: &str) -> (String, u8) {
         let t = SubmitTemplate::new(&SubmitSpec {
-            source: "+447700900000",
+            source,
             registered_delivery: 0,
             data_coding: 0,
             payload: b"x",
@@ -265,24 +265,19 @@ mod tests {
         let Some(Pdu::SubmitSm(sm)) = cmd.pdu() else {
             panic!("not a submit_sm");
         };
-        assert_eq!(sm.source_addr.as_str(), "447700900000");
-        assert_eq!(u8::from(sm.source_addr_ton), 1);
-        // More digits than E.164 allows is not a number, so it is not sent as one.
-        let t = SubmitTemplate::new(&SubmitSpec {
-            source: "1234567890123456",
-            registered_delivery: 0,
-            data_coding: 0,
-            payload: b"x",
-        });
-        let mut buf = BytesMut::new();
-        t.put(&mut buf, 1, b"1");
-        let cmd = decode_one(&buf).expect("decodes");
-        let Some(Pdu::SubmitSm(sm)) = cmd.pdu() else {
-            panic!("not a submit_sm");
-        };
-        assert_eq!(u8::from(sm.source_addr_ton), 5);
+        (
+            sm.source_addr.as_str().to_owned(),
+            u8::from(sm.source_addr_ton),
+        )
     }
 
+    #[test]
+    fn numeric_source_is_international() {
+        assert_eq!(sent_source("+447700900000"), ("447700900000".into(), 1));
+        assert_eq!(sent_source("LOADGEN"), ("LOADGEN".into(), 5));
+        // More digits than E.164 allows is not a number, so it is not sent as one.
+        assert_eq!(sent_source("1234567890123456").1, 5);
+    }
 
     #[test]
     fn bind_and_empty_pdus_decode() {
