@@ -21,15 +21,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::BytesMut;
-use rusmpp::pdus::{DeliverSm, SubmitSmResp};
-use rusmpp::types::{COctetString, EmptyOrFullCOctetString, OctetString};
-use rusmpp::values::{
-    DataCoding, EsmClass, Npi, PriorityFlag, RegisteredDelivery, ReplaceIfPresentFlag, ServiceType,
-    Ton,
-};
+use rusmpp::pdus::SubmitSmResp;
+use rusmpp::types::COctetString;
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use smpp::frame::SmppCodec;
-use smpp::receipt::{Receipt, ReceiptDate, ReceiptFormat, ReceiptState};
+use smpp::receipt::{
+    OutgoingReceipt, Receipt, ReceiptDate, ReceiptProfile, ReceiptState, build_pdu,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::{Decoder, Encoder};
@@ -137,8 +135,8 @@ async fn session(mut sock: TcpStream, ids: Arc<AtomicU64>, opts: Opts) -> anyhow
                             .collect();
                         let dsm = receipt(
                             &id,
-                            sm.destination_addr.as_str(),
                             sm.source_addr.as_str(),
+                            sm.destination_addr.as_str(),
                             text,
                         )?;
                         codec.encode(&Command::new(CommandStatus::EsmeRok, seq, dsm), &mut wbuf)?;
@@ -163,40 +161,28 @@ async fn session(mut sock: TcpStream, ids: Arc<AtomicU64>, opts: Opts) -> anyhow
     }
 }
 
-/// The receipt deliver_sm, with the same fields carrier-sim fills.
-fn receipt(id: &str, from: &str, to: &str, text: String) -> anyhow::Result<DeliverSm> {
+/// The receipt deliver_sm for a message from `original_source` to `original_destination`,
+/// built by the shared receipt builder in the standard profile (carrier-sim's default: standard
+/// text and the receipt TLVs), so the receipt costs both servers the same to build.
+fn receipt(
+    id: &str,
+    original_source: &str,
+    original_destination: &str,
+    text: String,
+) -> anyhow::Result<Pdu> {
     let now = chrono::Utc::now().naive_utc();
     let r = Receipt {
-        id: id.to_string(),
-        sub: Some(1),
-        dlvrd: Some(1),
         submit_date: ReceiptDate::from_naive(now, false),
         done_date: ReceiptDate::from_naive(now, false),
-        stat: ReceiptState::Delivered,
-        err: Some("000".into()),
         text,
+        ..Receipt::new(id, ReceiptState::Delivered)
     };
-    let mut bytes = ReceiptFormat::default().format(&r).into_bytes();
-    bytes.truncate(254);
-    let tlvs = smpp::receipt::deliver_sm_receipt_tlvs(id, ReceiptState::Delivered, None)?;
-    Ok(DeliverSm::new(
-        ServiceType::default(),
-        Ton::Unknown,
-        Npi::Unknown,
-        COctetString::from_string(from.to_string())?,
-        Ton::Unknown,
-        Npi::Unknown,
-        COctetString::from_string(to.to_string())?,
-        EsmClass::from(0x04),
-        0,
-        PriorityFlag::default(),
-        EmptyOrFullCOctetString::empty(),
-        EmptyOrFullCOctetString::empty(),
-        RegisteredDelivery::from(0u8),
-        ReplaceIfPresentFlag::default(),
-        DataCoding::from(0u8),
-        0,
-        OctetString::from_vec(bytes)?,
-        tlvs,
-    ))
+    let out = OutgoingReceipt {
+        receipt: &r,
+        original_source,
+        original_destination,
+        intermediate: false,
+        network_error: None,
+    };
+    Ok(build_pdu(&out, &ReceiptProfile::STANDARD)?)
 }

@@ -113,11 +113,12 @@ pub struct SmppArgs {
     /// Ask for final delivery receipts (registered_delivery=1) and measure them.
     #[arg(long)]
     pub registered_delivery: bool,
-    /// Destination: a digit prefix (numbers are PREFIX + counter, 12 digits) or a file with one
-    /// number per line.
+    /// Destination: a digit prefix of at most 12 digits (numbers are PREFIX + counter, 12
+    /// digits, at least 3 of counter) or a file with one E.164 number (at most 15 digits) per
+    /// line.
     #[arg(long, default_value = "4477009")]
     pub dest: String,
-    /// source_addr (digits: international number; otherwise alphanumeric).
+    /// source_addr (an E.164 number, 1 to 15 digits: international; otherwise alphanumeric).
     #[arg(long, default_value = "LOADGEN")]
     pub source: String,
     /// Message text.

@@ -110,6 +110,47 @@ async fn receipts_are_matched_even_before_their_response() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_of_every_profile_are_matched() {
+    use smpp::receipt::{ReceiptPduKind, ReceiptProfile};
+    for pdu in [ReceiptPduKind::DeliverSm, ReceiptPduKind::DataSm] {
+        // Text and TLVs, text only (SMPP 3.3 style), TLVs only.
+        for (text, tlvs) in [(true, true), (true, false), (false, true)] {
+            let profile = ReceiptProfile {
+                pdu,
+                text,
+                tlvs,
+                ..ReceiptProfile::STANDARD
+            };
+            let smsc = TestSmsc::start(Behaviour {
+                receipts: true,
+                receipt_profile: profile,
+                intermediate: true,
+                ..Behaviour::default()
+            })
+            .await;
+            let mut o = opts(&smsc.target(), 200.0, 300);
+            o.registered_delivery = true;
+            let r = run(o).await.expect("run");
+            assert!(r.identity.holds, "{profile:?}: {:?}", r.identity);
+            assert!(r.accepted > 0, "{profile:?}");
+            assert_eq!(
+                r.receipts.matched,
+                r.accepted,
+                "{profile:?}: {}",
+                r.summary()
+            );
+            assert_eq!(r.receipts.intermediate, r.accepted, "{profile:?}");
+            assert_eq!(
+                r.receipts.duplicated + r.receipts.unmatched,
+                0,
+                "{profile:?}"
+            );
+            assert_eq!(r.malformed_pdus + r.mo_messages, 0, "{profile:?}");
+        }
+    }
+}
+
 /// A carrier-sim in this process, started through its front door with every listener on
 /// loopback port 0 (and a TLS listener when given an acceptor).
 async fn start_carrier(tls: Option<tokio_rustls::TlsAcceptor>) -> simulator::Running {

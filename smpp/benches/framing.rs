@@ -15,18 +15,17 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rusmpp::pdus::{DeliverSm, SubmitSm};
+use rusmpp::pdus::SubmitSm;
 use rusmpp::tlvs::MessageSubmissionRequestTlvValue as SubmitTlv;
 use rusmpp::tokio_codec::CommandCodec;
-use rusmpp::types::{EmptyOrFullCOctetString, OctetString};
-use rusmpp::values::{
-    DataCoding, EsmClass, Npi, PriorityFlag, RegisteredDelivery, ReplaceIfPresentFlag, ServiceType,
-    Ton, UserMessageReference,
-};
-use rusmpp::{Command, CommandStatus};
+use rusmpp::types::OctetString;
+use rusmpp::values::{DataCoding, EsmClass, Npi, RegisteredDelivery, Ton, UserMessageReference};
+use rusmpp::{Command, CommandStatus, Pdu};
 use smpp::frame::{DEFAULT_MAX_COMMAND_LENGTH, SmppCodec};
 use smpp::pdu::c_string;
-use smpp::receipt::{NetworkError, Receipt, ReceiptDate, ReceiptFormat, ReceiptState};
+use smpp::receipt::{
+    NetworkError, OutgoingReceipt, Receipt, ReceiptDate, ReceiptProfile, ReceiptState, build_pdu,
+};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// PDUs per buffer in the batch benchmarks.
@@ -71,8 +70,8 @@ fn submit_sm(with_tlvs: bool) -> SubmitSm {
     sm
 }
 
-fn receipt_deliver_sm() -> DeliverSm {
-    let id = "1a2b3c4d5e6f";
+/// A standard receipt deliver_sm, built as carriers build them (`smpp::receipt::build_pdu`).
+fn receipt_deliver_sm() -> Pdu {
     let date = ReceiptDate {
         year: 26,
         month: 11,
@@ -85,35 +84,16 @@ fn receipt_deliver_sm() -> DeliverSm {
         submit_date: Some(date),
         done_date: Some(date),
         text: otp_text().chars().take(20).collect(),
-        ..Receipt::new(id, ReceiptState::Undeliverable).with_err_code(1)
+        ..Receipt::new("1a2b3c4d5e6f", ReceiptState::Undeliverable).with_err_code(1)
     };
-    let text = ReceiptFormat::default().format(&receipt).into_bytes();
-    let tlvs = smpp::receipt::deliver_sm_receipt_tlvs(
-        id,
-        ReceiptState::Undeliverable,
-        Some(NetworkError::gsm(1)),
-    )
-    .expect("short ASCII id");
-    DeliverSm::new(
-        ServiceType::default(),
-        Ton::International,
-        Npi::Isdn,
-        c_string::<21>("447700900123"),
-        Ton::Alphanumeric,
-        Npi::Unknown,
-        c_string::<21>("VerifyCo"),
-        EsmClass::from(0x04u8),
-        0,
-        PriorityFlag::default(),
-        EmptyOrFullCOctetString::empty(),
-        EmptyOrFullCOctetString::empty(),
-        RegisteredDelivery::from(0u8),
-        ReplaceIfPresentFlag::default(),
-        DataCoding::from(0u8),
-        0,
-        OctetString::from_vec(text).expect("receipt text fits"),
-        tlvs,
-    )
+    let out = OutgoingReceipt {
+        receipt: &receipt,
+        original_source: "VerifyCo",
+        original_destination: "447700900123",
+        intermediate: false,
+        network_error: Some(NetworkError::gsm(1)),
+    };
+    build_pdu(&out, &ReceiptProfile::STANDARD).expect("short ASCII id")
 }
 
 /// The PDUs benchmarked, by name.

@@ -2,8 +2,10 @@
 //!
 //! - [`frame`]: framing by command_length with a bound, decoding each body with rusmpp, so a
 //!   malformed PDU becomes an error response instead of a lost session;
+//! - [`number`]: the one E.164 phone-number check (optional '+', 1 to 15 digits);
 //! - [`pdu`]: building responses (including error responses) and reading common fields;
-//! - [`receipt`]: delivery-receipt text, formatted and parsed, and the receipt TLVs;
+//! - [`receipt`]: delivery receipts: their text and TLVs, the receipt PDU a carrier sends and
+//!   the one reader of received receipts;
 //! - [`text`]: GSM 03.38 7-bit (with the extension table), Latin-1 and UCS-2;
 //! - [`concat`]: splitting long messages (UDH 8/16-bit, sar_ TLVs, message_payload) and
 //!   reassembling parts;
@@ -14,6 +16,7 @@
 pub mod client;
 pub mod concat;
 pub mod frame;
+pub mod number;
 pub mod pdu;
 pub mod receipt;
 pub mod text;

@@ -140,6 +140,16 @@ pub fn message_payload(tlvs: &[Tlv]) -> Option<&[u8]> {
     })
 }
 
+/// The user data of a message: short_message, or the message_payload TLV when short_message is
+/// empty (SMPP 3.4 section 5.3.2.32: a message uses one or the other; data_sm has only the TLV).
+pub fn user_data<'a>(short_message: &'a [u8], tlvs: &'a [Tlv]) -> &'a [u8] {
+    if short_message.is_empty() {
+        message_payload(tlvs).unwrap_or(&[])
+    } else {
+        short_message
+    }
+}
+
 /// The sar_ TLVs (reference, total, sequence), when all three are present.
 pub fn sar_info(tlvs: &[Tlv]) -> Option<(u16, u8, u8)> {
     let r = find_tlv(tlvs, |v| match v {

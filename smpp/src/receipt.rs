@@ -7,16 +7,28 @@
 //!
 //! [`receipt_tlvs`] and [`from_tlvs`] cover `receipted_message_id`, `message_state` and
 //! `network_error_code`, so a client can also match a receipt that carries TLVs only.
+//!
+//! Receipt PDUs are built and read here and nowhere else: [`build_pdu`] makes the deliver_sm or
+//! data_sm a carrier sends, in the shape a [`ReceiptProfile`] asks for (the carrier, loadgen's
+//! baseline SMSC and its test SMSC all use it), and [`from_pdu`] / [`from_parts`] read one back
+//! (the ESME client and loadgen both use them), so a sender and a reader cannot drift apart.
 
 use std::fmt::{self, Write as _};
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
+use rusmpp::Pdu;
 use rusmpp::encode::{Encode, Length};
+use rusmpp::pdus::{DataSm, DeliverSm};
 use rusmpp::tlvs::{
     MessageDeliveryRequestTlvValue, MessageSubmissionRequestTlvValue, Tlv, TlvValue,
 };
-use rusmpp::types::{AnyOctetString, COctetString};
-use rusmpp::values::{ErrorCodeNetworkType, MessageState, NetworkErrorCode};
+use rusmpp::types::{AnyOctetString, COctetString, EmptyOrFullCOctetString, OctetString};
+use rusmpp::values::{
+    DataCoding, ErrorCodeNetworkType, EsmClass, MessagePayload, MessageState, NetworkErrorCode,
+    Npi, PriorityFlag, RegisteredDelivery, ReplaceIfPresentFlag, ServiceType, Ton,
+};
+
+use crate::pdu::c_string;
 
 /// Longest `receipted_message_id`, in characters (the TLV is a C-string of at most 65 octets).
 pub const MAX_RECEIPTED_ID: usize = 64;
@@ -696,14 +708,276 @@ pub fn from_tlvs(tlvs: &[Tlv]) -> ReceiptTlvs {
     out
 }
 
+/// Longest short_message, in octets (SMPP 3.4 section 5.2.21: sm_length is 0 to 254).
+pub const MAX_SHORT_MESSAGE: usize = 254;
+
+/// What a deliver_sm or data_sm is, by the message type in esm_class bits 2..5 (SMPP 3.4
+/// section 5.2.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryKind {
+    /// An SMSC delivery receipt (0x04): the message reached a final state.
+    Receipt,
+    /// An intermediate delivery notification (0x20), e.g. ENROUTE.
+    Intermediate,
+    /// Anything else: a mobile-originated message, an SME acknowledgement, ...
+    Message,
+}
+
+impl DeliveryKind {
+    /// The message-type bits of esm_class; the mode and feature bits around them do not
+    /// change what a PDU is (Kannel and Jasmin set mode bits on what they send).
+    const TYPE_BITS: u8 = 0x3C;
+
+    /// The kind an esm_class octet marks.
+    pub fn of(esm_class: u8) -> Self {
+        match esm_class & Self::TYPE_BITS {
+            0x04 => DeliveryKind::Receipt,
+            0x20 => DeliveryKind::Intermediate,
+            _ => DeliveryKind::Message,
+        }
+    }
+
+    /// The esm_class a carrier sends this kind with (default mode, no UDHI).
+    pub fn esm_class(self) -> u8 {
+        match self {
+            DeliveryKind::Receipt => 0x04,
+            DeliveryKind::Intermediate => 0x20,
+            DeliveryKind::Message => 0x00,
+        }
+    }
+}
+
+/// The PDU a carrier sends receipts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ReceiptPduKind {
+    /// deliver_sm, the usual one: the text in short_message.
+    #[default]
+    DeliverSm,
+    /// data_sm: the text, if any, in message_payload (data_sm has no short_message).
+    DataSm,
+}
+
+/// How a carrier shapes its receipt PDUs. Text and TLVs together are the usual receipt; text
+/// off gives TLV-only receipts, TLVs off the text-only receipts of SMPP 3.3 SMSCs. Real SMSCs
+/// differ in exactly these ways, so a gateway under test should meet each of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReceiptProfile {
+    /// deliver_sm or data_sm.
+    pub pdu: ReceiptPduKind,
+    /// Write the receipt text (`id:... stat:...`).
+    pub text: bool,
+    /// Add receipted_message_id, message_state and (when given) network_error_code.
+    pub tlvs: bool,
+    /// How the text is written.
+    pub format: ReceiptFormat,
+}
+
+impl ReceiptProfile {
+    /// deliver_sm with the SMPP 3.4 Appendix B text and the receipt TLVs.
+    pub const STANDARD: ReceiptProfile = ReceiptProfile {
+        pdu: ReceiptPduKind::DeliverSm,
+        text: true,
+        tlvs: true,
+        format: ReceiptFormat::STANDARD,
+    };
+}
+
+impl Default for ReceiptProfile {
+    fn default() -> Self {
+        Self::STANDARD
+    }
+}
+
+/// One receipt to send: what it reports and which message it answers.
+#[derive(Debug, Clone, Copy)]
+pub struct OutgoingReceipt<'a> {
+    /// What the receipt says; its `id` and `stat` also fill receipted_message_id and
+    /// message_state.
+    pub receipt: &'a Receipt,
+    /// The original message's source_addr: where the receipt goes (its destination_addr).
+    pub original_source: &'a str,
+    /// The original message's destination_addr: where the receipt comes from (its source_addr).
+    pub original_destination: &'a str,
+    /// An intermediate notification (esm_class 0x20) rather than a final receipt (0x04).
+    pub intermediate: bool,
+    /// The network_error_code TLV, written when the profile writes TLVs.
+    pub network_error: Option<NetworkError>,
+}
+
+/// The PDU that carries `out`, shaped by `profile`: a deliver_sm (or data_sm) from the original
+/// destination back to the original source, with esm_class 0x04 (0x20 for an intermediate
+/// notification), data_coding 0, the receipt text unless the profile is TLV-only (cut to
+/// [`MAX_SHORT_MESSAGE`] octets in either PDU, so both carry the same text), and the receipt
+/// TLVs unless it is text-only, in the order receipted_message_id, message_state,
+/// network_error_code (then message_payload in a data_sm). Addresses longer than 20 characters
+/// are cut, as [`crate::pdu::c_string`] does.
+///
+/// Fails only when the profile writes TLVs and the id cannot go in receipted_message_id (over
+/// [`MAX_RECEIPTED_ID`] characters, or not ASCII): sending the receipt without the TLV would
+/// silently break TLV-based matching, so the caller decides.
+pub fn build_pdu(
+    out: &OutgoingReceipt<'_>,
+    profile: &ReceiptProfile,
+) -> Result<Pdu, ReceiptTlvError> {
+    let r = out.receipt;
+    let mut text = if profile.text {
+        profile.format.format(r).into_bytes()
+    } else {
+        Vec::new()
+    };
+    text.truncate(MAX_SHORT_MESSAGE);
+    let kind = if out.intermediate {
+        DeliveryKind::Intermediate
+    } else {
+        DeliveryKind::Receipt
+    };
+    // Always explicit: rusmpp 0.4's EsmClass::default() encodes as 0x08, not 0x00.
+    let esm_class = EsmClass::from(kind.esm_class());
+    // The receipt travels the other way: from the handset back to the sender.
+    let source = c_string::<21>(out.original_destination);
+    let destination = c_string::<21>(out.original_source);
+    Ok(match profile.pdu {
+        ReceiptPduKind::DeliverSm => {
+            let tlvs = if profile.tlvs {
+                deliver_sm_receipt_tlvs(&r.id, r.stat, out.network_error)?
+            } else {
+                Vec::new()
+            };
+            Pdu::from(DeliverSm::new(
+                ServiceType::default(),
+                Ton::Unknown,
+                Npi::Unknown,
+                source,
+                Ton::Unknown,
+                Npi::Unknown,
+                destination,
+                esm_class,
+                0,
+                PriorityFlag::default(),
+                EmptyOrFullCOctetString::empty(),
+                EmptyOrFullCOctetString::empty(),
+                RegisteredDelivery::from(0u8),
+                ReplaceIfPresentFlag::default(),
+                DataCoding::from(0u8),
+                0,
+                // Cut to 254 octets above, which OctetString<0, 255> always holds.
+                OctetString::from_vec(text).unwrap_or_default(),
+                tlvs,
+            ))
+        }
+        ReceiptPduKind::DataSm => {
+            let mut tlvs = if profile.tlvs {
+                data_sm_receipt_tlvs(&r.id, r.stat, out.network_error)?
+            } else {
+                Vec::new()
+            };
+            if !text.is_empty() {
+                tlvs.push(MessageSubmissionRequestTlvValue::MessagePayload(
+                    MessagePayload::new(AnyOctetString::from_vec(text)),
+                ));
+            }
+            Pdu::from(DataSm::new(
+                ServiceType::default(),
+                Ton::Unknown,
+                Npi::Unknown,
+                source,
+                Ton::Unknown,
+                Npi::Unknown,
+                destination,
+                esm_class,
+                RegisteredDelivery::from(0u8),
+                DataCoding::from(0u8),
+                tlvs,
+            ))
+        }
+    })
+}
+
+/// What a received deliver_sm or data_sm says about delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryInfo {
+    /// What esm_class says the PDU is.
+    pub kind: DeliveryKind,
+    /// For a receipt or an intermediate notification, what it reports (see [`from_parts`]);
+    /// `None` for other messages, and when neither the text nor the TLVs name a message.
+    pub receipt: Option<Receipt>,
+}
+
+/// Reads a received deliver_sm or data_sm ([`from_parts`] on its esm_class, user data and
+/// TLVs); `None` for any other PDU.
+pub fn from_pdu(pdu: &Pdu) -> Option<DeliveryInfo> {
+    let (esm_class, short_message, tlvs): (u8, &[u8], &[Tlv]) = match pdu {
+        Pdu::DeliverSm(d) => (u8::from(d.esm_class), d.short_message().as_ref(), d.tlvs()),
+        Pdu::DataSm(d) => (u8::from(d.esm_class), &[], d.tlvs()),
+        _ => return None,
+    };
+    Some(from_parts(
+        esm_class,
+        crate::pdu::user_data(short_message, tlvs),
+        tlvs,
+    ))
+}
+
+/// Reads what a delivery says: its kind, and for a receipt or an intermediate notification the
+/// receipt, from its text, its TLVs, or both. This is the one reader of received receipts; the
+/// ESME client and loadgen both use it, so they can never disagree on an id.
+///
+/// - Text that parses ([`parse`]) gives every field it has.
+/// - receipted_message_id, when present, is the id, even when the text names another: SMPP
+///   defines the TLV as the id of the receipted message, while the text is free-form and some
+///   SMSCs write the id there in another base than in submit_sm_resp.
+/// - Without parsable text, the TLVs alone give the receipt (TLV-only receipts): id,
+///   message_state (UNKNOWN when absent) and network_error_code as `err` (three digits).
+/// - Neither: `None`.
+pub fn from_parts(esm_class: u8, user_data: &[u8], tlvs: &[Tlv]) -> DeliveryInfo {
+    let kind = DeliveryKind::of(esm_class);
+    let receipt = match kind {
+        DeliveryKind::Message => None,
+        DeliveryKind::Receipt | DeliveryKind::Intermediate => receipt_of(user_data, tlvs),
+    };
+    DeliveryInfo { kind, receipt }
+}
+
+fn receipt_of(user_data: &[u8], tlvs: &[Tlv]) -> Option<Receipt> {
+    let text = if user_data.is_empty() {
+        None
+    } else {
+        parse(&String::from_utf8_lossy(user_data))
+            .inspect_err(
+                |e| tracing::debug!(error = %e, "receipt text did not parse; trying its TLVs"),
+            )
+            .ok()
+    };
+    let tlvs = from_tlvs(tlvs);
+    match (text, tlvs.message_id) {
+        (Some(mut receipt), Some(id)) => {
+            if receipt.id != id {
+                tracing::debug!(text_id = %receipt.id, tlv_id = %id, "receipt text and receipted_message_id differ; the TLV counts");
+                receipt.id = id;
+            }
+            Some(receipt)
+        }
+        (Some(receipt), None) => Some(receipt),
+        (None, Some(id)) => Some(Receipt {
+            id,
+            sub: None,
+            dlvrd: None,
+            submit_date: None,
+            done_date: None,
+            stat: tlvs.state.unwrap_or(ReceiptState::Unknown),
+            err: tlvs.network_error.map(|e| format!("{:03}", e.error_code)),
+            text: String::new(),
+        }),
+        (None, None) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::frame::{decode_one, encode_command};
     use proptest::prelude::*;
-    use rusmpp::pdus::{DataSm, DeliverSm};
-    use rusmpp::values::EsmClass;
-    use rusmpp::{Command, CommandStatus, Pdu};
+    use rusmpp::{Command, CommandStatus};
 
     fn date(s: &str) -> ReceiptDate {
         ReceiptDate::parse(s).unwrap()
@@ -1023,6 +1297,375 @@ mod tests {
             NetworkError::from(&NetworkErrorCode::from(NetworkError::smpp(0x45))),
             NetworkError::smpp(0x45)
         );
+    }
+
+    /// The receipt the builder tests send: UNDELIV with a network error, so every TLV is there.
+    fn undelivered() -> Receipt {
+        Receipt {
+            id: "1a2b3c".to_owned(),
+            dlvrd: Some(0),
+            stat: ReceiptState::Undeliverable,
+            err: Some("027".to_owned()),
+            ..sample()
+        }
+    }
+
+    const UNDELIVERED_TEXT: &str = "id:1a2b3c sub:001 dlvrd:000 submit date:2611221530 \
+        done date:2611221531 stat:UNDELIV err:027 text:Your code is 123456";
+
+    /// receipted_message_id "1a2b3c", message_state 5 (UNDELIVERABLE), network_error_code
+    /// GSM (3) 27: in this order.
+    const TLVS: &str = "001e 0007 31613262336300  0427 0001 05  0423 0003 03 001b";
+
+    /// Source "VerifyCo" (the original destination) and destination "447700900001" (the
+    /// original source), TON/NPI 0: the receipt travels back.
+    const ADDRS: &str = "00  0000 566572696679436f00  0000 34343737303039303030303100";
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn pinned(parts: &[&str]) -> String {
+        parts.concat().replace(' ', "")
+    }
+
+    fn profile(pdu: ReceiptPduKind, text: bool, tlvs: bool) -> ReceiptProfile {
+        ReceiptProfile {
+            pdu,
+            text,
+            tlvs,
+            ..ReceiptProfile::STANDARD
+        }
+    }
+
+    fn build(receipt: &Receipt, profile: &ReceiptProfile, intermediate: bool) -> Pdu {
+        let out = OutgoingReceipt {
+            receipt,
+            original_source: "447700900001",
+            original_destination: "VerifyCo",
+            intermediate,
+            network_error: Some(NetworkError::gsm(27)),
+        };
+        build_pdu(&out, profile).expect("a short ASCII id")
+    }
+
+    fn encoded(profile: &ReceiptProfile, intermediate: bool) -> String {
+        let pdu = build(&undelivered(), profile, intermediate);
+        hex(&encode_command(&Command::new(
+            CommandStatus::EsmeRok,
+            1,
+            pdu,
+        )))
+    }
+
+    #[test]
+    fn deliver_sm_receipts_are_pinned() {
+        let text = hex(UNDELIVERED_TEXT.as_bytes());
+        assert_eq!(UNDELIVERED_TEXT.len(), 0x75);
+        // After the addresses: esm_class 0x04 (written explicitly: rusmpp's default is 0x08),
+        // protocol_id, priority_flag, schedule_delivery_time, validity_period,
+        // registered_delivery, replace_if_present_flag, data_coding 0, sm_default_msg_id.
+        let fixed = "04 00 00 00 00 00 00 00 00";
+        let dsm = ReceiptPduKind::DeliverSm;
+        assert_eq!(
+            encoded(&profile(dsm, true, true), false),
+            pinned(&[
+                "000000c1 00000005 00000000 00000001",
+                ADDRS,
+                fixed,
+                "75",
+                &text,
+                TLVS
+            ])
+        );
+        assert_eq!(
+            encoded(&profile(dsm, true, false), false),
+            pinned(&[
+                "000000aa 00000005 00000000 00000001",
+                ADDRS,
+                fixed,
+                "75",
+                &text
+            ])
+        );
+        assert_eq!(
+            encoded(&profile(dsm, false, true), false),
+            pinned(&[
+                "0000004c 00000005 00000000 00000001",
+                ADDRS,
+                fixed,
+                "00",
+                TLVS
+            ])
+        );
+        assert_eq!(
+            encoded(&profile(dsm, false, false), false),
+            pinned(&["00000035 00000005 00000000 00000001", ADDRS, fixed, "00"])
+        );
+        // An intermediate notification differs in esm_class only (0x20).
+        assert_eq!(
+            encoded(&profile(dsm, true, true), true),
+            pinned(&[
+                "000000c1 00000005 00000000 00000001",
+                ADDRS,
+                "20 00 00 00 00 00 00 00 00",
+                "75",
+                &text,
+                TLVS
+            ])
+        );
+    }
+
+    #[test]
+    fn data_sm_receipts_are_pinned() {
+        let payload = format!("0424 0075 {}", hex(UNDELIVERED_TEXT.as_bytes()));
+        // After the addresses: esm_class 0x04, registered_delivery, data_coding 0; then the
+        // receipt TLVs, and the text in message_payload last.
+        let fixed = "04 00 00";
+        let dsm = ReceiptPduKind::DataSm;
+        assert_eq!(
+            encoded(&profile(dsm, true, true), false),
+            pinned(&[
+                "000000be 00000103 00000000 00000001",
+                ADDRS,
+                fixed,
+                TLVS,
+                &payload
+            ])
+        );
+        assert_eq!(
+            encoded(&profile(dsm, true, false), false),
+            pinned(&[
+                "000000a7 00000103 00000000 00000001",
+                ADDRS,
+                fixed,
+                &payload
+            ])
+        );
+        assert_eq!(
+            encoded(&profile(dsm, false, true), false),
+            pinned(&["00000045 00000103 00000000 00000001", ADDRS, fixed, TLVS])
+        );
+        assert_eq!(
+            encoded(&profile(dsm, false, false), false),
+            pinned(&["0000002e 00000103 00000000 00000001", ADDRS, fixed])
+        );
+        assert_eq!(
+            encoded(&profile(dsm, false, true), true),
+            pinned(&[
+                "00000045 00000103 00000000 00000001",
+                ADDRS,
+                "20 00 00",
+                TLVS
+            ])
+        );
+    }
+
+    #[test]
+    fn builder_writes_the_profiles_format_and_cuts_the_text_at_254_octets() {
+        let format = ReceiptFormat {
+            upper_case_keys: true,
+            seconds_in_dates: true,
+            ..ReceiptFormat::STANDARD
+        };
+        let for_pdu = |pdu| ReceiptProfile {
+            pdu,
+            text: true,
+            tlvs: false,
+            format,
+        };
+        let text_of = |pdu: &Pdu| match pdu {
+            Pdu::DeliverSm(d) => d.short_message().as_ref().to_vec(),
+            Pdu::DataSm(d) => crate::pdu::message_payload(d.tlvs()).unwrap().to_vec(),
+            other => panic!("not a receipt: {other:?}"),
+        };
+        let r = undelivered();
+        for pdu in [ReceiptPduKind::DeliverSm, ReceiptPduKind::DataSm] {
+            let built = build(&r, &for_pdu(pdu), false);
+            assert_eq!(text_of(&built), format.format(&r).into_bytes(), "{pdu:?}");
+        }
+        let long = Receipt {
+            text: "é".repeat(300),
+            ..undelivered()
+        };
+        let format = ReceiptFormat {
+            text_chars: 300,
+            ..ReceiptFormat::STANDARD
+        };
+        let full = format.format(&long).into_bytes();
+        assert!(full.len() > MAX_SHORT_MESSAGE);
+        for pdu in [ReceiptPduKind::DeliverSm, ReceiptPduKind::DataSm] {
+            let profile = ReceiptProfile {
+                format,
+                ..for_pdu(pdu)
+            };
+            let built = build(&long, &profile, false);
+            assert_eq!(text_of(&built), full[..MAX_SHORT_MESSAGE], "{pdu:?}");
+            // And it still encodes and decodes as a whole PDU.
+            let cmd = Command::new(CommandStatus::EsmeRok, 3, built.clone());
+            assert_eq!(
+                decode_one(&encode_command(&cmd)).unwrap().pdu(),
+                Some(&built)
+            );
+        }
+    }
+
+    #[test]
+    fn builder_refuses_an_id_the_tlv_cannot_hold() {
+        let r = Receipt::new("a".repeat(65), ReceiptState::Delivered);
+        let out = OutgoingReceipt {
+            receipt: &r,
+            original_source: "1",
+            original_destination: "2",
+            intermediate: false,
+            network_error: None,
+        };
+        assert!(matches!(
+            build_pdu(&out, &ReceiptProfile::STANDARD),
+            Err(ReceiptTlvError::IdTooLong { len: 65, .. })
+        ));
+        // Without TLVs the text carries any id.
+        let text_only = profile(ReceiptPduKind::DeliverSm, true, false);
+        assert!(build_pdu(&out, &text_only).is_ok());
+    }
+
+    /// Encodes and decodes `pdu`, as a peer receives it, and reads it.
+    fn received(pdu: Pdu) -> Option<DeliveryInfo> {
+        let decoded = decode_one(&encode_command(&Command::new(
+            CommandStatus::EsmeRok,
+            9,
+            pdu,
+        )))
+        .expect("decodes");
+        from_pdu(decoded.pdu().expect("has a body"))
+    }
+
+    #[test]
+    fn every_profile_reads_back() {
+        let r = undelivered();
+        let from_tlvs_only = Receipt {
+            id: r.id.clone(),
+            sub: None,
+            dlvrd: None,
+            submit_date: None,
+            done_date: None,
+            stat: ReceiptState::Undeliverable,
+            err: Some("027".to_owned()),
+            text: String::new(),
+        };
+        for pdu in [ReceiptPduKind::DeliverSm, ReceiptPduKind::DataSm] {
+            for (text, tlvs) in [(true, true), (true, false), (false, true), (false, false)] {
+                for intermediate in [false, true] {
+                    let profile = profile(pdu, text, tlvs);
+                    let info = received(build(&r, &profile, intermediate)).expect("a delivery");
+                    let kind = if intermediate {
+                        DeliveryKind::Intermediate
+                    } else {
+                        DeliveryKind::Receipt
+                    };
+                    let expected = match (text, tlvs) {
+                        (true, _) => Some(r.clone()),
+                        (false, true) => Some(from_tlvs_only.clone()),
+                        (false, false) => None,
+                    };
+                    assert_eq!(
+                        info,
+                        DeliveryInfo {
+                            kind,
+                            receipt: expected
+                        },
+                        "{profile:?} intermediate={intermediate}"
+                    );
+                }
+            }
+        }
+    }
+
+    fn deliver_sm(esm_class: u8, text: &str, tlvs: Vec<MessageDeliveryRequestTlvValue>) -> Pdu {
+        DeliverSm::builder()
+            .source_addr(c_string::<21>("447700900001"))
+            .destination_addr(c_string::<21>("Acme"))
+            .esm_class(EsmClass::from(esm_class))
+            .short_message(OctetString::from_vec(text.as_bytes().to_vec()).unwrap())
+            .tlvs(tlvs)
+            .build()
+            .into()
+    }
+
+    #[test]
+    fn receipted_message_id_is_the_id() {
+        // Some SMSCs write the id in decimal in the text and as in submit_sm_resp in the TLV.
+        let tlvs = deliver_sm_receipt_tlvs("6f", ReceiptState::Delivered, None).unwrap();
+        let info = received(deliver_sm(0x04, "id:111 stat:DELIVRD text:hi", tlvs)).unwrap();
+        let r = info.receipt.unwrap();
+        assert_eq!(r.id, "6f");
+        assert_eq!(r.stat, ReceiptState::Delivered);
+        assert_eq!(r.text, "hi");
+    }
+
+    #[test]
+    fn text_that_does_not_parse_falls_back_to_the_tlvs() {
+        let tlvs = deliver_sm_receipt_tlvs("6f", ReceiptState::Expired, None).unwrap();
+        let r = received(deliver_sm(0x04, "delivered, more or less", tlvs))
+            .unwrap()
+            .receipt
+            .unwrap();
+        assert_eq!(
+            (r.id.as_str(), r.stat, r.err),
+            ("6f", ReceiptState::Expired, None)
+        );
+        let info = received(deliver_sm(0x04, "delivered, more or less", Vec::new())).unwrap();
+        assert_eq!(info.kind, DeliveryKind::Receipt);
+        assert_eq!(info.receipt, None);
+        // No message_state either: the state is not known.
+        let only_id = vec![MessageDeliveryRequestTlvValue::ReceiptedMessageId(
+            receipted_id("77").unwrap(),
+        )];
+        let r = received(deliver_sm(0x04, "", only_id))
+            .unwrap()
+            .receipt
+            .unwrap();
+        assert_eq!((r.id.as_str(), r.stat), ("77", ReceiptState::Unknown));
+    }
+
+    #[test]
+    fn text_in_message_payload_of_a_deliver_sm_is_read() {
+        let payload = MessageDeliveryRequestTlvValue::MessagePayload(MessagePayload::new(
+            AnyOctetString::from_vec(b"id:abc stat:DELIVRD".to_vec()),
+        ));
+        let r = received(deliver_sm(0x04, "", vec![payload]))
+            .unwrap()
+            .receipt
+            .unwrap();
+        assert_eq!((r.id.as_str(), r.stat), ("abc", ReceiptState::Delivered));
+    }
+
+    #[test]
+    fn only_receipts_and_notifications_are_read_as_receipts() {
+        let text = "id:abc stat:DELIVRD";
+        // Mode bits (Kannel and Jasmin set 0x03) do not change the message type.
+        let info = received(deliver_sm(0x07, text, Vec::new())).unwrap();
+        assert_eq!(info.kind, DeliveryKind::Receipt);
+        assert!(info.receipt.is_some());
+        // A handset's message that happens to look like a receipt is still a message.
+        let info = received(deliver_sm(0x00, text, Vec::new())).unwrap();
+        assert_eq!(
+            info,
+            DeliveryInfo {
+                kind: DeliveryKind::Message,
+                receipt: None
+            }
+        );
+        assert_eq!(DeliveryKind::of(0x08), DeliveryKind::Message);
+        assert_eq!(DeliveryKind::of(0x20 | 0x40), DeliveryKind::Intermediate);
+        for kind in [
+            DeliveryKind::Receipt,
+            DeliveryKind::Intermediate,
+            DeliveryKind::Message,
+        ] {
+            assert_eq!(DeliveryKind::of(kind.esm_class()), kind);
+        }
+        assert_eq!(from_pdu(&Pdu::EnquireLink), None);
     }
 
     proptest! {

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant, SystemTime};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use indicatif::{ProgressBar, ProgressStyle};
+use smpp::number::{self, MAX_DIGITS};
 use smpp::text::Encoding;
 use tokio::sync::watch;
 
@@ -77,7 +78,8 @@ pub enum Text {
 /// Where destination numbers come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DestSpec {
-    /// Digits, followed by a counter (numbers are 12 digits long, at least 3 of them counter).
+    /// Digits, followed by a counter (numbers are 12 digits long, at least 3 of them counter,
+    /// so a prefix has at most 12 digits and no number exceeds E.164's 15).
     Prefix(String),
     /// One number per line.
     File(PathBuf),
@@ -205,22 +207,31 @@ fn invalid(msg: impl Into<String>) -> SmppError {
     SmppError::Invalid(msg.into())
 }
 
+/// Digits of the counter appended to a `--dest` prefix, at least; a prefix may therefore have
+/// at most `MAX_DIGITS - MIN_COUNTER_DIGITS` digits.
+const MIN_COUNTER_DIGITS: usize = 3;
+
+/// Length of a generated destination when the prefix is short enough (a typical mobile number).
+const GENERATED_DIGITS: usize = 12;
+
 fn build_dests(spec: &DestSpec) -> Result<Dests, SmppError> {
-    let valid = |d: &str| {
-        let d = d.trim_start_matches('+');
-        !d.is_empty() && d.len() <= 20 && d.bytes().all(|b| b.is_ascii_digit())
-    };
     match spec {
         DestSpec::Prefix(p) => {
-            let p = p.trim_start_matches('+');
-            if !(p.is_empty() || valid(p)) || p.len() > 17 {
+            let max_prefix = MAX_DIGITS - MIN_COUNTER_DIGITS;
+            let prefix = number::parse_prefix(p)
+                .map_err(|e| invalid(format!("--dest {p}: {e} (or name an existing file)")))?;
+            if prefix.len() > max_prefix {
                 return Err(invalid(format!(
-                    "--dest {p}: a prefix must be at most 17 digits (or name an existing file)"
+                    "--dest {p}: a prefix must be at most {max_prefix} digits, so that numbers \
+                     with a {MIN_COUNTER_DIGITS}-digit counter stay within E.164's {MAX_DIGITS} \
+                     (or name an existing file)"
                 )));
             }
-            let digits = 12usize.saturating_sub(p.len()).max(3);
+            let digits = GENERATED_DIGITS
+                .saturating_sub(prefix.len())
+                .max(MIN_COUNTER_DIGITS);
             Ok(Dests::Prefix {
-                prefix: p.as_bytes().to_vec(),
+                prefix: prefix.as_bytes().to_vec(),
                 digits,
             })
         }
@@ -235,14 +246,9 @@ fn build_dests(spec: &DestSpec) -> Result<Dests, SmppError> {
                 if line.is_empty() || line.starts_with('#') {
                     continue;
                 }
-                if !valid(line) {
-                    return Err(invalid(format!(
-                        "{}:{}: `{line}` is not a number of 1 to 20 digits",
-                        path.display(),
-                        n + 1
-                    )));
-                }
-                list.push(line.trim_start_matches('+').as_bytes().to_vec());
+                let digits = number::parse_number(line)
+                    .map_err(|e| invalid(format!("{}:{}: {e}", path.display(), n + 1)))?;
+                list.push(digits.as_bytes().to_vec());
             }
             if list.is_empty() {
                 return Err(invalid(format!("{}: no numbers", path.display())));
@@ -731,4 +737,56 @@ fn fatal(shared: &Shared) -> Option<String> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefix(p: &str) -> Result<(String, usize), String> {
+        match build_dests(&DestSpec::Prefix(p.into())) {
+            Ok(Dests::Prefix { prefix, digits }) => {
+                Ok((String::from_utf8(prefix).expect("digits"), digits))
+            }
+            Ok(other) => panic!("not a prefix: {other:?}"),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn dest_prefixes_make_e164_numbers() {
+        assert_eq!(prefix("4477009"), Ok(("4477009".into(), 5)));
+        assert_eq!(prefix("+4477009"), Ok(("4477009".into(), 5)));
+        assert_eq!(prefix(""), Ok((String::new(), 12)));
+        // 12 digits of prefix and the 3-digit counter make E.164's 15.
+        assert_eq!(prefix("447700900123"), Ok(("447700900123".into(), 3)));
+        let err = prefix("4477009001234").unwrap_err();
+        assert!(err.contains("at most 12 digits"), "{err}");
+        let err = prefix("44-77").unwrap_err();
+        assert!(err.contains("found '-'"), "{err}");
+        assert!(err.contains("or name an existing file"), "{err}");
+    }
+
+    #[test]
+    fn dest_files_hold_e164_numbers() {
+        let path = std::env::temp_dir().join(format!("loadgen-dests-{}", std::process::id()));
+        std::fs::write(&path, "# test numbers\n+447700900001\n\n123456789012345\n").expect("write");
+        match build_dests(&DestSpec::File(path.clone())) {
+            Ok(Dests::List(list)) => assert_eq!(
+                list,
+                vec![b"447700900001".to_vec(), b"123456789012345".to_vec()]
+            ),
+            other => panic!("expected a list: {other:?}"),
+        }
+        std::fs::write(&path, "447700900001\n1234567890123456\n").expect("write");
+        let err = build_dests(&DestSpec::File(path.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":2: "), "names the line: {err}");
+        assert!(
+            err.contains("has 16 digits; E.164 allows at most 15"),
+            "{err}"
+        );
+        std::fs::remove_file(&path).expect("remove");
+    }
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use smpp::frame::{FrameError, SmppCodec};
+use smpp::receipt::{self, DeliveryKind};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -25,7 +26,7 @@ use tokio_util::codec::Decoder;
 use super::receipts::{AcceptOutcome, KeyHash, ReceiptBook, ReceiptOutcome};
 use super::schedule::Schedule;
 use super::stats::{PUBLISH_EVERY, Stats, record_ns};
-use super::wire::{self, DeliverKind, SubmitTemplate, id};
+use super::wire::{self, SubmitTemplate, id};
 
 /// Most messages claimed in one turn, so reads are not starved by a long backlog.
 const MAX_BATCH: u64 = 1024;
@@ -633,11 +634,11 @@ impl Task {
                 }
                 id::DELIVER_SM => {
                     wire::put_empty_id_resp(wbuf, id::DELIVER_SM_RESP, seq);
-                    self.on_deliver(wire::deliver_sm_kind(frame.body()), now);
+                    self.on_delivery(&frame, now);
                 }
                 id::DATA_SM => {
                     wire::put_empty_id_resp(wbuf, id::DATA_SM_RESP, seq);
-                    self.on_data_sm(&frame, now);
+                    self.on_delivery(&frame, now);
                 }
                 id::ENQUIRE_LINK => wire::put_empty(wbuf, id::ENQUIRE_LINK_RESP, 0, seq),
                 id::ENQUIRE_LINK_RESP => {}
@@ -718,32 +719,23 @@ impl Task {
         }
     }
 
-    fn on_deliver(&mut self, kind: Option<DeliverKind<'_>>, now: u64) {
-        match kind {
-            Some(DeliverKind::Receipt(Some(mid))) => self.on_receipt_id(mid, now),
-            Some(DeliverKind::Receipt(None)) | None => self.stats.malformed_pdus += 1,
-            Some(DeliverKind::Intermediate) => self.stats.intermediate_notifications += 1,
-            Some(DeliverKind::Other) => self.stats.mo_messages += 1,
-        }
-    }
-
-    /// data_sm is rare here: decoded with rusmpp and read through the shared receipt helpers.
-    fn on_data_sm(&mut self, frame: &smpp::frame::Frame, now: u64) {
-        let Ok(cmd) = frame.decode() else {
+    /// A deliver_sm or data_sm, read with the shared receipt reader (`smpp::receipt`, which the
+    /// ESME client uses too) so both agree on every id. One that does not decode, or a receipt
+    /// that names no message, is counted as malformed: an SMSC bug to report.
+    fn on_delivery(&mut self, frame: &smpp::frame::Frame, now: u64) {
+        let info = frame
+            .decode()
+            .ok()
+            .and_then(|cmd| cmd.pdu().and_then(receipt::from_pdu));
+        let Some(info) = info else {
             self.stats.malformed_pdus += 1;
             return;
         };
-        let Some(rusmpp::Pdu::DataSm(sm)) = cmd.pdu() else {
-            self.stats.malformed_pdus += 1;
-            return;
-        };
-        let esm = u8::from(sm.esm_class) & 0x3C;
-        let tlvs = smpp::receipt::from_tlvs(sm.tlvs());
-        match (esm, tlvs.message_id) {
-            (0x04, Some(mid)) => self.on_receipt_id(mid.as_bytes(), now),
-            (0x04, None) => self.stats.malformed_pdus += 1,
-            (0x20, _) => self.stats.intermediate_notifications += 1,
-            _ => self.stats.mo_messages += 1,
+        match (info.kind, info.receipt) {
+            (DeliveryKind::Receipt, Some(r)) => self.on_receipt_id(r.id.as_bytes(), now),
+            (DeliveryKind::Receipt, None) => self.stats.malformed_pdus += 1,
+            (DeliveryKind::Intermediate, _) => self.stats.intermediate_notifications += 1,
+            (DeliveryKind::Message, _) => self.stats.mo_messages += 1,
         }
     }
 }

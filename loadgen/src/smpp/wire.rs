@@ -6,10 +6,11 @@
 //! 200,000 submits/s on two cores it would cost more than the SMSC under test. So the benchmark
 //! frames with `smpp::frame` (the same bounded framing the carrier uses) and writes PDUs from
 //! templates: the submit_sm body is encoded once, and each message copies it into the write
-//! buffer with its own sequence number and destination. Incoming PDUs are read only as far as
-//! the benchmark needs (header, message_id, receipt id); everything else is decoded with rusmpp
-//! when it is rare. The unit tests decode what is written here with rusmpp, so the bytes are
-//! checked against the codec, not against this file.
+//! buffer with its own sequence number and destination. Responses are read only as far as the
+//! benchmark needs (header, message_id). Deliveries (receipts) are decoded with rusmpp and read
+//! by `smpp::receipt`, the reader the ESME client uses, so the two cannot disagree on an id.
+//! The unit tests decode what is written here with rusmpp, so the bytes are checked against the
+//! codec, not against this file.
 
 use bytes::{BufMut, BytesMut};
 use smpp::frame::HEADER_LEN;
@@ -46,8 +47,6 @@ pub mod id {
     pub const DATA_SM_RESP: u32 = 0x8000_0103;
 }
 
-/// TLV tag of receipted_message_id.
-const TAG_RECEIPTED_MESSAGE_ID: u16 = 0x001E;
 /// TLV tag of message_payload.
 const TAG_MESSAGE_PAYLOAD: u16 = 0x0424;
 /// Longest short_message; longer texts go in message_payload.
@@ -116,12 +115,13 @@ pub struct SubmitSpec<'a> {
 impl SubmitTemplate {
     /// Encodes the parts of submit_sm that do not change from message to message.
     ///
-    /// A source made only of digits (and an optional `+`) is sent as an international number
-    /// (TON 1, NPI 1), anything else as alphanumeric (TON 5, NPI 0). A payload longer than
-    /// 254 octets goes in message_payload with sm_length 0.
+    /// A source that is an E.164 number ([`smpp::number::parse_number`]: an optional `+` and
+    /// 1 to 15 digits) is sent as an international number (TON 1, NPI 1), anything else as
+    /// alphanumeric (TON 5, NPI 0). A payload longer than 254 octets goes in message_payload
+    /// with sm_length 0.
     pub fn new(spec: &SubmitSpec<'_>) -> Self {
-        let source = spec.source.trim_start_matches('+');
-        let numeric = !source.is_empty() && source.bytes().all(|b| b.is_ascii_digit());
+        let source = smpp::number::normalize(spec.source);
+        let numeric = smpp::number::parse_number(spec.source).is_ok();
         let (ton, npi) = if numeric { (1, 1) } else { (5, 0) };
         let mut before = Vec::with_capacity(32);
         before.push(0); // service_type ""
@@ -182,83 +182,6 @@ pub fn cstr(body: &[u8]) -> Option<&[u8]> {
     Some(&body[..end])
 }
 
-/// The delivery-receipt facts of a deliver_sm (or data_sm) body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliverKind<'a> {
-    /// esm_class says SMSC delivery receipt; the id it names (TLV first, else the text's
-    /// `id:`), if any.
-    Receipt(Option<&'a [u8]>),
-    /// esm_class says intermediate delivery notification.
-    Intermediate,
-    /// A mobile-originated message or anything else.
-    Other,
-}
-
-/// Reads a deliver_sm body as far as the receipt id. `None` when the body is malformed (the
-/// caller then answers it and counts it, as an SMSC bug to report).
-pub fn deliver_sm_kind(body: &[u8]) -> Option<DeliverKind<'_>> {
-    let mut p = 0usize;
-    let skip_cstr = |p: &mut usize| -> Option<()> {
-        let end = body.get(*p..)?.iter().position(|&b| b == 0)?;
-        *p += end + 1;
-        Some(())
-    };
-    skip_cstr(&mut p)?; // service_type
-    p += 2; // source ton/npi
-    skip_cstr(&mut p)?; // source_addr
-    p += 2; // dest ton/npi
-    skip_cstr(&mut p)?; // destination_addr
-    let esm_class = *body.get(p)?;
-    p += 3; // esm_class, protocol_id, priority_flag
-    skip_cstr(&mut p)?; // schedule_delivery_time
-    skip_cstr(&mut p)?; // validity_period
-    p += 4; // registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id
-    let sm_length = *body.get(p)? as usize;
-    p += 1;
-    let short_message = body.get(p..p + sm_length)?;
-    p += sm_length;
-    let kind = esm_class & 0x3C;
-    if kind == 0x20 {
-        return Some(DeliverKind::Intermediate);
-    }
-    if kind != 0x04 {
-        return Some(DeliverKind::Other);
-    }
-    let mut tlvs = body.get(p..)?;
-    let mut payload: Option<&[u8]> = None;
-    while tlvs.len() >= 4 {
-        let tag = u16::from_be_bytes([tlvs[0], tlvs[1]]);
-        let len = u16::from_be_bytes([tlvs[2], tlvs[3]]) as usize;
-        let value = tlvs.get(4..4 + len)?;
-        if tag == TAG_RECEIPTED_MESSAGE_ID {
-            let id = value.strip_suffix(&[0]).unwrap_or(value);
-            return Some(DeliverKind::Receipt(Some(id)));
-        }
-        if tag == TAG_MESSAGE_PAYLOAD {
-            payload = Some(value);
-        }
-        tlvs = &tlvs[4 + len..];
-    }
-    let text = if short_message.is_empty() {
-        payload.unwrap_or(short_message)
-    } else {
-        short_message
-    };
-    Some(DeliverKind::Receipt(text_receipt_id(text)))
-}
-
-/// The `id:` value of a receipt text (key matched without regard to case).
-pub fn text_receipt_id(text: &[u8]) -> Option<&[u8]> {
-    let start = text
-        .windows(3)
-        .position(|w| w.eq_ignore_ascii_case(b"id:"))?
-        + 3;
-    let rest = &text[start..];
-    let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
-    let id = &rest[..end];
-    (!id.is_empty()).then_some(id)
-}
-
 /// A 64-bit hash of a message id, used as the key of the receipt book.
 ///
 /// Keys are hashes rather than strings so that a tracked message costs 16 octets whatever the
@@ -284,7 +207,7 @@ pub fn id_key(id: &[u8]) -> u64 {
 mod tests {
     use super::*;
     use rusmpp::{Command, CommandStatus, Pdu};
-    use smpp::frame::{decode_one, encode_command};
+    use smpp::frame::decode_one;
 
     fn submit(payload: &[u8]) -> (Vec<u8>, SubmitTemplate) {
         let t = SubmitTemplate::new(&SubmitSpec {
@@ -328,10 +251,10 @@ mod tests {
         assert_eq!(smpp::pdu::message_payload(&tlvs), Some(&text[..]));
     }
 
-    #[test]
-    fn numeric_source_is_international() {
+    /// The source_addr and its TON as a submit_sm from this template puts them on the wire.
+    fn sent_source(source: &str) -> (String, u8) {
         let t = SubmitTemplate::new(&SubmitSpec {
-            source: "+447700900000",
+            source,
             registered_delivery: 0,
             data_coding: 0,
             payload: b"x",
@@ -342,8 +265,18 @@ mod tests {
         let Some(Pdu::SubmitSm(sm)) = cmd.pdu() else {
             panic!("not a submit_sm");
         };
-        assert_eq!(sm.source_addr.as_str(), "447700900000");
-        assert_eq!(u8::from(sm.source_addr_ton), 1);
+        (
+            sm.source_addr.as_str().to_owned(),
+            u8::from(sm.source_addr_ton),
+        )
+    }
+
+    #[test]
+    fn numeric_source_is_international() {
+        assert_eq!(sent_source("+447700900000"), ("447700900000".into(), 1));
+        assert_eq!(sent_source("LOADGEN"), ("LOADGEN".into(), 5));
+        // More digits than E.164 allows is not a number, so it is not sent as one.
+        assert_eq!(sent_source("1234567890123456").1, 5);
     }
 
     #[test]
@@ -368,60 +301,9 @@ mod tests {
         );
     }
 
-    fn receipt_pdu(with_tlv: bool, esm: u8) -> Vec<u8> {
-        use rusmpp::pdus::DeliverSm;
-        use rusmpp::types::{COctetString, OctetString};
-        use rusmpp::values::EsmClass;
-        let text = "id:abc123 sub:001 dlvrd:001 submit date:2611221200 done date:2611221200 stat:DELIVRD err:000 text:hello";
-        let mut b = DeliverSm::builder()
-            .source_addr(COctetString::from_static_slice(b"447700900123\0").expect("addr"))
-            .destination_addr(COctetString::from_static_slice(b"LOADGEN\0").expect("addr"))
-            .esm_class(EsmClass::from(esm))
-            .short_message(OctetString::from_vec(text.as_bytes().to_vec()).expect("text"));
-        if with_tlv {
-            b = b.tlvs(
-                smpp::receipt::deliver_sm_receipt_tlvs(
-                    "tlv-id",
-                    smpp::receipt::ReceiptState::Delivered,
-                    None,
-                )
-                .expect("tlvs"),
-            );
-        }
-        let cmd = Command::new(CommandStatus::EsmeRok, 5, b.build());
-        encode_command(&cmd).to_vec()
-    }
-
-    #[test]
-    fn receipt_id_prefers_the_tlv_then_the_text() {
-        let pdu = receipt_pdu(true, 0x04);
-        assert_eq!(
-            deliver_sm_kind(&pdu[HEADER_LEN..]),
-            Some(DeliverKind::Receipt(Some(&b"tlv-id"[..])))
-        );
-        let pdu = receipt_pdu(false, 0x04);
-        assert_eq!(
-            deliver_sm_kind(&pdu[HEADER_LEN..]),
-            Some(DeliverKind::Receipt(Some(&b"abc123"[..])))
-        );
-        let pdu = receipt_pdu(false, 0x20);
-        assert_eq!(
-            deliver_sm_kind(&pdu[HEADER_LEN..]),
-            Some(DeliverKind::Intermediate)
-        );
-        let pdu = receipt_pdu(false, 0x00);
-        assert_eq!(
-            deliver_sm_kind(&pdu[HEADER_LEN..]),
-            Some(DeliverKind::Other)
-        );
-        assert_eq!(deliver_sm_kind(&pdu[HEADER_LEN..30]), None);
-    }
-
     #[test]
     fn id_keys_differ() {
         assert_ne!(id_key(b"1"), id_key(b"2"));
         assert_eq!(id_key(b"abc"), id_key(b"abc"));
-        assert_eq!(text_receipt_id(b"ID:7f sub:1"), Some(&b"7f"[..]));
-        assert_eq!(text_receipt_id(b"stat:DELIVRD"), None);
     }
 }

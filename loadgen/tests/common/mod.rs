@@ -1,8 +1,9 @@
 //! A scriptable test SMSC on 127.0.0.1:0 for the `loadgen smpp` tests.
 //!
 //! It answers binds (refusing any password but `secret` with ESME_RINVPASWD), enquire_link
-//! and unbind, and answers submit_sm after a configurable delay, optionally with a receipt
-//! deliver_sm; it can also drop the first connection after a number of submit_sm, leaving
+//! and unbind, and answers submit_sm after a configurable delay, optionally with a receipt in
+//! any receipt profile (built by `smpp::receipt::build_pdu`, as carriers' receipts are),
+//! optionally preceded by an intermediate notification; it can also drop the first connection after a number of submit_sm, leaving
 //! them unanswered, to exercise reconnection accounting.
 
 #![allow(dead_code)]
@@ -13,11 +14,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use rusmpp::pdus::{DeliverSm, SubmitSmResp};
-use rusmpp::types::{COctetString, OctetString};
-use rusmpp::values::EsmClass;
+use rusmpp::pdus::SubmitSmResp;
+use rusmpp::types::COctetString;
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use smpp::frame::SmppCodec;
+use smpp::receipt::{OutgoingReceipt, Receipt, ReceiptProfile, ReceiptState, build_pdu};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -34,6 +35,10 @@ pub struct Behaviour {
     pub receipts: bool,
     /// Send each receipt before the submit_sm_resp it belongs to.
     pub receipt_first: bool,
+    /// The shape of the receipts (deliver_sm or data_sm, text, TLVs).
+    pub receipt_profile: ReceiptProfile,
+    /// Precede each receipt with an ENROUTE intermediate notification.
+    pub intermediate: bool,
 }
 
 /// A running test SMSC.
@@ -138,19 +143,31 @@ async fn session(
                     );
                     let mut out = vec![resp];
                     if b.receipts && u8::from(sm.registered_delivery) & 1 == 1 {
-                        seq += 1;
-                        let text = format!("id:{id} sub:001 dlvrd:001 stat:DELIVRD err:000 text:");
-                        let dsm = DeliverSm::builder()
-                            .source_addr(sm.destination_addr.clone())
-                            .destination_addr(sm.source_addr.clone())
-                            .esm_class(EsmClass::from(0x04))
-                            .short_message(OctetString::from_vec(text.into_bytes()).expect("text"))
-                            .build();
-                        let dcmd = Command::new(CommandStatus::EsmeRok, seq, dsm);
+                        let mut receipts = Vec::new();
+                        let states = [
+                            (true, ReceiptState::Enroute),
+                            (false, ReceiptState::Delivered),
+                        ];
+                        for (intermediate, state) in states {
+                            if intermediate && !b.intermediate {
+                                continue;
+                            }
+                            let r = Receipt::new(id.clone(), state);
+                            let out = OutgoingReceipt {
+                                receipt: &r,
+                                original_source: sm.source_addr.as_str(),
+                                original_destination: sm.destination_addr.as_str(),
+                                intermediate,
+                                network_error: None,
+                            };
+                            let pdu = build_pdu(&out, &b.receipt_profile).expect("hex ids fit");
+                            seq += 1;
+                            receipts.push(Command::new(CommandStatus::EsmeRok, seq, pdu));
+                        }
                         if b.receipt_first {
-                            out.insert(0, dcmd);
+                            out.splice(0..0, receipts);
                         } else {
-                            out.push(dcmd);
+                            out.extend(receipts);
                         }
                     }
                     let _ = tx.send((now + b.response_delay, out));

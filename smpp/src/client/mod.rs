@@ -25,9 +25,9 @@
 //! - **Incoming** PDUs arrive as [`Event`]s on a bounded channel ([`Events`]). deliver_sm and
 //!   data_sm are answered according to [`DeliverAck`] (automatically with a fixed status, or by
 //!   the application through a [`DeliverResponder`]); delivery receipts (`esm_class & 0x3C`
-//!   is 0x04) are parsed with [`crate::receipt`]. Delivery events are never dropped: a full
-//!   event channel stops the reader, which pushes back on the SMSC (so drain the events, or drop
-//!   the receiver to discard them). The other events (enquire_link, generic_nack, unbind,
+//!   is 0x04) are read with [`crate::receipt::from_parts`], the reader loadgen uses too.
+//!   Delivery events are never dropped: a full event channel stops the reader, which pushes
+//!   back on the SMSC (so drain the events, or drop the receiver to discard them). The other events (enquire_link, generic_nack, unbind,
 //!   disconnects, reconnects) are dropped when the channel is full and counted in
 //!   [`CountersSnapshot::events_dropped`]. The stream ends when the session is over for good.
 //! - **Keep-alive**: an enquire_link every `enquire_link_interval`; one left unanswered for
@@ -82,7 +82,7 @@ pub use rustls_pki_types::ServerName;
 pub use tokio_rustls::TlsConnector;
 
 use crate::frame::FrameError;
-use crate::receipt::Receipt;
+use crate::receipt::{DeliveryInfo, DeliveryKind, Receipt};
 use session::{Outgoing, Shared};
 
 /// Where [`Client::connect`] dials, and dials again after a drop.
@@ -353,9 +353,19 @@ impl Delivered {
         }
     }
 
+    /// What esm_class says this is: a receipt, an intermediate notification or a message.
+    pub fn kind(&self) -> DeliveryKind {
+        DeliveryKind::of(self.esm_class())
+    }
+
     /// True when esm_class marks an SMSC delivery receipt (bits 2..5 == 0001).
     pub fn is_delivery_receipt(&self) -> bool {
-        self.esm_class() & 0x3C == 0x04
+        self.kind() == DeliveryKind::Receipt
+    }
+
+    /// What the delivery says, read by the shared receipt reader ([`crate::receipt::from_parts`]).
+    pub fn delivery_info(&self) -> DeliveryInfo {
+        crate::receipt::from_parts(self.esm_class(), self.payload(), self.tlvs())
     }
 
     /// The TLVs.
@@ -373,11 +383,7 @@ impl Delivered {
             Delivered::DeliverSm(d) => d.short_message().as_ref(),
             Delivered::DataSm(_) => &[],
         };
-        if short.is_empty() {
-            crate::pdu::message_payload(self.tlvs()).unwrap_or(&[])
-        } else {
-            short
-        }
+        crate::pdu::user_data(short, self.tlvs())
     }
 
     /// source_addr.

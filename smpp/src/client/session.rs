@@ -29,7 +29,6 @@ use super::{
 };
 use crate::frame::{Frame, SmppCodec, command_name};
 use crate::pdu::{c_str, empty_response_pdu, error_response};
-use crate::receipt::{Receipt, ReceiptState};
 
 /// Highest sequence number; the next one wraps to 1 (0 is never used).
 pub(crate) const MAX_SEQUENCE_NUMBER: u32 = 0x7FFF_FFFF;
@@ -845,7 +844,7 @@ async fn deliver(
     Counters::inc(&shared.counters.deliveries_received);
     let receipt = if pdu.is_delivery_receipt() {
         Counters::inc(&shared.counters.receipts_received);
-        let parsed = parse_receipt(&pdu);
+        let parsed = pdu.delivery_info().receipt;
         if parsed.is_none() {
             Counters::inc(&shared.counters.receipts_unparsed);
         }
@@ -876,30 +875,6 @@ async fn deliver(
         _ = events.send(event) => None,
         _ = shared.shutdown.cancelled() => Some(DisconnectReason::Closed),
     }
-}
-
-/// The receipt in a delivery: from its text, or else (TLV-only receipts) from
-/// receipted_message_id, message_state and network_error_code.
-fn parse_receipt(pdu: &Delivered) -> Option<Receipt> {
-    let text = pdu.payload();
-    if !text.is_empty() {
-        match crate::receipt::parse(&String::from_utf8_lossy(text)) {
-            Ok(r) => return Some(r),
-            Err(e) => tracing::debug!(error = %e, "receipt text did not parse; trying its TLVs"),
-        }
-    }
-    let tlvs = crate::receipt::from_tlvs(pdu.tlvs());
-    let id = tlvs.message_id?;
-    Some(Receipt {
-        id,
-        sub: None,
-        dlvrd: None,
-        submit_date: None,
-        done_date: None,
-        stat: tlvs.state.unwrap_or(ReceiptState::Unknown),
-        err: tlvs.network_error.map(|e| format!("{:03}", e.error_code)),
-        text: String::new(),
-    })
 }
 
 fn emit_lossy(shared: &Shared, events: &mpsc::Sender<Event>, event: Event) {
