@@ -324,6 +324,20 @@ impl Default for ReceiptConfig {
 }
 
 impl ReceiptConfig {
+    /// The shared library's receipt profile this config describes (what
+    /// [`smpp::receipt::build_pdu`] builds receipts with).
+    pub fn profile(&self) -> smpp::receipt::ReceiptProfile {
+        smpp::receipt::ReceiptProfile {
+            pdu: match self.pdu {
+                ReceiptPdu::DeliverSm => smpp::receipt::ReceiptPduKind::DeliverSm,
+                ReceiptPdu::DataSm => smpp::receipt::ReceiptPduKind::DataSm,
+            },
+            text: self.text,
+            tlvs: self.tlvs,
+            format: self.text_format(),
+        }
+    }
+
     /// The receipt text format this profile describes.
     pub fn text_format(&self) -> smpp::receipt::ReceiptFormat {
         smpp::receipt::ReceiptFormat {

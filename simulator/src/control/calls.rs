@@ -9,9 +9,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::Error;
+use super::error::Error;
 use crate::smsc::network::Network;
-use crate::world::voice::{CallError, CallRecord, CallRequest};
+use crate::world::calls::CallRecord;
+use crate::world::voice::{CallError, CallRequest};
 
 /// Query of `GET /v1/calls`.
 #[derive(Debug, Deserialize)]

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::Error;
+use super::error::Error;
 use crate::smsc::carrier::LiveView;
 use crate::smsc::network::Network;
 use crate::world::behaviour::CarrierPatch;

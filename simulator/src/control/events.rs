@@ -20,7 +20,7 @@ use axum::routing::get;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 
-use super::Error;
+use super::error::Error;
 use crate::smsc::network::Network;
 use crate::world::events::{EventFilter, Subscription};
 

@@ -8,9 +8,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::Error;
-use crate::handsets::{Channel, InboxQuery, InboxView, normalize};
+use super::error::Error;
+use crate::handsets::{Channel, InboxQuery, InboxView};
 use crate::smsc::network::Network;
+use smpp::number::normalize;
 
 /// Default `limit` of `GET /v1/handsets/{e164}/messages`.
 const DEFAULT_LIMIT: usize = 50;

@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::Error;
+use super::error::Error;
 use crate::smsc::network::Network;
 use crate::smsc::store::MessageView;
 

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 
-use super::Error;
+use super::error::Error;
 use crate::smsc::network::{MoError, MoQueued, MoRequest, Network};
 
 /// The MO route.

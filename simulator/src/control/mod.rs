@@ -9,12 +9,13 @@
 //! - [`stats`]: `/v1/stats`; [`metrics`]: Prometheus text.
 //!
 //! Handlers translate HTTP to calls on the layers below and return `Result<_, Error>`: JSON
-//! bodies with stable keys, and one [`Error`] type that maps each failure to its status and a
+//! bodies with stable keys, and one error type ([`error::Error`]) that maps each failure to its status and a
 //! JSON `{"error": "..."}` body that says whose fault it was. This layer holds no state and no
 //! domain logic of its own; it may use every layer below it.
 
 mod calls;
 mod carriers;
+mod error;
 mod events;
 mod handsets;
 mod lookup;
@@ -25,14 +26,10 @@ mod stats;
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::Router;
 use axum::routing::get;
-use axum::{Json, Router};
 
-use crate::smsc::network::{Network, UnknownCarrier};
-use crate::world::events::EVENT_TYPES;
+use crate::smsc::network::Network;
 
 /// Every control-plane route of a network.
 pub(crate) fn router(net: Arc<Network>) -> Router {
@@ -51,67 +48,6 @@ pub(crate) fn router(net: Arc<Network>) -> Router {
 
 async fn healthz() -> &'static str {
     "ok\n"
-}
-
-/// Why a control-plane request failed; each variant is answered with its status and
-/// `{"error": "..."}`.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum Error {
-    /// The request is malformed or a value in it is refused: 400.
-    #[error("{0}")]
-    BadRequest(String),
-    /// An event-stream filter is refused: 400, with the valid event types listed.
-    #[error("{0}")]
-    EventFilter(String),
-    /// What the request names does not exist: 404.
-    #[error("{0}")]
-    NotFound(String),
-    /// The service is shutting down: 503.
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let message = self.to_string();
-        match self {
-            Error::BadRequest(_) => (
-                StatusCode::BAD_REQUEST,
-                Json(serde_json::json!({ "error": message })),
-            ),
-            Error::EventFilter(_) => (
-                StatusCode::BAD_REQUEST,
-                Json(serde_json::json!({ "error": message, "valid_types": EVENT_TYPES })),
-            ),
-            Error::NotFound(_) => (
-                StatusCode::NOT_FOUND,
-                Json(serde_json::json!({ "error": message })),
-            ),
-            Error::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "error": message })),
-            ),
-        }
-        .into_response()
-    }
-}
-
-impl From<JsonRejection> for Error {
-    fn from(e: JsonRejection) -> Self {
-        Error::BadRequest(e.body_text())
-    }
-}
-
-impl From<QueryRejection> for Error {
-    fn from(e: QueryRejection) -> Self {
-        Error::BadRequest(e.body_text())
-    }
-}
-
-impl From<UnknownCarrier> for Error {
-    fn from(e: UnknownCarrier) -> Self {
-        Error::NotFound(e.to_string())
-    }
 }
 
 #[cfg(test)]

@@ -18,10 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::fasthash::{FastMap, hash_one};
-/// Address comparison ignores a leading `+`, so `+447700900001` and `447700900001` match.
-pub(crate) fn normalize(addr: &str) -> &str {
-    addr.strip_prefix('+').unwrap_or(addr)
-}
+use smpp::number::normalize;
 
 /// Number of independently locked shards of the handset map.
 pub const SHARDS: usize = 16;

@@ -46,7 +46,7 @@ impl Carrier {
     pub(crate) fn decide(&self, account: &str, sub: &Submission) -> Result<Decision, Refusal> {
         self.admit(account, sub.parts_cost())
             .map_err(Refusal::now)?;
-        let number = crate::handsets::normalize(&sub.destination);
+        let number = smpp::number::normalize(&sub.destination);
         let resolved = self.world.plan.lookup(number);
         if resolved.is_none()
             && self.world.has_plan

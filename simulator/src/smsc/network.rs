@@ -21,10 +21,11 @@ use super::stats::{CarrierStats, Stats};
 use crate::config::{SimConfig, TimelineEntry};
 use crate::handsets::Handsets;
 use crate::world::World;
+use crate::world::calls::CallRecord;
 use crate::world::events::EventBus;
 use crate::world::lookup::CarrierStatus;
 use crate::world::plan::{NumberPlan, PlanError};
-use crate::world::voice::{self, CallError, CallRecord, CallRequest};
+use crate::world::voice::{self, CallError, CallRequest};
 
 /// A carrier name that is not in the network.
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +138,7 @@ impl Network {
                 cfg.events.capacity,
                 shutdown.child_token(),
             )),
-            calls: voice::Calls::default(),
+            calls: crate::world::calls::Calls::default(),
             shutdown,
         });
         let carriers = carrier_cfgs

@@ -16,7 +16,7 @@ use smpp::receipt::ReceiptState;
 
 use crate::config::MessageIdFormat;
 use crate::fasthash::{FastMap, hash_one};
-use crate::handsets::normalize;
+use smpp::number::normalize;
 
 /// Where a part sits in a concatenated message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

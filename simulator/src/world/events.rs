@@ -22,7 +22,8 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use crate::handsets::{Channel, normalize};
+use crate::handsets::Channel;
+use smpp::number::normalize;
 
 /// One thing that happened in a carrier, as sent on the stream (one JSON object per event, with
 /// the [`EventKind`] fields flattened next to a `"type"` tag).

@@ -5,7 +5,8 @@
 //! - [`behaviour`]: what a carrier, account or range does to messages and calls, and the
 //!   [`engine`] that decides each message from it, drawing from [`dist`]'s seeded streams;
 //! - [`throttle`]: token buckets;
-//! - [`voice`]: calls that ring, are answered and read a text to the handset;
+//! - [`voice`]: calls that ring, are answered and read a text to the handset, recorded in
+//!   [`calls`];
 //! - [`events`]: the bus every step of a message or call is published on.
 //!
 //! [`World`] is what every carrier of a run shares: the plan, the handsets, the event bus, the
@@ -14,6 +15,7 @@
 //! ([`crate::config`], [`crate::smsc`], [`crate::control`]) may use it.
 
 pub(crate) mod behaviour;
+pub(crate) mod calls;
 pub(crate) mod dist;
 pub(crate) mod engine;
 pub(crate) mod events;
@@ -53,7 +55,7 @@ pub(crate) struct World {
     /// Event stream.
     pub events: Arc<EventBus>,
     /// Voice calls.
-    pub calls: voice::Calls,
+    pub calls: calls::Calls,
     /// Cancelled when the run shuts down: ends event streams and calls in progress.
     pub shutdown: CancellationToken,
 }

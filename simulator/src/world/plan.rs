@@ -44,8 +44,8 @@ use serde::{Deserialize, Serialize};
 /// Carrier name used where no range names one.
 pub const DEFAULT_CARRIER: &str = "default";
 
-/// Most digits an E.164 number has (ITU-T E.164 §6.1).
-pub const MAX_DIGITS: usize = 15;
+// One number validator for the whole project (SMPP destinations, lookup, the plan, loadgen).
+pub use smpp::number::{NumberError, parse_number, parse_prefix};
 
 /// Destinations outside the number plan.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
@@ -283,63 +283,6 @@ impl PlanError {
             file: None,
         }
     }
-}
-
-/// Why a string is not an E.164 number.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NumberError {
-    /// Nothing but (possibly) a '+'.
-    #[error("\"{0}\" is empty: an E.164 number has 1 to 15 digits")]
-    Empty(String),
-    /// A character other than a digit (after an optional leading '+').
-    #[error(
-        "\"{input}\" is not an E.164 number: only digits are allowed, with an optional leading '+' (found {found:?})"
-    )]
-    NotDigits {
-        /// The refused input.
-        input: String,
-        /// The first offending character.
-        found: char,
-    },
-    /// More than 15 digits.
-    #[error("\"{input}\" has {digits} digits; E.164 allows at most 15")]
-    TooLong {
-        /// The refused input.
-        input: String,
-        /// How many digits it has.
-        digits: usize,
-    },
-}
-
-/// The digits of an E.164 number (leading '+' stripped), or why it is not one.
-pub fn parse_number(input: &str) -> Result<&str, NumberError> {
-    let digits = parse_digits(input)?;
-    if digits.is_empty() {
-        return Err(NumberError::Empty(input.to_string()));
-    }
-    Ok(digits)
-}
-
-/// Like [`parse_number`], but `""` (and `"+"`) is a valid prefix: it matches every number.
-pub fn parse_prefix(input: &str) -> Result<&str, NumberError> {
-    parse_digits(input)
-}
-
-fn parse_digits(input: &str) -> Result<&str, NumberError> {
-    let digits = input.strip_prefix('+').unwrap_or(input);
-    if let Some(found) = digits.chars().find(|c| !c.is_ascii_digit()) {
-        return Err(NumberError::NotDigits {
-            input: input.to_string(),
-            found,
-        });
-    }
-    if digits.len() > MAX_DIGITS {
-        return Err(NumberError::TooLong {
-            input: input.to_string(),
-            digits: digits.len(),
-        });
-    }
-    Ok(digits)
 }
 
 /// How a range selects its numbers, after validation.

@@ -1,15 +1,6 @@
-//! One SMPP session on the carrier side: the bind state machine, every operation, receipts out.
-//!
-//! The session is generic over `AsyncRead + AsyncWrite` so tests can drive it over
-//! `tokio::io::duplex`, and TLS is just another stream. Protocol decisions are made by
-//! [`SessionState::handle`], which takes one decoded frame and returns the PDUs to send and
-//! whether to close; the I/O loop in [`run`] only moves bytes, runs timers and pulls receipts.
-//!
-//! Robustness rules (each has a test): a command_length out of bounds gets generic_nack
-//! ESME_RINVCMDLEN and the connection closes (the stream cannot be re-synchronised); an unknown
-//! command_id gets generic_nack ESME_RINVCMDID and the session lives; a body that does not
-//! decode gets its operation's response with the status naming the bad field and the session
-//! lives; an operation not allowed in the bind state gets ESME_RINVBNDSTS.
+//! The protocol decisions of one session: the bind state machine and every operation, as
+//! plain functions of a decoded frame and the session's state that return the PDUs to send
+//! (no I/O here; [`super::run`] does that).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,31 +8,19 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures::{FutureExt, SinkExt, StreamExt};
-use rusmpp::pdus::{DataSm, DataSmResp, DeliverSm, QuerySmResp, SubmitMultiResp, SubmitSmResp};
-use rusmpp::tlvs::MessageSubmissionRequestTlvValue;
-use rusmpp::types::AnyOctetString;
-use rusmpp::types::{COctetString, EmptyOrFullCOctetString, OctetString};
-use rusmpp::values::MessagePayload;
-use rusmpp::values::{
-    DataCoding, DestAddress, EsmClass, MessageState, Npi, PriorityFlag, RegisteredDelivery,
-    ReplaceIfPresentFlag, ServiceType, Ton, UnsuccessSme,
-};
+use rusmpp::pdus::{DataSmResp, QuerySmResp, SubmitMultiResp, SubmitSmResp};
+use rusmpp::types::{COctetString, EmptyOrFullCOctetString};
+use rusmpp::values::{DestAddress, MessageState, Npi, Ton, UnsuccessSme};
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
-use smpp::frame::{Frame, FrameError, Header, SmppCodec};
+use smpp::frame::{Frame, Header};
 use smpp::pdu::{bind_response, c_str, c_string, error_response, generic_nack};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
-use tokio_util::codec::Framed;
-use tokio_util::sync::CancellationToken;
 
-use super::carrier::{BindGuard, Carrier};
-use super::delivery::AfterResponse;
-use super::metrics::Direction;
-use super::receipts::PendingReceipt;
-use super::store::ConcatRef;
-use super::store::Submission;
-use crate::config::{ReceiptConfig, ReceiptPdu};
+use super::outgoing::{mo_deliver_sm, receipt_pdu};
+use crate::smsc::carrier::{BindGuard, Carrier};
+use crate::smsc::delivery::AfterResponse;
+use crate::smsc::receipts::PendingReceipt;
+use crate::smsc::store::{ConcatRef, Submission};
 
 /// What a bind allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +38,7 @@ impl BindKind {
         matches!(self, BindKind::Transmitter | BindKind::Transceiver)
     }
 
-    fn can_receive(self) -> bool {
+    pub(super) fn can_receive(self) -> bool {
         matches!(self, BindKind::Receiver | BindKind::Transceiver)
     }
 
@@ -92,7 +71,7 @@ enum BindState {
 
 /// A request the carrier sent and awaits a response for.
 #[derive(Debug)]
-enum Outstanding {
+pub(super) enum Outstanding {
     Receipt(PendingReceipt),
     EnquireLink,
     Unbind,
@@ -136,12 +115,12 @@ pub(crate) struct SessionState {
     peer: SocketAddr,
     bind: BindState,
     next_seq: u32,
-    outstanding: HashMap<u32, (Outstanding, Instant)>,
+    pub(super) outstanding: HashMap<u32, (Outstanding, Instant)>,
     /// How many of `outstanding` are receipts: the deliver window is checked on every turn of
     /// the I/O loop, and counting the map each time cost a scan of up to a window of entries.
     receipts_out: usize,
     /// Deliveries and receipts held until the responses that announce their ids are written.
-    after_response: Vec<AfterResponse>,
+    pub(super) after_response: Vec<AfterResponse>,
     /// Longest configured submit latency among the messages of the PDU being handled.
     latency: Duration,
     /// PDUs received, for the fault triggers.
@@ -176,20 +155,20 @@ impl SessionState {
         }
     }
 
-    fn seq(&mut self) -> u32 {
+    pub(super) fn seq(&mut self) -> u32 {
         let s = self.next_seq;
         self.next_seq = if s >= 0x7FFF_FFFF { 1 } else { s + 1 };
         s
     }
 
-    fn account(&self) -> Option<&str> {
+    pub(super) fn account(&self) -> Option<&str> {
         match &self.bind {
             BindState::Bound { guard, .. } => Some(guard.account()),
             BindState::Open => None,
         }
     }
 
-    fn kind(&self) -> Option<BindKind> {
+    pub(super) fn kind(&self) -> Option<BindKind> {
         match &self.bind {
             BindState::Bound { kind, .. } => Some(*kind),
             BindState::Open => None,
@@ -647,7 +626,7 @@ impl SessionState {
     }
 
     /// Builds deliver_sm PDUs for receipts taken from the router.
-    fn receipt_pdus(&mut self, receipts: Vec<PendingReceipt>) -> Vec<Command> {
+    pub(super) fn receipt_pdus(&mut self, receipts: Vec<PendingReceipt>) -> Vec<Command> {
         let now = Instant::now();
         let mut out = Vec::with_capacity(receipts.len());
         for r in receipts {
@@ -676,7 +655,7 @@ impl SessionState {
         out
     }
 
-    fn receipts_in_flight(&self) -> usize {
+    pub(super) fn receipts_in_flight(&self) -> usize {
         self.receipts_out
     }
 
@@ -691,7 +670,7 @@ impl SessionState {
 
     /// Requests past their deadline: failed receipts are retried elsewhere; an unanswered
     /// enquire_link or unbind means the peer is gone. Returns true when the session must close.
-    fn expire_outstanding(&mut self, now: Instant, timeout: Duration) -> bool {
+    pub(super) fn expire_outstanding(&mut self, now: Instant, timeout: Duration) -> bool {
         let late: Vec<u32> = self
             .outstanding
             .iter()
@@ -723,7 +702,7 @@ impl SessionState {
 
     /// At the end of the session every receipt still awaiting a response goes back to the
     /// router, so it is retried on another bind rather than lost.
-    fn release(&mut self) {
+    pub(super) fn release(&mut self) {
         self.receipts_out = 0;
         for (_, (what, _)) in self.outstanding.drain() {
             if let Outstanding::Receipt(r) = what {
@@ -744,14 +723,13 @@ struct OneMessage<'a> {
     tlvs: &'a [rusmpp::tlvs::Tlv],
 }
 
-/// Plausible E.164/MSISDN: digits with an optional leading `+`; anything else is refused with
-/// ESME_RINVDSTADR, as an SMSC routing on numbers would.
+/// An E.164 number (digits with an optional leading `+`, at most 15: the project's one rule,
+/// [`smpp::number::parse_number`]); anything else is refused with ESME_RINVDSTADR, as an SMSC
+/// routing on numbers would.
 fn check_destination(dest: &str) -> Result<(), CommandStatus> {
-    let digits = dest.strip_prefix('+').unwrap_or(dest);
-    if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(CommandStatus::EsmeRinvdstadr);
-    }
-    Ok(())
+    smpp::number::parse_number(dest)
+        .map(|_| ())
+        .map_err(|_| CommandStatus::EsmeRinvdstadr)
 }
 
 /// Separates UDH concatenation (esm_class UDHI) or sar_ TLVs from the user data.
@@ -791,310 +769,4 @@ fn split_concat(
 /// SMPP absolute time `YYMMDDhhmmsstnnp` in UTC.
 fn smpp_absolute_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     format!("{}000+", t.format("%y%m%d%H%M%S"))
-}
-
-/// The PDU that carries a receipt, shaped by the carrier's receipt profile: deliver_sm (or
-/// data_sm) with esm_class 0x04 (0x20 for an intermediate notification), the receipt text
-/// unless the profile is TLV-only, and the receipt TLVs unless the profile is text-only.
-pub(crate) fn receipt_pdu(r: &PendingReceipt, profile: &ReceiptConfig) -> Pdu {
-    use smpp::receipt::{NetworkError, Receipt, ReceiptDate, ReceiptState};
-    let with_seconds = profile.seconds_in_dates;
-    let receipt = Receipt {
-        id: r.message_id.clone(),
-        sub: Some(1),
-        dlvrd: Some(u32::from(r.state == ReceiptState::Delivered)),
-        submit_date: ReceiptDate::from_naive(r.submitted_at.naive_utc(), with_seconds),
-        done_date: ReceiptDate::from_naive(r.done_at.naive_utc(), with_seconds),
-        stat: r.state,
-        err: Some(format!("{:03}", r.error_code.min(999))),
-        text: r.text.clone(),
-    };
-    let mut text = if profile.text {
-        profile.text_format().format(&receipt).into_bytes()
-    } else {
-        Vec::new()
-    };
-    text.truncate(254);
-    let network_error = (r.error_code != 0).then(|| NetworkError::gsm(r.error_code));
-    let esm_class = EsmClass::from(if r.intermediate { 0x20 } else { 0x04 });
-    match profile.pdu {
-        ReceiptPdu::DeliverSm => {
-            // Our ids are ASCII and short; should one ever not be, the text still carries it.
-            let tlvs = if profile.tlvs {
-                smpp::receipt::deliver_sm_receipt_tlvs(&r.message_id, r.state, network_error)
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            Pdu::from(deliver_sm(r, esm_class, DataCoding::from(0u8), text, tlvs))
-        }
-        ReceiptPdu::DataSm => {
-            let mut tlvs = if profile.tlvs {
-                smpp::receipt::data_sm_receipt_tlvs(&r.message_id, r.state, network_error)
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            if !text.is_empty() {
-                tlvs.push(MessageSubmissionRequestTlvValue::MessagePayload(
-                    MessagePayload::new(AnyOctetString::from_vec(text)),
-                ));
-            }
-            Pdu::from(DataSm::new(
-                ServiceType::default(),
-                Ton::Unknown,
-                Npi::Unknown,
-                c_string::<21>(&r.original_destination),
-                Ton::Unknown,
-                Npi::Unknown,
-                c_string::<21>(&r.original_source),
-                esm_class,
-                RegisteredDelivery::from(0u8),
-                DataCoding::from(0u8),
-                tlvs,
-            ))
-        }
-    }
-}
-
-/// The deliver_sm that carries an MO message from a handset: esm_class 0, the text in the
-/// smallest encoding that holds it.
-pub(crate) fn mo_deliver_sm(r: &PendingReceipt) -> DeliverSm {
-    let text = r.mo_text.as_deref().unwrap_or_default();
-    let encoding = smpp::text::best_encoding(text);
-    let mut bytes = smpp::text::encode(text, encoding).unwrap_or_default();
-    bytes.truncate(254);
-    deliver_sm(
-        r,
-        EsmClass::from(0u8),
-        DataCoding::from(encoding.data_coding()),
-        bytes,
-        Vec::new(),
-    )
-}
-
-/// A deliver_sm from the message's destination back to its source.
-fn deliver_sm(
-    r: &PendingReceipt,
-    esm_class: EsmClass,
-    data_coding: DataCoding,
-    short_message: Vec<u8>,
-    tlvs: Vec<rusmpp::tlvs::MessageDeliveryRequestTlvValue>,
-) -> DeliverSm {
-    DeliverSm::new(
-        ServiceType::default(),
-        Ton::Unknown,
-        Npi::Unknown,
-        c_string::<21>(&r.original_destination),
-        Ton::Unknown,
-        Npi::Unknown,
-        c_string::<21>(&r.original_source),
-        esm_class,
-        0,
-        PriorityFlag::default(),
-        EmptyOrFullCOctetString::empty(),
-        EmptyOrFullCOctetString::empty(),
-        RegisteredDelivery::from(0u8),
-        ReplaceIfPresentFlag::default(),
-        data_coding,
-        0,
-        OctetString::from_vec(short_message).unwrap_or_default(),
-        tlvs,
-    )
-}
-
-/// Runs one session to its end over `stream`.
-///
-/// `stop` is the carrier's shutdown signal: when it fires the carrier unbinds the peer and closes
-/// once the unbind_resp arrives or the response timeout passes.
-pub(crate) async fn run<S>(
-    stream: S,
-    peer: SocketAddr,
-    carrier: Arc<Carrier>,
-    stop: CancellationToken,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let cfg = carrier.cfg.session.clone();
-    let mut framed = Framed::new(stream, SmppCodec::new(cfg.max_command_length));
-    let mut state = SessionState::new(Arc::clone(&carrier), peer);
-    let bind_deadline = Instant::now() + cfg.bind_timeout;
-    let mut last_rx = Instant::now();
-    let tick_every = (cfg.response_timeout / 4)
-        .min(cfg.enquire_link_interval / 4)
-        .min(cfg.bind_timeout / 4)
-        .clamp(Duration::from_millis(20), Duration::from_millis(500));
-    let mut tick = tokio::time::interval(tick_every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut unbinding = false;
-    let metrics = Arc::clone(&carrier.metrics);
-    let mut outage = carrier.outage_watch();
-    // Held responses: the futures yield a key, the items wait here so that a session ending
-    // early can still run their deferred deliveries (the carrier accepted those messages).
-    let mut held: HashMap<u64, Delayed> = HashMap::new();
-    let mut timers = futures::stream::FuturesUnordered::new();
-    let mut next_hold = 0u64;
-    let mut ready: Vec<AfterResponse> = Vec::new();
-    // A connection made during an outage stays up to hear its bind refused (ESME_RBINDFAIL,
-    // from `Carrier::authenticate`); only sessions alive when the outage starts are dropped.
-    outage.borrow_and_update();
-
-    // The bound account, kept across turns of the loop rather than copied on each.
-    let mut account = String::new();
-    let mut out: Vec<Command> = Vec::new();
-    'session: loop {
-        let receiver_room = |state: &SessionState, unbinding: bool| match state.kind() {
-            Some(k) if k.can_receive() && !unbinding => cfg
-                .deliver_window
-                .saturating_sub(state.receipts_in_flight()),
-            _ => 0,
-        };
-        let room = receiver_room(&state, unbinding);
-        if let Some(a) = state.account()
-            && a != account
-        {
-            account = a.to_string();
-        }
-        out.clear();
-        let mut close = false;
-        let mut took_receipts = false;
-        tokio::select! {
-            biased;
-            _ = stop.cancelled(), if !unbinding => {
-                unbinding = true;
-                if state.kind().is_some() {
-                    let seq = state.seq();
-                    state.outstanding.insert(seq, (Outstanding::Unbind, Instant::now()));
-                    out.push(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind));
-                } else {
-                    close = true;
-                }
-            }
-            item = framed.next() => {
-                let mut next = item;
-                // Drain what is already buffered before flushing, so a pipelined window is
-                // answered with one write instead of one per PDU. 256 rather than 64: at 150,000
-                // submit_sm/s a read holds a hundred PDUs or more, and the larger batch cut
-                // carrier-sim's CPU by about a tenth (fewer writev calls and wakeups) for at most
-                // a few hundred microseconds more before the first response of a batch is sent.
-                let mut budget = 256;
-                loop {
-                    match next {
-                        None => break 'session,
-                        Some(Err(FrameError::Io(e))) => {
-                            tracing::debug!(%peer, error = %e, "connection error");
-                            break 'session;
-                        }
-                        Some(Err(e)) => {
-                            tracing::info!(%peer, error = %e, "framing error; closing");
-                            metrics.framing_errors.fetch_add(1, Ordering::Relaxed);
-                            out.push(generic_nack(CommandStatus::EsmeRinvcmdlen, e.sequence_number()));
-                            close = true;
-                            break;
-                        }
-                        Some(Ok(frame)) => {
-                            last_rx = Instant::now();
-                            metrics.pdu(Direction::In, frame.header.command_id, frame.header.command_status);
-                            let actions = state.handle(&frame);
-                            out.extend(actions.send);
-                            for d in actions.delayed {
-                                let key = next_hold;
-                                next_hold += 1;
-                                timers.push(tokio::time::sleep(d.after).map(move |_| key));
-                                held.insert(key, d);
-                            }
-                            if actions.close {
-                                close = true;
-                                break;
-                            }
-                        }
-                    }
-                    budget -= 1;
-                    if budget == 0 {
-                        break;
-                    }
-                    match framed.next().now_or_never() {
-                        Some(item) => next = item,
-                        None => break,
-                    }
-                }
-            }
-            Some(key) = timers.next(), if !timers.is_empty() => {
-                if let Some(d) = held.remove(&key) {
-                    out.extend(d.send);
-                    ready.extend(d.then);
-                }
-            }
-            changed = outage.changed() => {
-                if changed.is_err() || *outage.borrow_and_update() {
-                    tracing::info!(%peer, carrier = %carrier.name(), "carrier outage; dropping the connection");
-                    break 'session;
-                }
-            }
-            _ = carrier.receipts.wait(&account), if room > 0 => {
-                let taken = carrier.receipts.take(&account, room);
-                out.extend(state.receipt_pdus(taken));
-                took_receipts = true;
-            }
-            _ = tick.tick() => {
-                let now = Instant::now();
-                if state.kind().is_none() && now >= bind_deadline {
-                    metrics.bind_timeouts.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(%peer, "no bind within {:?}; closing", cfg.bind_timeout);
-                    break 'session;
-                }
-                if state.expire_outstanding(now, cfg.response_timeout) {
-                    close = true;
-                } else if state.kind().is_some()
-                    && now.saturating_duration_since(last_rx) >= cfg.enquire_link_interval
-                    && !state.outstanding.values().any(|(o, _)| matches!(o, Outstanding::EnquireLink))
-                {
-                    let seq = state.seq();
-                    state.outstanding.insert(seq, (Outstanding::EnquireLink, now));
-                    out.push(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink));
-                }
-            }
-        }
-        // Receipts ride along with every batch. The select is biased towards reading, so a
-        // peer that keeps the socket busy (any ESME submitting at a high rate) would otherwise
-        // never let the receipt branch run: receipts piled up in the account's store until it
-        // overflowed, at about 100,000 messages/s, while the deliver window stood empty.
-        if !took_receipts && !close && !account.is_empty() {
-            let room = receiver_room(&state, unbinding);
-            if room > 0 {
-                let taken = carrier.receipts.take(&account, room);
-                out.extend(state.receipt_pdus(taken));
-            }
-        }
-        for cmd in &out {
-            metrics.pdu(Direction::Out, u32::from(cmd.id()), u32::from(cmd.status()));
-            if framed.feed(cmd).await.is_err() {
-                break 'session;
-            }
-        }
-        if !out.is_empty() && SinkExt::<&Command>::flush(&mut framed).await.is_err() {
-            break 'session;
-        }
-        for after in state.after_response.drain(..).chain(ready.drain(..)) {
-            carrier.after_response(after);
-        }
-        if close {
-            break;
-        }
-    }
-    // Messages accepted in the last batch, or whose responses were still held, are delivered
-    // even though their responses were never written: the carrier accepted them.
-    let held_afters = held.into_values().flat_map(|d| d.then);
-    for after in state
-        .after_response
-        .drain(..)
-        .chain(ready)
-        .chain(held_afters)
-    {
-        carrier.after_response(after);
-    }
-    // The session owns receipts it sent but never saw acknowledged: hand them back.
-    state.release();
-    let _ = SinkExt::<&Command>::close(&mut framed).await;
-    tracing::debug!(%peer, "session ended");
 }
