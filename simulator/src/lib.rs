@@ -9,8 +9,8 @@
 //! SMPP (and TLS) addresses and the control plane's, an in-process [feed](Running::feed) of the
 //! events the WebSocket stream carries (handset deliveries, calls, receipts...), its
 //! [stats](Running::stats), and [`Running::shutdown`], which returns the [`Report`]. The
-//! `carrier-sim` binary, the integration tests, loadgen and the verifier all start carriers this
-//! way.
+//! `carrier-sim` binary and the integration tests start carriers this way, and so do the crates
+//! that embed it.
 //!
 //! ```
 //! use simulator::config::{AccountConfig, CarrierConfig};

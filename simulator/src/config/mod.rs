@@ -2,8 +2,8 @@
 //! profile, throttles, behaviour, faults), the number plan, and the timeline.
 //!
 //! The file format is TOML, parsed into serde types with `deny_unknown_fields`; every default
-//! lives in the `Default` impls (and the behaviour defaults in [`crate::world::behaviour`]) and nowhere
-//! else. Errors name the file, the line and the field, because a tester editing a config should
+//! lives in the `Default` impls (the behaviour defaults next to the behaviour types, such as
+//! [`Behaviour`]) and nowhere else. Errors name the file, the line and the field, because a tester editing a config should
 //! not have to guess what was refused: syntax errors come with toml's span, and values refused by
 //! validation are located by walking the span-aware parse tree to the field's path. The JSON
 //! Schema ([`json_schema`]) is derived from the same types.

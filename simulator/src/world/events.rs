@@ -198,13 +198,13 @@ pub enum FilterError {
         /// The name given.
         name: String,
     },
-    /// A prefix that is not 1 to [`MAX_PREFIX_LEN`] digits (after an optional `+`).
+    /// A prefix that is not 1 to 21 digits (after an optional `+`).
     #[error("invalid number prefix {prefix:?}: expected 1 to {MAX_PREFIX_LEN} digits")]
     InvalidPrefix {
         /// The prefix given.
         prefix: String,
     },
-    /// More than [`MAX_PREFIXES`] prefixes.
+    /// More than 256 prefixes.
     #[error("{count} number prefixes given, at most {MAX_PREFIXES} allowed")]
     TooManyPrefixes {
         /// How many were given.
