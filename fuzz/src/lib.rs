@@ -1,5 +1,10 @@
 //! What the fuzz targets run, kept in a library so that the same code also replays the saved
-//! regression inputs and seeds under `cargo test` on the stable toolchain (see `tests/replay.rs`).
+//! regression inputs and seeds under `cargo test` on the stable toolchain: here through
+//! `tests/replay.rs`, and in the main workspace's `cargo test --workspace` through
+//! `tests/tests/fuzz_corpus.rs`, which compiles this very file as a module (`#[path]`). So it
+//! must build both as this crate's root and as a module of that test: no crate-level attributes,
+//! and only dependencies both crates have (`smpp`, `simulator`, `tokio` with `test-util`,
+//! `tokio-util`, `bytes`).
 //!
 //! - [`framing`]: arbitrary bytes through the bounded framing ([`SmppCodec`]) and body decoding
 //!   ([`Frame::decode`]), plus the other parsers that read peer-controlled bytes: receipt text,
@@ -11,6 +16,7 @@
 //! Both panic on a broken invariant, which is what libFuzzer reports as a crash.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -238,4 +244,41 @@ async fn drive_session(input: Vec<u8>) {
         Err(e) => panic!("reader task failed: {e}"),
     }
     running.shutdown().await;
+}
+
+/// The saved inputs of one kind (`seeds` or `regressions`) for one target, in name order.
+fn saved_inputs(fuzz_dir: &Path, kind: &str, target: &str) -> Vec<PathBuf> {
+    let dir = fuzz_dir.join(kind).join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != "README.md"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs every saved input of `target` (`fuzz_dir/seeds/<target>/*`, then
+/// `fuzz_dir/regressions/<target>/*`) through `run`. `fuzz_dir` is this crate's directory,
+/// passed in because the two test crates that replay sit in different places. Finding no input
+/// at all panics: it means a wrong directory, and a replay of nothing must not pass.
+pub fn replay(fuzz_dir: &Path, target: &str, run: fn(&[u8])) {
+    let mut n = 0;
+    for kind in ["seeds", "regressions"] {
+        for path in saved_inputs(fuzz_dir, kind, target) {
+            let data = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+            eprintln!("replaying {}", path.display());
+            run(&data);
+            n += 1;
+        }
+    }
+    assert!(
+        n > 0,
+        "no {target} inputs under {}/{{seeds,regressions}}",
+        fuzz_dir.display()
+    );
 }
