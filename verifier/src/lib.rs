@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 mod carriers;
 pub mod config;
+mod flow;
 mod guard;
 mod metrics;
 mod otp;
