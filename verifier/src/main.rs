@@ -1,1 +1,5 @@
-fn main() {}
+//! `verifier`: thin entry point; the command line lives in the library (`verifier::cli`).
+
+fn main() -> std::process::ExitCode {
+    verifier::cli::main()
+}

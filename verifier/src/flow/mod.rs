@@ -416,12 +416,4 @@ impl Engine {
         self.store.ended(id, to);
         Some(view)
     }
-
-    /// Whether `rule` refused a start with a rule the API maps to a Twilio code.
-    pub(crate) fn rule_of(e: &StartError) -> Option<Rule> {
-        match e {
-            StartError::Blocked(r) => Some(r.rule),
-            _ => None,
-        }
-    }
 }

@@ -41,8 +41,4 @@ impl Timers {
         }
         out
     }
-
-    pub(crate) fn len(&self) -> usize {
-        lock(&self.heap).len()
-    }
 }

@@ -24,11 +24,6 @@ macro_rules! names {
                 }
             }
 
-            /// Parses the word.
-            pub fn from_word(word: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.word() == word)
-            }
-
             pub(crate) fn index(self) -> usize {
                 self as usize
             }
@@ -79,6 +74,13 @@ names! {
         SimSwap = "sim_swap",
         /// A missing, expired, replayed or forged attestation token.
         Attestation = "attestation",
+    }
+}
+
+impl Rule {
+    /// Parses the word.
+    pub fn from_word(word: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.word() == word)
     }
 }
 

@@ -34,11 +34,6 @@ impl<K: Hash + Eq, V> Sharded<K, V> {
             f(&mut lock(s));
         }
     }
-
-    /// Entries in all shards (a snapshot: shards are counted one after the other).
-    pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).len()).sum()
-    }
 }
 
 /// Locks a mutex, taking the data even if a panicking thread poisoned it: the maps hold plain

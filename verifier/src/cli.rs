@@ -1,0 +1,166 @@
+//! The `verifier` command line: `serve` (from a config file or from flags), `validate`,
+//! `schema` and `attest`. A thin shell over the front door ([`crate::Verifier::start`]):
+//! readiness is one JSON line per listener on stdout, logs go to stderr, SIGINT or SIGTERM
+//! stops it and prints the report.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::Verifier;
+use crate::config::VerifierConfig;
+
+/// The reference verification service.
+#[derive(Debug, Parser)]
+#[command(name = "verifier", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service until SIGINT or SIGTERM.
+    Serve {
+        /// Config file (TOML); see scenarios/verifier.toml.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// HTTP listen address (without --config).
+        #[arg(long, default_value = "127.0.0.1:8790")]
+        listen: String,
+        /// A carrier as smpp://SYSTEM_ID:PASSWORD@HOST:PORT?control=http://HOST:PORT
+        /// (repeatable, in failover order; without --config).
+        #[arg(long = "carrier", value_name = "URL")]
+        carriers: Vec<String>,
+    },
+    /// Check a config file and exit (0 when valid).
+    Validate {
+        /// The TOML file.
+        file: PathBuf,
+    },
+    /// Print the JSON Schema of the config file.
+    Schema,
+    /// Issue an app-attestation token (standing in for the app's attestation service).
+    Attest {
+        /// The attestation key (as in guard.attestation.key).
+        #[arg(long, env = "VERIFIER_ATTESTATION_KEY", hide_env_values = true)]
+        key: String,
+        /// The device the token is for.
+        #[arg(long)]
+        device_id: String,
+        /// Lifetime of the token.
+        #[arg(long, default_value = "5m", value_parser = humantime_serde::re::humantime::parse_duration)]
+        ttl: Duration,
+    },
+}
+
+fn line(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+async fn serve(
+    config: Option<PathBuf>,
+    listen: String,
+    carriers: Vec<String>,
+) -> anyhow::Result<()> {
+    let cfg = match config {
+        Some(path) => {
+            if !carriers.is_empty() {
+                anyhow::bail!("give either --config or --carrier, not both");
+            }
+            VerifierConfig::load(&path)?
+        }
+        None => VerifierConfig::from_flags(&listen, &carriers)?,
+    };
+    let stop = shutdown_signal();
+    let running = Verifier::start(cfg).await?;
+    for l in running.listening() {
+        line(&serde_json::json!({ "event": "listening", "service": l.service, "addr": l.addr }));
+    }
+    stop.await;
+    let report = running.shutdown().await;
+    line(&serde_json::json!({ "event": "stopped", "report": report }));
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM; the handlers are installed when this is called, before the
+/// readiness lines, so a signal right after them is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let int = signal(SignalKind::interrupt()).ok();
+    let term = signal(SignalKind::terminate()).ok();
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = wait(int) => {},
+            () = wait(term) => {},
+        }
+    }
+}
+
+/// Runs the command line (the binary's whole `main`); exit code 0 ok, 2 error.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let result = match cli.command {
+        Command::Validate { file } => VerifierConfig::load(&file)
+            .map(|_| println!("{}: ok", file.display()))
+            .map_err(anyhow::Error::from),
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::config::json_schema()).unwrap_or_default()
+            );
+            Ok(())
+        }
+        Command::Attest {
+            key,
+            device_id,
+            ttl,
+        } => {
+            println!(
+                "{}",
+                crate::guard::attest::issue(
+                    &key,
+                    &device_id,
+                    ttl.as_secs().max(1),
+                    chrono::Utc::now().timestamp()
+                )
+            );
+            Ok(())
+        }
+        Command::Serve {
+            config,
+            listen,
+            carriers,
+        } => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(serve(config, listen, carriers)),
+            Err(e) => Err(anyhow::anyhow!("cannot start the runtime: {e}")),
+        },
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("verifier: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
