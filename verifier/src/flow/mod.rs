@@ -26,7 +26,7 @@ use crate::carriers::Carriers;
 use crate::config::{Channel, VerifierConfig};
 use crate::guard::{Guard, Outcome, Refusal, RefusalKind, StartInput};
 use crate::metrics::Metrics;
-use crate::metrics::labels::{Cause, CheckResult, Overload, Rule};
+use crate::metrics::labels::{Cause, CheckResult, Overload};
 use crate::otp::{Binding, Codes};
 use crate::support::clock::{ms, now_ms};
 use crate::support::msisdn::Msisdn;
