@@ -475,6 +475,8 @@ pub struct PumpingConfig {
     pub buckets: usize,
     /// Below this many starts in the window a prefix is never tripped.
     pub min_starts: u32,
+    /// The same for a country, which gathers the traffic of many prefixes.
+    pub country_min_starts: u32,
     /// Velocity: trip when starts exceed this many times the prefix's baseline of verified
     /// starts per window (or `min_starts` when it has none).
     pub velocity_factor: f64,
@@ -500,6 +502,7 @@ impl Default for PumpingConfig {
             window: Duration::from_secs(600),
             buckets: 10,
             min_starts: 30,
+            country_min_starts: 300,
             velocity_factor: 10.0,
             conversion_factor: 0.5,
             min_conversion: 0.3,

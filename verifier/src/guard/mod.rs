@@ -113,8 +113,8 @@ impl Guard {
         Self {
             decisions: Decisions::new(cfg.decisions_kept),
             lists: Lists::new(cfg.blocklist.max_entries),
-            prefixes: Windows::new(&cfg.pumping, cfg.table_capacity),
-            countries: Windows::new(&cfg.pumping, 1024),
+            prefixes: Windows::new(&cfg.pumping, cfg.pumping.min_starts, cfg.table_capacity),
+            countries: Windows::new(&cfg.pumping, cfg.pumping.country_min_starts, 1024),
             traffic: Traffic::new(&cfg.velocity, &cfg.heuristics, cfg.table_capacity),
             carriers_seen: Table::new(cfg.table_capacity),
             attestation: cfg

@@ -70,7 +70,8 @@ pub(crate) struct Windows {
 }
 
 impl Windows {
-    pub(crate) fn new(cfg: &PumpingConfig, capacity: usize) -> Self {
+    /// Windows judged from `min_starts` starts on.
+    pub(crate) fn new(cfg: &PumpingConfig, min_starts: u32, capacity: usize) -> Self {
         let window = ms(cfg.window).max(cfg.buckets as u64);
         let bucket_ms = window / cfg.buckets as u64;
         Self {
@@ -79,7 +80,7 @@ impl Windows {
             buckets: cfg.buckets,
             maturity_buckets: ms(cfg.maturity).div_ceil(bucket_ms),
             cool_down_ms: ms(cfg.cool_down),
-            min_starts: cfg.min_starts,
+            min_starts,
             velocity_factor: cfg.velocity_factor,
             conversion_factor: cfg.conversion_factor,
             min_conversion: cfg.min_conversion,
@@ -238,6 +239,7 @@ mod tests {
                 cool_down: Duration::from_secs(1000),
                 ..PumpingConfig::default()
             },
+            20,
             1024,
         )
     }

@@ -31,8 +31,14 @@ pub struct Testbed {
 
 /// `scenarios/alpha-beta.toml` with `time_scale`; without its outage unless `outage`.
 pub fn alpha_beta(time_scale: f64, outage: bool) -> SimConfig {
+    alpha_beta_with("", time_scale, outage)
+}
+
+/// The same with `extra` TOML (more ranges, say) appended to the file.
+pub fn alpha_beta_with(extra: &str, time_scale: f64, outage: bool) -> SimConfig {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/alpha-beta.toml");
-    let mut cfg = SimConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(&path).expect("scenarios/alpha-beta.toml") + "\n" + extra;
+    let mut cfg = SimConfig::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"));
     cfg.time_scale = time_scale;
     if !outage {
         cfg.timeline.clear();
