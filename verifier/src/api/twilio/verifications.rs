@@ -40,16 +40,15 @@ struct UpdateForm {
 
 fn resource(v: &View, service: &str, account: &str) -> Value {
     let mut m = common(v, service, account);
-    let attempts: Vec<Value> = v
-        .attempts
-        .iter()
-        .filter(|a| a.failover_cause.is_none() || a.message_id.is_some() || a.call_id.is_some())
-        .enumerate()
-        .map(|(i, a)| {
+    // One per send of the code (the start and each resend), as Twilio lists them; the
+    // carrier attempts behind each (failovers) are in `/v1/verifications/{id}`.
+    let attempts: Vec<Value> = (0..v.sends)
+        .map(|i| {
+            let time = if i == 0 { v.created_at } else { v.updated_at };
             json!({
                 "attempt_sid": format!("VL{}{:04x}", &v.id[2..30], i),
-                "channel": channel_word(a.channel),
-                "time": date(a.submitted_at),
+                "channel": channel_word(v.channel),
+                "time": date(time),
             })
         })
         .collect();
