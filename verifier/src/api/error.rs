@@ -123,6 +123,7 @@ impl From<StartError> for Error {
         match e {
             StartError::InvalidNumber(_) => Error::bad("to", message),
             StartError::NoStep(_) => Error::bad("channel", message),
+            StartError::Unpaired(field) => Error::bad(field, message),
             StartError::Blocked(r) => Error::Blocked {
                 rule: r.rule,
                 reason: r.reason,
@@ -151,6 +152,21 @@ impl IntoResponse for Error {
     }
 }
 
+/// The Twilio parameter a `/v1` field is called by.
+fn twilio_param(field: &str) -> &str {
+    match field {
+        "to" => "To",
+        "channel" => "Channel",
+        "amount" => "Amount",
+        "payee" => "Payee",
+        "locale" => "Locale",
+        "client_ip" => "DeviceIp",
+        "code" => "Code",
+        "id" => "VerificationSid",
+        other => other,
+    }
+}
+
 /// The same error in Twilio's shape.
 #[derive(Debug)]
 pub(crate) struct Twilio(pub Error);
@@ -170,7 +186,11 @@ impl IntoResponse for Twilio {
             Error::BadRequest {
                 field: Some(f),
                 message,
-            } => format!("Invalid parameter `{f}`: {message}"),
+            } => {
+                let param = twilio_param(f);
+                let message = message.strip_prefix(&format!("{f}: ")).unwrap_or(message);
+                format!("Invalid parameter `{param}`: {message}")
+            }
             Error::Unauthorized(_)
             | Error::Blocked {
                 kind: RefusalKind::Unauthorized,

@@ -77,11 +77,32 @@ pub(crate) fn router() -> Router<AppState> {
 pub(crate) fn json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(bytes).map_err(|e| {
         let msg = e.to_string();
-        // serde names the field in backticks: `to`.
-        let field = msg.split('`').nth(1).map(str::to_string);
+        let named = msg.starts_with("missing field") || msg.starts_with("unknown field");
+        let field = if named {
+            // serde names the field in backticks: `to`.
+            msg.split('`').nth(1).map(str::to_string)
+        } else {
+            wrong_field::<T>(bytes)
+        };
         Error::BadRequest {
             field,
             message: format!("invalid JSON body: {msg}"),
+        }
+    })
+}
+
+/// Which field of a JSON object has a value of the wrong type: serde's message does not say,
+/// so each field is decoded alone; the one that fails for a reason other than the fields it
+/// lacks is the culprit. Only on the error path.
+fn wrong_field<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Option<String> {
+    let serde_json::Value::Object(map) = serde_json::from_slice(bytes).ok()? else {
+        return None;
+    };
+    map.into_iter().find_map(|(k, v)| {
+        let alone = serde_json::Value::Object([(k.clone(), v)].into_iter().collect());
+        match serde_json::from_value::<T>(alone) {
+            Err(e) if !e.to_string().starts_with("missing field") => Some(k),
+            _ => None,
         }
     })
 }
@@ -134,16 +155,6 @@ async fn start(
         payee: text_field("payee", b.payee, 64)?,
         attestation,
     };
-    if req.amount.is_some() != req.payee.is_some() {
-        return Err(Error::bad(
-            if req.amount.is_some() {
-                "payee"
-            } else {
-                "amount"
-            },
-            "amount and payee go together",
-        ));
-    }
     let view = s.engine.start(req).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }

@@ -57,6 +57,8 @@ pub(crate) enum StartError {
     Blocked(Refusal),
     #[error("to: SMS cannot be sent to a landline; use channel voice (or auto)")]
     LandlineSms,
+    #[error("{0}: amount and payee go together")]
+    Unpaired(&'static str),
     #[error("channel: no workflow step for channel {0}")]
     NoStep(&'static str),
     #[error("max send attempts reached: {0} sends to this number within {1} s")]
@@ -135,6 +137,11 @@ impl Engine {
     /// Starts a verification (or re-sends the pending one's code).
     pub(crate) async fn start(self: &Arc<Self>, req: StartRequest) -> Result<View, StartError> {
         let to = Msisdn::parse(req.to.trim())?;
+        match (&req.amount, &req.payee) {
+            (Some(_), None) => return Err(StartError::Unpaired("payee")),
+            (None, Some(_)) => return Err(StartError::Unpaired("amount")),
+            _ => {}
+        }
         let lookup = self.carriers.lookup(to).await;
         let now = now_ms();
         let input = StartInput {
