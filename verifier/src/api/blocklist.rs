@@ -13,8 +13,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::error::Error;
+use super::state::{AppState, Caller, body};
 use super::verifications::{json, text_field};
-use super::{AppState, Caller, body};
 use crate::guard::lists::{Listed, Source};
 use crate::support::clock::{ms, now_ms};
 use crate::support::msisdn::Msisdn;

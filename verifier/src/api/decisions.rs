@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::error::Error;
-use super::{AppState, Caller};
+use super::state::{AppState, Caller};
 use crate::guard::decisions::{Decision, Verdict};
 use crate::metrics::labels::Rule;
 

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::AppState;
+use super::state::AppState;
 use crate::metrics::Gauge;
 
 pub(crate) fn router() -> Router<AppState> {

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::error::Error;
-use super::{AppState, Caller, body};
+use super::state::{AppState, Caller, body};
 use crate::flow::store::{Requested, View, parse_id};
 use crate::flow::{StartRequest, Target};
 use crate::metrics::labels::CheckResult;

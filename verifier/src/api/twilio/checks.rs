@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::{TwilioCaller, common, form, service};
 use crate::api::error::{Error, Twilio};
+use crate::api::state::{AppState, body};
 use crate::api::verifications::target;
-use crate::api::{AppState, body};
 use crate::metrics::labels::CheckResult;
 
 #[derive(Debug, Deserialize)]

@@ -24,8 +24,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
-use super::AppState;
 use super::error::{Error, Twilio};
+use super::state::AppState;
 use crate::flow::store::{Status, View};
 use crate::otp::same;
 

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::{TwilioCaller, channel_word, common, date, form, service};
 use crate::api::error::{Error, Twilio};
+use crate::api::state::{AppState, body};
 use crate::api::verifications::text_field;
-use crate::api::{AppState, body};
 use crate::flow::StartRequest;
 use crate::flow::store::{Requested, Status, View, parse_id};
 
