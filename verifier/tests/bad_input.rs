@@ -8,12 +8,21 @@ use common::{MOBILE, Testbed};
 use serde_json::json;
 use verifier::config::{ApiKey, TwilioAuth};
 
+/// A bad request: path, body, expected status, the field named, words of the message.
+type Case = (
+    &'static str,
+    Vec<u8>,
+    u16,
+    Option<&'static str>,
+    &'static str,
+);
+
 const SERVICE: &str = "VA00000000000000000000000000000001";
 
 #[tokio::test]
 async fn bad_bodies_are_refused_with_the_field_named_and_change_nothing() {
     let tb = Testbed::start(|_| {}).await;
-    let cases: Vec<(&str, Vec<u8>, u16, Option<&str>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "/v1/verifications",
             b"{\"to\": ".to_vec(),

@@ -137,10 +137,12 @@ impl Engine {
                             if let Some(state) =
                                 self.correlator.expect(carrier as u16, handle, at, now)
                             {
+                                let delivered = state == ReceiptState::Delivered;
+                                self.metrics.receipt(carrier, delivered);
                                 self.settle(
                                     at,
                                     &state_word(state),
-                                    state == ReceiptState::Delivered,
+                                    delivered,
                                     Cause::Undeliverable,
                                 );
                             }
@@ -160,15 +162,14 @@ impl Engine {
     pub(crate) fn receipt(self: &Arc<Self>, r: ReceiptEvent) {
         let delivered = r.state == ReceiptState::Delivered;
         let now = now_ms();
-        match self
+        // An unknown id is kept as an early receipt; `dispatch` matches it when the submit
+        // completes.
+        if let Some(at) = self
             .correlator
             .receipt(r.carrier as u16, r.message_id, r.state, now)
         {
-            Some(at) => {
-                self.metrics.receipt(r.carrier, delivered);
-                self.settle(at, &state_word(r.state), delivered, Cause::Undeliverable);
-            }
-            None => {}
+            self.metrics.receipt(r.carrier, delivered);
+            self.settle(at, &state_word(r.state), delivered, Cause::Undeliverable);
         }
     }
 

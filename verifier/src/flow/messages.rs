@@ -100,7 +100,11 @@ mod tests {
         // (ó, á, ç) are not in it, so those go as UCS-2, still short.
         for l in LOCALES {
             let t = text(Some(l), Channel::Sms, &pay);
-            assert_eq!(smpp::text::gsm7_septets(&t).is_some(), ["en", "fr", "de"].contains(&l), "{l}: {t}");
+            assert_eq!(
+                smpp::text::gsm7_septets(&t).is_some(),
+                ["en", "fr", "de"].contains(&l),
+                "{l}: {t}"
+            );
             assert!(t.chars().count() <= 100, "{l}: {t}");
         }
     }
