@@ -218,7 +218,7 @@ async fn serve(args: Box<ServeArgs>) -> anyhow::Result<Report> {
 /// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not when
 /// the future is first polled: call it before announcing readiness, or a signal sent right
 /// after the readiness line would find the default action (exit) still in place.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

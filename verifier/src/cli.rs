@@ -76,7 +76,8 @@ async fn serve(
         }
         None => VerifierConfig::from_flags(&listen, &carriers)?,
     };
-    let stop = shutdown_signal();
+    // carrier-sim's: SIGINT or SIGTERM, handlers installed before the readiness lines.
+    let stop = simulator::cli::shutdown_signal();
     let running = Verifier::start(cfg).await?;
     for l in running.listening() {
         line(&serde_json::json!({ "event": "listening", "service": l.service, "addr": l.addr }));
@@ -85,28 +86,6 @@ async fn serve(
     let report = running.shutdown().await;
     line(&serde_json::json!({ "event": "stopped", "report": report }));
     Ok(())
-}
-
-/// Completes on SIGINT or SIGTERM; the handlers are installed when this is called, before the
-/// readiness lines, so a signal right after them is not lost.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let int = signal(SignalKind::interrupt()).ok();
-    let term = signal(SignalKind::terminate()).ok();
-    async move {
-        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
-            match s {
-                Some(mut s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            () = wait(int) => {},
-            () = wait(term) => {},
-        }
-    }
 }
 
 /// Runs the command line (the binary's whole `main`); exit code 0 ok, 2 error.

@@ -200,13 +200,7 @@ async fn bad_twilio_forms_and_credentials_get_twilios_errors() {
         if let Some((u, p)) = auth {
             r = r.basic_auth(u, Some(p));
         }
-        async move {
-            let r = r.send().await.expect("POST");
-            (
-                r.status().as_u16(),
-                r.json::<serde_json::Value>().await.unwrap_or_default(),
-            )
-        }
+        common::send(r)
     };
     let sid = "AC".to_string() + &"b".repeat(32);
     let good = Some((sid.as_str(), "token"));
@@ -302,13 +296,7 @@ async fn api_keys_are_required_when_configured() {
         if let Some((h, v)) = auth {
             r = r.header(h, v);
         }
-        async move {
-            let r = r.send().await.expect("POST");
-            (
-                r.status().as_u16(),
-                r.json::<serde_json::Value>().await.unwrap_or_default(),
-            )
-        }
+        common::send(r)
     };
     assert_eq!(start(None).await.0, 401);
     assert_eq!(

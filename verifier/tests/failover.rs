@@ -96,14 +96,11 @@ async fn during_alphas_outage_verifications_complete_through_beta() {
 #[tokio::test]
 async fn throttling_fails_over_at_once() {
     let tb = Testbed::start(|_| {}).await;
-    let (status, _) = tb
-        .control(
-            Method::PATCH,
-            "/v1/carriers/alpha",
-            Some(json!({ "throttle": { "rate": 0.01, "burst": 1, "response": "throttled" } })),
-        )
-        .await;
-    assert_eq!(status, 200);
+    tb.patch_carrier(
+        "alpha",
+        json!({ "throttle": { "rate": 0.01, "burst": 1, "response": "throttled" } }),
+    )
+    .await;
     approve(&tb, "+447700900201", "sms").await;
     let started = approve(&tb, "+447700900202", "sms").await;
     let a = attempts(&tb.record(started["id"].as_str().unwrap()).await);
@@ -119,12 +116,7 @@ async fn throttling_fails_over_at_once() {
 async fn an_undeliverable_receipt_fails_over_at_once() {
     let tb = Testbed::start(|_| {}).await;
     let patch = json!({ "behaviour": { "outcomes": [{ "stat": "UNDELIV", "err": 1, "probability": 1.0 }] } });
-    assert_eq!(
-        tb.control(Method::PATCH, "/v1/carriers/alpha", Some(patch))
-            .await
-            .0,
-        200
-    );
+    tb.patch_carrier("alpha", patch).await;
     let started = approve(&tb, MOBILE, "sms").await;
     let record = tb.record(started["id"].as_str().unwrap()).await;
     let a = attempts(&record);
@@ -143,12 +135,7 @@ async fn a_step_without_receipt_times_out_to_the_next() {
     let tb = Testbed::with(alpha_beta(20.0, false), Duration::from_millis(800), |_| {}).await;
     // alpha accepts but the message never arrives and no receipt comes.
     let patch = json!({ "behaviour": { "loss": 1.0, "handset_latency": { "kind": "fixed", "value": "1h" } } });
-    assert_eq!(
-        tb.control(Method::PATCH, "/v1/carriers/alpha", Some(patch))
-            .await
-            .0,
-        200
-    );
+    tb.patch_carrier("alpha", patch).await;
     let started = approve(&tb, MOBILE, "sms").await;
     let a = attempts(&tb.record(started["id"].as_str().unwrap()).await);
     assert_eq!(

@@ -1,15 +1,9 @@
 //! The verifier's layers stay layered: each module may use only modules of its own layer or
 //! of the layers below it, and no module uses a module that (directly or through others) uses
-//! it back.
-//!
-//! The check reads the source, the way a reviewer would: every `crate::a::b` path, every
-//! `super::` path (resolved against the file's own module) and every path that starts with the
-//! name of one of the file's child modules (`verifications::router` in `api/mod.rs`) names a module
-//! the file depends on. Comments (doc links included) are not uses, and neither is the body of
-//! a file's `#[cfg(test)] mod tests`: a test may reach anything.
+//! it back. The scan (what counts as a use) is the `layer-check` crate's, shared with the
+//! other crates that are built in layers.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Layers from the bottom up; a module may use its own layer and those before it.
 const LAYERS: &[&[&str]] = &[
@@ -26,183 +20,21 @@ const LAYERS: &[&[&str]] = &[
     &["cli"],
 ];
 
-/// The top-level module a file belongs to, and its module path (`api::twilio::checks`).
-fn module_of(src: &Path, file: &Path) -> Vec<String> {
-    let rel = file.strip_prefix(src).expect("under src");
-    let mut parts: Vec<String> = rel
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    let last = parts.pop().expect("a file name");
-    match last.as_str() {
-        "mod.rs" | "lib.rs" | "main.rs" => {}
-        name => parts.push(name.trim_end_matches(".rs").to_string()),
-    }
-    parts
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read src") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// The module paths (at most two segments deep: `flow::store`) that a file's code names;
-/// `modules` is every module of the crate, to recognise paths relative to this one.
-fn dependencies(
-    module: &[String],
-    text: &str,
-    modules: &BTreeSet<Vec<String>>,
-) -> BTreeSet<Vec<String>> {
-    let children: Vec<&Vec<String>> = modules
-        .iter()
-        .filter(|m| m.len() == module.len() + 1 && m.starts_with(module))
-        .collect();
-    let mut deps = BTreeSet::new();
-    // The body of a `#[cfg(test)] mod tests` may reach anything (through the front door).
-    let code = match text.find("#[cfg(test)]\nmod tests") {
-        Some(i) => &text[..i],
-        None => text,
-    };
-    let ident = |s: &str| -> Vec<String> {
-        s.split("::")
-            .map(|p| {
-                p.chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect::<String>()
-            })
-            .take_while(|p| !p.is_empty() && p.chars().next().is_some_and(|c| c.is_lowercase()))
-            .collect()
-    };
-    for line in code.lines() {
-        let line = line.trim_start();
-        if line.starts_with("//") {
-            continue;
-        }
-        for child in &children {
-            let name = child.last().map(String::as_str).unwrap_or_default();
-            let needle = format!("{name}::");
-            let mut rest = line;
-            while let Some(i) = rest.find(&needle) {
-                let before = rest[..i].chars().next_back();
-                // A path of its own, not the tail of `other::name::` or of `my_name::`.
-                if !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
-                    deps.insert(child.iter().take(2).cloned().collect());
-                }
-                rest = &rest[i + needle.len()..];
-            }
-        }
-        let mut rest = line;
-        while let Some(i) = rest.find("crate::") {
-            let path = ident(&rest[i + "crate::".len()..]);
-            if !path.is_empty() {
-                deps.insert(path.into_iter().take(2).collect());
-            }
-            rest = &rest[i + 1..];
-        }
-        let mut rest = line;
-        while let Some(i) = rest.find("super::") {
-            // Resolve `super::x` (and `super::super::x`) against this module's path.
-            let mut base: Vec<String> = module.to_vec();
-            let mut tail = &rest[i..];
-            while let Some(t) = tail.strip_prefix("super::") {
-                base.pop();
-                tail = t;
-            }
-            let mut path = base;
-            path.extend(ident(tail));
-            if !path.is_empty() {
-                deps.insert(path.into_iter().take(2).collect());
-            }
-            rest = &rest[i + 1..];
-        }
-    }
-    deps
-}
-
-fn layer(top: &str) -> Option<usize> {
-    LAYERS.iter().position(|l| l.contains(&top))
-}
-
-fn graph() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_of(&src, f)).collect();
-    let mut graph: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
-    for file in files {
-        let module = module_of(&src, &file);
-        if module.is_empty() {
-            continue; // lib.rs and main.rs: the crate root re-exports every layer.
-        }
-        let text = std::fs::read_to_string(&file).expect("read");
-        // Nodes are modules two segments deep (`flow::store`): a folder's files below that
-        // (`api::twilio::checks`) count as their folder module.
-        let node: Vec<String> = module.iter().take(2).cloned().collect();
-        let deps = dependencies(&module, &text, &modules);
-        graph
-            .entry(node.clone())
-            .or_default()
-            .extend(deps.into_iter().filter(|d| *d != node));
-    }
+fn graph() -> layer_check::Graph {
+    let graph = layer_check::graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    assert!(graph.len() > 25, "the scan found the modules: {graph:?}");
     graph
 }
 
 #[test]
 fn every_module_uses_only_its_own_layer_and_those_below() {
-    let graph = graph();
-    assert!(graph.len() > 25, "the scan found the modules: {graph:?}");
-    let mut wrong = Vec::new();
-    for (module, deps) in &graph {
-        let own = layer(&module[0]).unwrap_or_else(|| panic!("{module:?} is in no layer"));
-        for dep in deps {
-            let theirs = layer(&dep[0]).unwrap_or_else(|| panic!("{dep:?} is in no layer"));
-            if theirs > own {
-                wrong.push(format!("{} uses {}", module.join("::"), dep.join("::")));
-            }
-        }
-    }
+    let wrong = layer_check::upward_uses(&graph(), LAYERS);
     assert!(wrong.is_empty(), "upward uses:\n{}", wrong.join("\n"));
 }
 
 #[test]
 fn no_module_uses_a_module_that_uses_it_back() {
-    let graph = graph();
-    // Depth-first search for a cycle, reporting the first one found.
-    fn visit(
-        node: &Vec<String>,
-        graph: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
-        path: &mut Vec<Vec<String>>,
-        done: &mut BTreeSet<Vec<String>>,
-    ) -> Option<Vec<Vec<String>>> {
-        if let Some(i) = path.iter().position(|p| p == node) {
-            let mut cycle = path[i..].to_vec();
-            cycle.push(node.clone());
-            return Some(cycle);
-        }
-        if done.contains(node) {
-            return None;
-        }
-        path.push(node.clone());
-        for dep in graph.get(node).into_iter().flatten() {
-            if let Some(c) = visit(dep, graph, path, done) {
-                return Some(c);
-            }
-        }
-        path.pop();
-        done.insert(node.clone());
-        None
-    }
-    let mut done = BTreeSet::new();
-    for node in graph.keys() {
-        if let Some(cycle) = visit(node, &graph, &mut Vec::new(), &mut done) {
-            let names: Vec<String> = cycle.iter().map(|m| m.join("::")).collect();
-            panic!("import loop: {}", names.join(" -> "));
-        }
+    if let Some(cycle) = layer_check::import_loop(&graph()) {
+        panic!("import loop: {cycle}");
     }
 }

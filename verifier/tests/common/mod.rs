@@ -138,41 +138,24 @@ impl Testbed {
 
     /// POST a JSON body to the verifier; status and JSON answer.
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.api))
-            .json(body)
-            .send()
-            .await
-            .expect("POST");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        send(self.http.post(format!("{}{path}", self.api)).json(body)).await
     }
 
     /// POST raw bytes with a content type.
     pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.api))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("POST");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        let url = format!("{}{path}", self.api);
+        send(
+            self.http
+                .post(url)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
     }
 
     /// GET from the verifier.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.api))
-            .send()
-            .await
-            .expect("GET");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        send(self.http.get(format!("{}{path}", self.api))).await
     }
 
     /// Starts a verification (`channel` or the default) and returns status and body.
@@ -203,9 +186,16 @@ impl Testbed {
         if let Some(b) = body {
             r = r.json(&b);
         }
-        let r = r.send().await.expect("control plane");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        send(r).await
+    }
+
+    /// Changes a carrier's behaviour at run time (`PATCH /v1/carriers/{name}`).
+    pub async fn patch_carrier(&self, name: &str, patch: Value) {
+        let path = format!("/v1/carriers/{name}");
+        let (status, body) = self
+            .control(reqwest::Method::PATCH, &path, Some(patch))
+            .await;
+        assert_eq!(status, 200, "{body}");
     }
 
     /// The texts in a handset's inbox on `channel`, oldest first.
@@ -279,6 +269,13 @@ impl Testbed {
         assert_eq!(status, 200, "{body}");
         body["decisions"].as_array().cloned().unwrap_or_default()
     }
+}
+
+/// Sends a request; its status and JSON answer (`null` when the body is not JSON).
+pub async fn send(r: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = r.send().await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 /// The code in a message: the first run of digits and spaces holding at least 4 digits (SMS
