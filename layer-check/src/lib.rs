@@ -195,3 +195,18 @@ pub fn import_loop(graph: &Graph) -> Option<String> {
         })
     })
 }
+
+/// Panics naming every upward use in the crate whose source is in `src`, and the first import
+/// loop; `min_modules` guards against a scan that found nothing (a moved `src`).
+pub fn assert_layered(src: &Path, layers: &[&[&str]], min_modules: usize) {
+    let graph = graph(src);
+    assert!(
+        graph.len() >= min_modules,
+        "the scan found too few modules: {graph:?}"
+    );
+    let wrong = upward_uses(&graph, layers);
+    assert!(wrong.is_empty(), "upward uses:\n{}", wrong.join("\n"));
+    if let Some(cycle) = import_loop(&graph) {
+        panic!("import loop: {cycle}");
+    }
+}

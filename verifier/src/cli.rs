@@ -91,14 +91,7 @@ async fn serve(
 /// Runs the command line (the binary's whole `main`); exit code 0 ok, 2 error.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    simulator::cli::init_logging();
     let result = match cli.command {
         Command::Validate { file } => VerifierConfig::load(&file)
             .map(|_| println!("{}: ok", file.display()))
