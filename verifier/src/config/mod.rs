@@ -249,6 +249,9 @@ impl VerifierConfig {
         if self.limits.max_pending == 0 {
             return err("limits.max_pending", "must be at least 1");
         }
+        if self.limits.send_history < 64 {
+            return err("limits.send_history", "must be at least 64");
+        }
         if self.limits.max_body_bytes < 256 {
             return err("limits.max_body_bytes", "must be at least 256");
         }

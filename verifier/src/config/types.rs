@@ -226,10 +226,13 @@ impl Default for CodesConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
-    /// Most pending verifications; a start beyond it answers 503 (counted).
+    /// Most pending verifications (about half a kilobyte each); a start beyond it answers 503
+    /// (counted).
     pub max_pending: usize,
     /// Ended verifications kept for `GET /v1/verifications/{id}` (oldest forgotten first).
     pub keep_ended: usize,
+    /// Numbers whose recent send times are kept for `codes.max_sends` (fixed memory).
+    pub send_history: usize,
     /// Largest request body, in bytes (413 beyond).
     pub max_body_bytes: usize,
     /// How often expired verifications are swept.
@@ -241,8 +244,9 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
-            max_pending: 1_000_000,
+            max_pending: 500_000,
             keep_ended: 100_000,
+            send_history: 262_144,
             max_body_bytes: 16 * 1024,
             sweep_interval: Duration::from_secs(1),
         }

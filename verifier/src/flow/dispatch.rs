@@ -317,23 +317,22 @@ impl Engine {
         }
     }
 
-    /// Forgets numbers with nothing pending and no send in the window, and correlation entries
-    /// that can no longer match.
+    /// Forgets numbers whose verifications have left the store, and correlation entries that
+    /// can no longer matter.
     fn sweep(&self, now: u64) {
-        let window = ms(self.cfg.codes.send_window);
+        // Lock order: a number's shard, then a verification's (as `open` does).
         self.store.by_number.for_each_shard(|m| {
             m.retain(|_, ns| {
-                while ns
-                    .sends
-                    .front()
-                    .is_some_and(|t| now.saturating_sub(*t) >= window)
-                {
-                    ns.sends.pop_front();
-                }
-                ns.active.is_some() || !ns.sends.is_empty()
+                ns.active.is_some()
+                    || ns
+                        .last
+                        .is_some_and(|id| self.store.by_id.shard(&id).contains_key(&id))
             })
         });
-        let horizon = ms(self.cfg.codes.expiry) + 60_000;
+        // A receipt later than this finds its step long left; it would only fill in the
+        // attempt record, which is not worth the memory of every lost receipt.
+        let longest_step = self.workflow.iter().map(|s| s.2).max().unwrap_or(0);
+        let horizon = (longest_step * 2 + 60_000).min(ms(self.cfg.codes.expiry) + 60_000);
         let dropped = self.correlator.sweep(now, horizon, EARLY_RECEIPT_MS);
         for _ in 0..dropped {
             self.metrics.overload(Overload::UnmatchedReceipt);

@@ -116,7 +116,7 @@ impl Engine {
             .collect();
         Self {
             codes: Codes::new(&cfg.codes),
-            store: Store::new(cfg.limits.keep_ended),
+            store: Store::new(cfg.limits.keep_ended, cfg.limits.send_history),
             workflow,
             carriers,
             guard,
@@ -227,19 +227,22 @@ impl Engine {
     ) -> Result<(u128, u32), StartError> {
         let c = &self.cfg.codes;
         let window = ms(c.send_window);
-        let mut numbers = self.store.by_number.shard(&to);
-        let ns: &mut NumberState = numbers.entry(to).or_default();
-        while ns
-            .sends
-            .front()
-            .is_some_and(|t| now.saturating_sub(*t) >= window)
-        {
-            ns.sends.pop_front();
-        }
-        if ns.sends.len() >= c.max_sends as usize {
+        let max = c.max_sends as usize;
+        // Counted now: a start refused further down takes its send back.
+        let counted = self.store.sends.with(to.raw(), now, window, |s| {
+            s.times.retain(|t| now.saturating_sub(*t) < window);
+            let ok = s.times.len() < max;
+            if ok {
+                s.times.push(now);
+            }
+            ok
+        });
+        if !counted {
             self.metrics.overload(Overload::MaxSends);
             return Err(StartError::MaxSends(c.max_sends, c.send_window.as_secs()));
         }
+        let mut numbers = self.store.by_number.shard(&to);
+        let ns: &mut NumberState = numbers.entry(to).or_default();
         if let Some(id) = ns.active {
             let mut shard = self.store.by_id.shard(&id);
             if let Some(v) = shard.get_mut(&id)
@@ -248,7 +251,6 @@ impl Engine {
             {
                 if (v.amount.clone(), v.payee.clone()) == binding {
                     // A resend: the same code, the workflow from its first step again.
-                    ns.sends.push_back(now);
                     v.sends += 1;
                     v.round += 1;
                     v.steps = steps;
@@ -269,6 +271,12 @@ impl Engine {
             }
         }
         if !self.store.reserve(self.cfg.limits.max_pending) {
+            drop(numbers);
+            self.store.sends.with(to.raw(), now, window, |s| {
+                if let Some(i) = s.times.iter().rposition(|t| *t == now) {
+                    s.times.remove(i);
+                }
+            });
             self.metrics.overload(Overload::PendingCap);
             return Err(StartError::PendingCap(self.cfg.limits.max_pending));
         }
@@ -305,7 +313,6 @@ impl Engine {
             routed,
             attempts: Vec::new(),
         };
-        ns.sends.push_back(now);
         ns.active = Some(id);
         ns.last = Some(id);
         drop(numbers);

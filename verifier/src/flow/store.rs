@@ -1,6 +1,7 @@
-//! Verifications in memory: by id in a sharded map, the pending one and the send times of each
-//! number in another, and the ended ones in a bounded history (for `GET /v1/verifications/{id}`)
-//! so memory is bounded by `max_pending` + `keep_ended`.
+//! Verifications in memory: by id in a sharded map, each number's pending and last verification
+//! in another, the ended ones in a bounded history (for `GET /v1/verifications/{id}`), so memory
+//! is bounded by `max_pending` + `keep_ended`; and each number's recent send times in a
+//! fixed-memory table (`limits.send_history` numbers).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -14,6 +15,7 @@ use crate::otp::Stored;
 use crate::support::clock::wall;
 use crate::support::msisdn::Msisdn;
 use crate::support::sharded::{Sharded, lock};
+use crate::support::table::Table;
 
 /// The channel a start asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,12 +192,18 @@ impl Verification {
     }
 }
 
-/// Per number: its pending verification, its last one, and its recent send times.
+/// Per number: its pending verification and its last one. An entry lives while either is in
+/// the store, so the index is bounded by `max_pending` + `keep_ended`.
 #[derive(Debug, Default)]
 pub(crate) struct NumberState {
     pub active: Option<u128>,
     pub last: Option<u128>,
-    pub sends: VecDeque<u64>,
+}
+
+/// The send times of one number within the send window (at most `max_sends`).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Sends {
+    pub times: Vec<u64>,
 }
 
 /// The store.
@@ -203,16 +211,20 @@ pub(crate) struct NumberState {
 pub(crate) struct Store {
     pub by_id: Sharded<u128, Verification>,
     pub by_number: Sharded<Msisdn, NumberState>,
+    /// Send times per number in fixed memory: numbers sprayed at random push out each other's
+    /// history, while a number being hammered stays (each send touches it).
+    pub sends: Table<Sends>,
     ended: Mutex<VecDeque<u128>>,
     keep_ended: usize,
     pending: AtomicUsize,
 }
 
 impl Store {
-    pub(crate) fn new(keep_ended: usize) -> Self {
+    pub(crate) fn new(keep_ended: usize, send_history: usize) -> Self {
         Self {
             by_id: Sharded::default(),
             by_number: Sharded::default(),
+            sends: Table::new(send_history),
             ended: Mutex::new(VecDeque::new()),
             keep_ended,
             pending: AtomicUsize::new(0),
