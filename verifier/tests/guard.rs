@@ -270,6 +270,61 @@ async fn geo_permissions_refuse_other_countries() {
     let tb = Testbed::start(|c| c.guard.allowed_countries = vec!["GB".into()]).await;
     refused(&tb, PREMIUM, json!({}), 403, "geo_permissions").await;
     allowed(&tb, MOBILE, json!({})).await;
+    // Through the Twilio-compatible endpoint: Twilio's geo-permissions error.
+    let (status, body) = common::send(
+        tb.http
+            .post(format!(
+                "{}/v2/Services/VA{}/Verifications",
+                tb.api,
+                "0".repeat(32)
+            ))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("To=%2B882123456789&Channel=sms"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_u64()),
+        (403, Some(60605)),
+        "{body}"
+    );
+    tb.shutdown().await;
+}
+
+#[tokio::test]
+async fn non_fixed_voip_is_sent_by_voice_or_refused_by_policy() {
+    let extra = "[[ranges]]\nnumbers = [\"447700900999\"]\nline_type = \"non_fixed_voip\"\n";
+    let voip = "+447700900999";
+    let tb = Testbed::with(
+        alpha_beta_with(extra, 20.0, false),
+        Duration::from_secs(5),
+        |_| {},
+    )
+    .await;
+    let started = allowed(&tb, voip, json!({})).await;
+    assert_eq!(
+        started["channel"], "voice",
+        "the default policy sends VoIP by voice"
+    );
+    let d = tb.decisions("line_type").await;
+    assert_eq!(
+        (
+            d[0]["verdict"].as_str(),
+            d[0]["inputs"]["line_type"].as_str()
+        ),
+        (Some("voice"), Some("nonFixedVoip"))
+    );
+    allowed(&tb, MOBILE, json!({ "channel": "sms" })).await;
+    tb.shutdown().await;
+
+    let tb = Testbed::with(
+        alpha_beta_with(extra, 20.0, false),
+        Duration::from_secs(5),
+        |c| {
+            c.guard.line_type.non_fixed_voip = verifier::config::Policy::Refuse;
+        },
+    )
+    .await;
+    refused(&tb, voip, json!({}), 403, "line_type").await;
     tb.shutdown().await;
 }
 

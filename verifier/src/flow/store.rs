@@ -19,7 +19,7 @@ use crate::support::table::Table;
 
 /// The channel a start asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Requested {
+pub(crate) enum Requested {
     /// SMS steps only.
     Sms,
     /// Voice steps only.
@@ -30,7 +30,7 @@ pub enum Requested {
 
 impl Requested {
     /// Parses `sms`, `voice` (`call` as Twilio says) or `auto`.
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "sms" => Requested::Sms,
             "voice" | "call" => Requested::Voice,
@@ -43,7 +43,7 @@ impl Requested {
 /// Where a verification is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub(crate) enum Status {
     /// Waiting for the code.
     Pending,
     /// The right code was checked (or it was approved through the API).
@@ -58,7 +58,7 @@ pub enum Status {
 
 /// One send of the code.
 #[derive(Debug, Clone, Serialize)]
-pub struct Attempt {
+pub(crate) struct Attempt {
     /// `sms` or `voice`.
     pub channel: Channel,
     /// Carrier name.
@@ -127,7 +127,7 @@ impl Verification {
 
 /// A verification as the API shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct View {
+pub(crate) struct View {
     /// `VE` and 32 hex digits.
     pub id: String,
     /// `+` and the digits.

@@ -63,7 +63,7 @@ impl AttestError {
 }
 
 /// Signs claims: what `verifier attest` prints.
-pub fn issue(key: &str, device_id: &str, ttl_secs: u64, now_unix: i64) -> String {
+pub(crate) fn issue(key: &str, device_id: &str, ttl_secs: u64, now_unix: i64) -> String {
     let claims = Claims {
         device_id: device_id.to_string(),
         exp: now_unix + i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2),

@@ -17,7 +17,7 @@ use crate::support::sharded::lock;
 /// What a rule decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Refused (in `record_only` mode: would have been).
     Block,
     /// Sent by voice instead of SMS.
@@ -42,7 +42,7 @@ impl Verdict {
 
 /// One decision.
 #[derive(Debug, Clone, Serialize)]
-pub struct Decision {
+pub(crate) struct Decision {
     /// Increasing id.
     pub id: u64,
     /// When.

@@ -21,7 +21,7 @@ use crate::support::sharded::Sharded;
 /// Which list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Source {
+pub(crate) enum Source {
     /// The customer's own entries.
     Customer,
     /// Published on open-SMS websites.
@@ -64,7 +64,7 @@ struct Entry {
 
 /// One entry as the API shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Listed {
+pub(crate) struct Listed {
     /// `+` and the digits.
     pub number: String,
     /// Which list.

@@ -9,7 +9,7 @@ macro_rules! names {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $word:literal,)* }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
+        pub(crate) enum $name {
             $($(#[$vdoc])* $variant,)*
         }
 
@@ -18,7 +18,7 @@ macro_rules! names {
             pub const ALL: &'static [$name] = &[$($name::$variant,)*];
 
             /// The word used in API bodies, metrics and logs.
-            pub fn word(self) -> &'static str {
+            pub(crate) fn word(self) -> &'static str {
                 match self {
                     $($name::$variant => $word,)*
                 }
@@ -79,7 +79,7 @@ names! {
 
 impl Rule {
     /// Parses the word.
-    pub fn from_word(word: &str) -> Option<Self> {
+    pub(crate) fn from_word(word: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|v| v.word() == word)
     }
 }

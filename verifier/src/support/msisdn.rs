@@ -11,11 +11,11 @@ const VALUE_MASK: u64 = (1 << LEN_SHIFT) - 1;
 
 /// An E.164 number checked by the project's one rule (`smpp::number`), packed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Msisdn(u64);
+pub(crate) struct Msisdn(u64);
 
 impl Msisdn {
     /// Parses `+447700900123` or `447700900123`.
-    pub fn parse(input: &str) -> Result<Self, NumberError> {
+    pub(crate) fn parse(input: &str) -> Result<Self, NumberError> {
         let digits = parse_number(input)?;
         Ok(Self::from_digits(digits))
     }
@@ -28,13 +28,13 @@ impl Msisdn {
     }
 
     /// How many digits.
-    pub fn len(self) -> usize {
+    pub(crate) fn len(self) -> usize {
         (self.0 >> LEN_SHIFT) as usize
     }
 
     /// The number without its last `drop` digits, packed the same way (the "prefix" the SMS
     /// pumping rules count by); the whole number when it has no more digits than that.
-    pub fn prefix(self, drop: usize) -> Msisdn {
+    pub(crate) fn prefix(self, drop: usize) -> Msisdn {
         let len = self.len();
         if drop == 0 || len <= drop {
             return self;
@@ -44,7 +44,7 @@ impl Msisdn {
     }
 
     /// The raw packed value (a table key).
-    pub fn raw(self) -> u64 {
+    pub(crate) fn raw(self) -> u64 {
         self.0
     }
 }
