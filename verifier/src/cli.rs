@@ -27,9 +27,9 @@ enum Command {
         /// Config file (TOML); see scenarios/verifier.toml.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// HTTP listen address (without --config).
-        #[arg(long, default_value = "127.0.0.1:8790")]
-        listen: String,
+        /// HTTP listen address [default: 127.0.0.1:8790, or the config's `listen`].
+        #[arg(long)]
+        listen: Option<String>,
         /// A carrier as smpp://SYSTEM_ID:PASSWORD@HOST:PORT?control=http://HOST:PORT
         /// (repeatable, in failover order; without --config).
         #[arg(long = "carrier", value_name = "URL")]
@@ -64,7 +64,7 @@ fn line(value: &serde_json::Value) {
 
 async fn serve(
     config: Option<PathBuf>,
-    listen: String,
+    listen: Option<String>,
     carriers: Vec<String>,
 ) -> anyhow::Result<()> {
     let cfg = match config {
@@ -72,9 +72,18 @@ async fn serve(
             if !carriers.is_empty() {
                 anyhow::bail!("give either --config or --carrier, not both");
             }
-            VerifierConfig::load(&path)?
+            let mut cfg = VerifierConfig::load(&path)?;
+            if let Some(listen) = listen {
+                cfg.listen = listen;
+                cfg.validate()
+                    .map_err(|(field, message)| anyhow::anyhow!("--listen: {field}: {message}"))?;
+            }
+            cfg
         }
-        None => VerifierConfig::from_flags(&listen, &carriers)?,
+        None => {
+            let listen = listen.unwrap_or_else(|| VerifierConfig::default().listen);
+            VerifierConfig::from_flags(&listen, &carriers)?
+        }
     };
     // carrier-sim's: SIGINT or SIGTERM, handlers installed before the readiness lines.
     let stop = simulator::cli::shutdown_signal();

@@ -30,9 +30,12 @@ use crate::metrics::labels::{Cause, CheckResult, Overload};
 use crate::otp::{Binding, Codes};
 use crate::support::clock::{ms, now_ms};
 use crate::support::msisdn::Msisdn;
+use crate::support::warn::Throttled;
 use correlate::Correlator;
 use store::{NumberState, Requested, Status, Store, Verification, View};
 use timers::{Due, Timers};
+
+static PENDING_CAP: Throttled = Throttled::new("at the pending cap", 5_000);
 
 /// A start request, already decoded by the API.
 #[derive(Debug, Clone, Default)]
@@ -278,6 +281,10 @@ impl Engine {
                 }
             });
             self.metrics.overload(Overload::PendingCap);
+            PENDING_CAP.warn(&format_args!(
+                "{} verifications pending; starts answer 503",
+                self.cfg.limits.max_pending
+            ));
             return Err(StartError::PendingCap(self.cfg.limits.max_pending));
         }
         let ns = numbers.entry(to).or_default();
