@@ -516,3 +516,37 @@ async fn record_only_records_without_refusing_and_off_does_nothing() {
     assert!(tb.decisions("line_type").await.is_empty());
     tb.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_spray_of_random_numbers_and_addresses_stays_in_fixed_memory() {
+    let tb = Testbed::start(|c| {
+        c.guard.table_capacity = 64;
+        c.lookup.enabled = false;
+        c.limits.max_pending = 50;
+        c.limits.send_history = 64;
+    })
+    .await;
+    // 600 starts, each to a new number from a new address: far more keys than the tables hold.
+    let mut answers = std::collections::BTreeMap::new();
+    for i in 0..600u32 {
+        let to = format!("+4477{:08}", 10_000_000 + i * 7919 % 9_000_000);
+        let ip = format!("10.{}.{}.{}", i % 250, (i / 250) % 250, i % 7);
+        let (s, _) = tb
+            .start_verification(
+                &to,
+                json!({ "client_ip": ip, "device_id": format!("dev-{i}") }),
+            )
+            .await;
+        *answers.entry(s).or_insert(0) += 1;
+    }
+    // Memory stayed put: the pending cap answered 503 (counted), the tables evicted.
+    assert_eq!(answers.get(&201), Some(&50), "{answers:?}");
+    assert_eq!(answers.get(&503), Some(&550), "{answers:?}");
+    assert_eq!(tb.verifier.stats().pending, 50);
+    assert!(tb.metric("verifier_guard_table_evictions").await > 0);
+    // And the guard still works for a number it should know.
+    tb.post("/v1/blocklist", &json!({ "number": "+447700900301" }))
+        .await;
+    refused(&tb, "+447700900301", json!({}), 403, "blocklist_customer").await;
+    tb.shutdown().await;
+}
