@@ -110,10 +110,8 @@ async fn add(
         return Err(Error::Overloaded("the customer block list is full".into()));
     }
     let entry = lists
-        .list(Some(Source::Customer), usize::MAX, now)
-        .into_iter()
-        .find(|e| e.number == format!("+{n}"))
-        .ok_or_else(|| Error::NotFound("entry vanished".into()))?;
+        .get(Source::Customer, n, now)
+        .ok_or_else(|| Error::NotFound("the entry expired at once".into()))?;
     Ok((StatusCode::CREATED, Json(entry)))
 }
 

@@ -213,6 +213,15 @@ impl Lists {
         (hit, forgiven)
     }
 
+    /// `n`'s entry on `source`, when it is there and has not expired.
+    pub(crate) fn get(&self, source: Source, n: Msisdn, now_ms: u64) -> Option<Listed> {
+        let shard = self.entries.shard(&n);
+        let e = shard.get(&n)?[source as usize].as_ref()?;
+        e.expires_ms
+            .is_none_or(|x| x > now_ms)
+            .then(|| listed(n, source, e))
+    }
+
     /// Entries (of `source`, or all), at most `limit`, sorted by number.
     pub(crate) fn list(&self, source: Option<Source>, limit: usize, now_ms: u64) -> Vec<Listed> {
         let mut out = Vec::new();
@@ -225,13 +234,7 @@ impl Lists {
                     if let Some(e) = &slots[s as usize]
                         && e.expires_ms.is_none_or(|x| x > now_ms)
                     {
-                        out.push(Listed {
-                            number: format!("+{n}"),
-                            source: s,
-                            reason: e.reason.clone(),
-                            listed_at: wall(e.listed_ms),
-                            expires_at: e.expires_ms.map(wall),
-                        });
+                        out.push(listed(*n, s, e));
                     }
                 }
             }
@@ -244,6 +247,16 @@ impl Lists {
     /// Entries per list.
     pub(crate) fn counts(&self) -> [usize; 3] {
         [0, 1, 2].map(|i| self.counts[i].load(Ordering::Relaxed))
+    }
+}
+
+fn listed(n: Msisdn, source: Source, e: &Entry) -> Listed {
+    Listed {
+        number: format!("+{n}"),
+        source,
+        reason: e.reason.clone(),
+        listed_at: wall(e.listed_ms),
+        expires_at: e.expires_ms.map(wall),
     }
 }
 
