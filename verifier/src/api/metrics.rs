@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::state::AppState;
-use crate::metrics::Gauge;
+use crate::metrics::Family;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -20,26 +20,27 @@ pub(crate) fn router() -> Router<AppState> {
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     let e = &s.engine;
     let mut gauges = e.carriers.gauges();
-    gauges.push(Gauge {
-        name: "verifier_pending_verifications",
-        help: "Verifications waiting for their code.",
-        samples: vec![(String::new(), e.store.pending() as f64)],
-    });
-    gauges.push(Gauge {
-        name: "verifier_guard_table_evictions",
-        help: "Fraud-guard table entries pushed out while fresh (fixed memory under a spray).",
-        samples: vec![(String::new(), e.guard.evictions() as f64)],
-    });
-    let counts = e.guard.lists.counts();
-    gauges.push(Gauge {
-        name: "verifier_blocklist_entries",
-        help: "Entries per block list.",
-        samples: ["customer", "open_sms", "heuristic"]
-            .iter()
-            .zip(counts)
+    let one = |v: f64| vec![(String::new(), v)];
+    gauges.push(Family::gauge(
+        "verifier_pending_verifications",
+        "Verifications waiting for their code.",
+        one(e.store.pending() as f64),
+    ));
+    gauges.push(Family::gauge(
+        "verifier_guard_table_evictions",
+        "Fraud-guard table entries pushed out while fresh (fixed memory under a spray).",
+        one(e.guard.evictions() as f64),
+    ));
+    let lists = ["customer", "open_sms", "heuristic"]
+        .iter()
+        .zip(e.guard.lists.counts());
+    gauges.push(Family::gauge(
+        "verifier_blocklist_entries",
+        "Entries per block list.",
+        lists
             .map(|(l, c)| (format!("list=\"{l}\""), c as f64))
             .collect(),
-    });
+    ));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         e.metrics.render(&gauges),

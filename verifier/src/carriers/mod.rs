@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{CarrierConfig, LookupConfig, VerifierConfig};
 use crate::metrics::labels::{Cause, Overload};
-use crate::metrics::{Gauge, Metrics};
+use crate::metrics::{Family, Metrics};
 use crate::support::clock::{ms, now_ms};
 use crate::support::msisdn::Msisdn;
 use crate::support::sharded::Sharded;
@@ -268,27 +268,24 @@ impl Carriers {
     }
 
     /// Breaker state and binds up, per carrier, as gauges.
-    pub(crate) fn gauges(&self) -> Vec<Gauge> {
-        let label = |c: &Carrier| format!("carrier=\"{}\"", c.name);
+    pub(crate) fn gauges(&self) -> Vec<Family> {
+        let per = |f: &dyn Fn(&Carrier) -> f64| {
+            self.list
+                .iter()
+                .map(|c| (format!("carrier=\"{}\"", c.name), f(c)))
+                .collect()
+        };
         vec![
-            Gauge {
-                name: "verifier_breaker_state",
-                help: "Circuit breaker per carrier: 0 closed, 1 half-open, 2 open.",
-                samples: self
-                    .list
-                    .iter()
-                    .map(|c| (label(c), c.breaker.state().gauge()))
-                    .collect(),
-            },
-            Gauge {
-                name: "verifier_binds_up",
-                help: "SMPP binds up per carrier.",
-                samples: self
-                    .list
-                    .iter()
-                    .map(|c| (label(c), c.pool.connected() as f64))
-                    .collect(),
-            },
+            Family::gauge(
+                "verifier_breaker_state",
+                "Circuit breaker per carrier: 0 closed, 1 half-open, 2 open.",
+                per(&|c| c.breaker.state().gauge()),
+            ),
+            Family::gauge(
+                "verifier_binds_up",
+                "SMPP binds up per carrier.",
+                per(&|c| c.pool.connected() as f64),
+            ),
         ]
     }
 

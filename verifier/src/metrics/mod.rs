@@ -46,12 +46,39 @@ pub(crate) struct Metrics {
     overload: Vec<AtomicU64>,
 }
 
-/// A gauge sample the owner of the value passes to [`Metrics::render`].
+/// A metric family: its series (labels, value). Gauges are built by the layer that owns the
+/// value and passed to [`Metrics::render`].
 #[derive(Debug)]
-pub(crate) struct Gauge {
+pub(crate) struct Family {
     pub name: &'static str,
+    pub kind: &'static str,
     pub help: &'static str,
     pub samples: Vec<(String, f64)>,
+}
+
+impl Family {
+    fn counter(name: &'static str, help: &'static str, samples: Vec<(String, f64)>) -> Self {
+        Self {
+            name,
+            kind: "counter",
+            help,
+            samples,
+        }
+    }
+
+    /// A gauge.
+    pub(crate) fn gauge(
+        name: &'static str,
+        help: &'static str,
+        samples: Vec<(String, f64)>,
+    ) -> Self {
+        Self {
+            name,
+            kind: "gauge",
+            help,
+            samples,
+        }
+    }
 }
 
 impl Metrics {
@@ -151,115 +178,105 @@ impl Metrics {
         }
     }
 
-    /// Prometheus text exposition (format 0.0.4), with `gauges` appended.
-    pub(crate) fn render(&self, gauges: &[Gauge]) -> String {
-        let mut out = String::with_capacity(8 * 1024);
-        let head = |out: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    /// The counters as metric families, each series with its labels.
+    fn families(&self) -> Vec<Family> {
+        let per_carrier = |v: &[AtomicU64], label: &str, words: [&str; 2]| {
+            let mut samples = Vec::new();
+            for (i, c) in self.carriers.iter().enumerate() {
+                for (j, w) in words.iter().enumerate() {
+                    samples.push((
+                        format!("{label}=\"{w}\",carrier=\"{c}\""),
+                        get(&v[i * 2 + j]) as f64,
+                    ));
+                }
+            }
+            samples
         };
-        head(
-            &mut out,
-            "verifier_verifications_started_total",
-            "counter",
-            "Verifications started (resends excluded).",
-        );
-        let _ = writeln!(
-            out,
-            "verifier_verifications_started_total {}",
-            get(&self.started)
-        );
-        head(
-            &mut out,
-            "verifier_sends_total",
-            "counter",
-            "Codes sent, by channel and carrier.",
-        );
-        for (i, c) in self.carriers.iter().enumerate() {
-            for ch in [Channel::Sms, Channel::Voice] {
-                let _ = writeln!(
-                    out,
-                    "verifier_sends_total{{channel=\"{}\",carrier=\"{c}\"}} {}",
-                    ch.word(),
-                    get(&self.sends[i * 2 + ch as usize])
-                );
-            }
-        }
-        head(
-            &mut out,
-            "verifier_receipts_total",
-            "counter",
-            "Final receipts matched to attempts, by carrier and outcome.",
-        );
-        for (i, c) in self.carriers.iter().enumerate() {
-            for (j, o) in ["delivered", "undeliverable"].iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "verifier_receipts_total{{carrier=\"{c}\",outcome=\"{o}\"}} {}",
-                    get(&self.receipts[i * 2 + j])
-                );
-            }
-        }
-        head(
-            &mut out,
-            "verifier_checks_total",
-            "counter",
-            "Checks, by result.",
-        );
-        for r in CheckResult::ALL {
+        let by = |v: &[AtomicU64], label: &str, words: &mut dyn Iterator<Item = &'static str>| {
+            words
+                .zip(v)
+                .map(|(w, c)| (format!("{label}=\"{w}\""), get(c) as f64))
+                .collect()
+        };
+        let blocks = Rule::ALL
+            .iter()
+            .flat_map(|r| {
+                ["enforce", "record_only"]
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, m)| {
+                        (
+                            format!("rule=\"{r}\",mode=\"{m}\""),
+                            get(&self.blocks[r.index() * 2 + j]) as f64,
+                        )
+                    })
+            })
+            .collect();
+        vec![
+            Family::counter(
+                "verifier_verifications_started_total",
+                "Verifications started (resends excluded).",
+                vec![(String::new(), get(&self.started) as f64)],
+            ),
+            Family::counter(
+                "verifier_sends_total",
+                "Codes sent, by channel and carrier.",
+                per_carrier(&self.sends, "channel", ["sms", "voice"]),
+            ),
+            Family::counter(
+                "verifier_receipts_total",
+                "Final receipts (and call outcomes) matched to attempts, by outcome and carrier.",
+                per_carrier(&self.receipts, "outcome", ["delivered", "undeliverable"]),
+            ),
+            Family::counter(
+                "verifier_checks_total",
+                "Checks, by result.",
+                by(
+                    &self.checks,
+                    "result",
+                    &mut CheckResult::ALL.iter().map(|r| r.word()),
+                ),
+            ),
+            Family::counter(
+                "verifier_failovers_total",
+                "Steps left for the next, by cause.",
+                by(
+                    &self.failovers,
+                    "cause",
+                    &mut Cause::ALL.iter().map(|r| r.word()),
+                ),
+            ),
+            Family::counter(
+                "verifier_blocks_total",
+                "Fraud-guard rules that fired, by rule and mode (record_only: not enforced).",
+                blocks,
+            ),
+            Family::counter(
+                "verifier_overload_total",
+                "Requests refused for load or limits, and lookups that could not answer.",
+                by(
+                    &self.overload,
+                    "what",
+                    &mut Overload::ALL.iter().map(|r| r.word()),
+                ),
+            ),
+        ]
+    }
+
+    /// Prometheus text exposition (format 0.0.4): the counters, then `gauges`.
+    pub(crate) fn render(&self, gauges: &[Family]) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        for f in self.families().iter().chain(gauges) {
             let _ = writeln!(
                 out,
-                "verifier_checks_total{{result=\"{r}\"}} {}",
-                get(&self.checks[r.index()])
+                "# HELP {} {}\n# TYPE {} {}",
+                f.name, f.help, f.name, f.kind
             );
-        }
-        head(
-            &mut out,
-            "verifier_failovers_total",
-            "counter",
-            "Steps left for the next, by cause.",
-        );
-        for c in Cause::ALL {
-            let _ = writeln!(
-                out,
-                "verifier_failovers_total{{cause=\"{c}\"}} {}",
-                get(&self.failovers[c.index()])
-            );
-        }
-        head(
-            &mut out,
-            "verifier_blocks_total",
-            "counter",
-            "Fraud-guard rules that fired, by rule and mode (record_only: not enforced).",
-        );
-        for r in Rule::ALL {
-            for (j, m) in ["enforce", "record_only"].iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "verifier_blocks_total{{rule=\"{r}\",mode=\"{m}\"}} {}",
-                    get(&self.blocks[r.index() * 2 + j])
-                );
-            }
-        }
-        head(
-            &mut out,
-            "verifier_overload_total",
-            "counter",
-            "Requests refused for load or limits, and lookups that could not answer.",
-        );
-        for o in Overload::ALL {
-            let _ = writeln!(
-                out,
-                "verifier_overload_total{{what=\"{o}\"}} {}",
-                get(&self.overload[o.index()])
-            );
-        }
-        for g in gauges {
-            head(&mut out, g.name, "gauge", g.help);
-            for (labels, v) in &g.samples {
+            for (labels, v) in &f.samples {
                 if labels.is_empty() {
-                    let _ = writeln!(out, "{} {v}", g.name);
+                    let _ = writeln!(out, "{} {v}", f.name);
                 } else {
-                    let _ = writeln!(out, "{}{{{labels}}} {v}", g.name);
+                    let _ = writeln!(out, "{}{{{labels}}} {v}", f.name);
                 }
             }
         }
