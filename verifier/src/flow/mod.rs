@@ -197,16 +197,8 @@ impl Engine {
         if let Some(c) = routed {
             self.metrics.failover(c);
         }
-        let binding = (req.amount.clone(), req.payee.clone());
-        let (id, round) = self.open(
-            to,
-            steps,
-            routed,
-            binding,
-            &req,
-            lookup.as_deref().and_then(|l| l.country.clone()),
-            now,
-        )?;
+        let country = lookup.as_deref().and_then(|l| l.country.clone());
+        let (id, round) = self.open(to, steps, routed, &req, country, now)?;
         let view = self
             .view(id)
             .ok_or(StartError::PendingCap(self.cfg.limits.max_pending))?;
@@ -217,17 +209,16 @@ impl Engine {
 
     /// Opens a verification for `to`, or re-opens its pending one for a resend; returns its id
     /// and the generation to dispatch.
-    #[allow(clippy::too_many_arguments)]
     fn open(
         &self,
         to: Msisdn,
         steps: Vec<u16>,
         routed: Option<Cause>,
-        binding: (Option<String>, Option<String>),
         req: &StartRequest,
         country: Option<String>,
         now: u64,
     ) -> Result<(u128, u32), StartError> {
+        let binding = (req.amount.clone(), req.payee.clone());
         let c = &self.cfg.codes;
         let window = ms(c.send_window);
         let max = c.max_sends as usize;
