@@ -515,3 +515,76 @@ impl Guard {
         self.traffic.evictions() + self.carriers_seen.evictions()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn guard(cfg: GuardConfig) -> Guard {
+        Guard::new(&cfg, Arc::new(Metrics::new(vec!["a".into()])))
+    }
+
+    fn n(s: &str) -> Msisdn {
+        Msisdn::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_country_pumped_across_many_prefixes_is_blocked() {
+        let mut cfg = GuardConfig::default();
+        cfg.pumping.min_starts = 1_000; // no single prefix trips
+        cfg.pumping.country_min_starts = 20;
+        cfg.pumping.window = Duration::from_secs(100);
+        cfg.pumping.maturity = Duration::from_secs(10);
+        let g = guard(cfg);
+        let xx = LookupInfo {
+            valid: true,
+            country: Some("XX".into()),
+            line_type: Some("mobile".into()),
+            ..LookupInfo::default()
+        };
+        let gb = LookupInfo {
+            country: Some("GB".into()),
+            ..xx.clone()
+        };
+        let start = |to: Msisdn, l: &LookupInfo, t: u64| {
+            let input = StartInput {
+                to,
+                client_ip: None,
+                device_id: None,
+                attestation: None,
+                lookup: Some(l),
+            };
+            g.start(&input, t, 0)
+        };
+        let mut blocked_at = None;
+        for i in 0..200u64 {
+            // Every start to another prefix of XX, one a second, none verified.
+            let to = n(&format!("99{:03}000{:03}", i, i));
+            if let Outcome::Refuse(r) = start(to, &xx, i * 1000) {
+                assert_eq!(r.rule, Rule::SmsPumping);
+                assert!(r.reason.contains("country XX"), "{}", r.reason);
+                blocked_at = Some(i);
+                break;
+            }
+            // GB traffic alongside converts, and is never touched.
+            let gb_to = n(&format!("4477009{i:05}"));
+            assert!(matches!(start(gb_to, &gb, i * 1000), Outcome::Allow { .. }));
+            g.verified(gb_to, Some("GB"), i * 1000, i * 1000 + 500);
+        }
+        let at = blocked_at.expect("the country trips");
+        assert!(at >= 20, "not before country_min_starts: {at}");
+        // Blocked from then on, whatever the prefix.
+        let r = start(n("99777000777"), &xx, at * 1000 + 1);
+        assert!(matches!(
+            r,
+            Outcome::Refuse(Refusal {
+                rule: Rule::SmsPumping,
+                ..
+            })
+        ));
+        assert_eq!(g.decisions.list(Some(Rule::SmsPumping), None, 10).len(), 2);
+    }
+}
