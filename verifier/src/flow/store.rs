@@ -206,6 +206,9 @@ pub(crate) struct Sends {
     pub times: Vec<u64>,
 }
 
+/// Rings of ended ids.
+const ENDED_RINGS: usize = 16;
+
 /// The store.
 #[derive(Debug)]
 pub(crate) struct Store {
@@ -214,8 +217,10 @@ pub(crate) struct Store {
     /// Send times per number in fixed memory: numbers sprayed at random push out each other's
     /// history, while a number being hammered stays (each send touches it).
     pub sends: Table<Sends>,
-    ended: Mutex<VecDeque<u128>>,
-    keep_ended: usize,
+    /// Ended ids in the order they ended, spread over rings by id so that ending does not take
+    /// one lock for everybody; each ring keeps its share of `keep_ended`.
+    ended: Vec<Mutex<VecDeque<u128>>>,
+    keep_per_ring: usize,
     pending: AtomicUsize,
 }
 
@@ -225,8 +230,10 @@ impl Store {
             by_id: Sharded::default(),
             by_number: Sharded::default(),
             sends: Table::new(send_history),
-            ended: Mutex::new(VecDeque::new()),
-            keep_ended,
+            ended: (0..ENDED_RINGS)
+                .map(|_| Mutex::new(VecDeque::new()))
+                .collect(),
+            keep_per_ring: keep_ended.div_ceil(ENDED_RINGS),
             pending: AtomicUsize::new(0),
         }
     }
@@ -261,9 +268,9 @@ impl Store {
             }
         }
         let evicted: Vec<u128> = {
-            let mut ended = lock(&self.ended);
+            let mut ended = lock(&self.ended[(id as usize) % ENDED_RINGS]);
             ended.push_back(id);
-            let over = ended.len().saturating_sub(self.keep_ended);
+            let over = ended.len().saturating_sub(self.keep_per_ring);
             ended.drain(..over).collect()
         };
         for old in evicted {
