@@ -51,8 +51,12 @@ async fn approve(tb: &Testbed, to: &str, channel: &str) -> Value {
 
 #[tokio::test]
 async fn during_alphas_outage_verifications_complete_through_beta() {
-    // alpha-beta.toml at time scale 20: alpha is down from 3 s to 4.5 s.
-    let tb = Testbed::with(alpha_beta(20.0, true), Duration::from_secs(5), |_| {}).await;
+    // alpha-beta.toml at time scale 20: alpha is down from 3 s to 4.5 s. Voice goes through
+    // beta by name, so calls to alpha's mobiles do not depend on alpha either.
+    let tb = Testbed::with(alpha_beta(20.0, true), Duration::from_secs(5), |c| {
+        c.carriers[1].voice_carrier = Some("beta".into());
+    })
+    .await;
     let alpha_down = || async {
         let (_, body) = tb
             .control(Method::GET, "/v1/lookup/+447700900555", None)
@@ -64,6 +68,12 @@ async fn during_alphas_outage_verifications_complete_through_beta() {
         tb.verifier.stats().carriers[0].binds_up == 0
     })
     .await;
+    // A voice verification placed during the outage as well.
+    let caller = "+447700900126";
+    let (status, by_voice) = tb
+        .start_verification(caller, json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(status, 201, "{by_voice}");
     let started = approve(&tb, MOBILE, "sms").await;
     let record = tb.record(started["id"].as_str().unwrap()).await;
     let a = attempts(&record);
@@ -81,6 +91,20 @@ async fn during_alphas_outage_verifications_complete_through_beta() {
         tb.metric("verifier_failovers_total{cause=\"bind_lost\"}")
             .await,
         1
+    );
+    let heard = tb.code(caller, "voice", 1).await;
+    assert_eq!(tb.check(caller, &heard).await.1["status"], "approved");
+    let a = attempts(&tb.record(by_voice["id"].as_str().unwrap()).await);
+    assert_eq!(
+        (a[0].0.as_str(), a[0].1.as_str(), a[0].2.as_deref()),
+        ("beta", "voice", None)
+    );
+    let (_, calls) = tb
+        .control(Method::GET, "/v1/calls?to=447700900126", None)
+        .await;
+    assert_eq!(
+        calls["calls"][0]["carrier"], "beta",
+        "placed through beta: {calls}"
     );
     // After the outage alpha carries traffic again.
     eventually("alpha's binds are back", || async {

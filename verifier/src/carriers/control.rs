@@ -149,11 +149,12 @@ impl Control {
         to: Msisdn,
         from: &str,
         text: &str,
+        carrier: Option<&str>,
     ) -> Result<String, String> {
         let resp = self
             .http
             .post(format!("{}/v1/calls", self.base))
-            .json(&serde_json::json!({ "to": format!("+{to}"), "from": from, "text": text }))
+            .json(&serde_json::json!({ "to": format!("+{to}"), "from": from, "text": text, "carrier": carrier }))
             .send()
             .await
             .map_err(|e| e.to_string())?;

@@ -182,7 +182,10 @@ impl Carriers {
         if !c.breaker.allow(now_ms()) {
             return Err(fail(Cause::BreakerOpen, format!("{} breaker open", c.name)));
         }
-        match control.place_call(to, from, text).await {
+        match control
+            .place_call(to, from, text, c.cfg.voice_carrier.as_deref())
+            .await
+        {
             Ok(id) => {
                 c.breaker.success();
                 Ok(id)

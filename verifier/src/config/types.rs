@@ -79,6 +79,9 @@ pub struct CarrierConfig {
     pub password: String,
     /// Base URL of the carrier's HTTP control plane (voice calls, lookup, open-SMS list).
     pub control: Option<String>,
+    /// The name the control plane knows this carrier by, to place calls through it; without
+    /// it a call goes through the number's own network (carrier-sim's default).
+    pub voice_carrier: Option<String>,
     /// Binds kept open (transceivers), each with its own window.
     pub binds: usize,
     /// Outstanding submit_sm per bind.
@@ -101,6 +104,7 @@ impl Default for CarrierConfig {
             system_id: String::new(),
             password: String::new(),
             control: None,
+            voice_carrier: None,
             binds: 2,
             window: 64,
             source: "VERIFY".into(),

@@ -29,6 +29,7 @@ pub(crate) fn parse_carrier(spec: &str, index: usize) -> Result<CarrierConfig, S
         match k {
             "control" => c.control = Some(v.trim_end_matches('/').to_string()),
             "name" => c.name = v.to_string(),
+            "voice_carrier" => c.voice_carrier = Some(v.to_string()),
             "binds" => {
                 c.binds = v
                     .parse()
@@ -42,7 +43,7 @@ pub(crate) fn parse_carrier(spec: &str, index: usize) -> Result<CarrierConfig, S
             "source" => c.source = v.to_string(),
             other => {
                 return Err(format!(
-                    "unknown option `{other}` (control, name, binds, window, source)"
+                    "unknown option `{other}` (control, name, voice_carrier, binds, window, source)"
                 ));
             }
         }
