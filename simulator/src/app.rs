@@ -132,7 +132,7 @@ pub enum StartError {
     #[error("binds name carrier `{0}`, which the config does not have")]
     UnknownCarrier(String),
     /// A listener could not be bound.
-    #[error("{what} {addr}: cannot listen: {source}")]
+    #[error("{what} {addr}: cannot listen")]
     Listen {
         /// Which listener (`carrier `alpha` SMPP`, `HTTP`, ...).
         what: String,
@@ -142,7 +142,7 @@ pub enum StartError {
         source: std::io::Error,
     },
     /// A TLS certificate or key could not be loaded.
-    #[error("carrier `{carrier}`: {source}")]
+    #[error("carrier `{carrier}`")]
     Tls {
         /// The carrier.
         carrier: String,
