@@ -778,8 +778,19 @@ impl Client {
     /// `response_timeout`), then closes the connection and stops the session, without
     /// reconnecting. Returns the unbind_resp, or why none came; the session is closed either
     /// way.
+    ///
+    /// With no bound connection up (the SMSC is gone and the client is dialling it again),
+    /// there is nobody to unbind from: the session is closed at once and the answer is
+    /// [`ClientError::Closed`], rather than a wait for a link that may never come back (a
+    /// service shutting down after its SMSC went away stops at once).
     pub async fn unbind(&self) -> Result<Response, ClientError> {
         let shared = self.shared();
+        if !shared.is_up() {
+            self.close().await;
+            return Err(ClientError::Closed {
+                reason: "no bound connection to unbind; the session is closed".into(),
+            });
+        }
         shared.begin_local_close(DisconnectReason::Unbound);
         let result = shared.call(Pdu::Unbind, true).await;
         shared.shutdown.cancel();
