@@ -260,9 +260,12 @@ impl<'a> DeliveryView<'a> {
         if self.user_data.is_empty() {
             return None;
         }
-        let parsed = match String::from_utf8_lossy(self.user_data) {
-            Cow::Borrowed(text) => parse_in_place(text).map(|r| (Cow::Borrowed(r.id), keep(r))),
-            Cow::Owned(text) => {
+        // `str::from_utf8` checks ASCII a word at a time; `from_utf8_lossy` goes octet by
+        // octet, so it is kept for text that needs it.
+        let parsed = match std::str::from_utf8(self.user_data) {
+            Ok(text) => parse_in_place(text).map(|r| (Cow::Borrowed(r.id), keep(r))),
+            Err(_) => {
+                let text = String::from_utf8_lossy(self.user_data);
                 parse_in_place(&text).map(|r| (Cow::Owned(r.id.to_owned()), keep(r)))
             }
         };
@@ -325,21 +328,24 @@ impl<'a> Body<'a> {
     }
 
     /// A C-octet string of at most `max` octets with its NUL (rusmpp's `COctetString<1, max>`),
-    /// without the NUL.
+    /// without the NUL. One pass finds the NUL and checks for ASCII.
     fn c_string(&mut self, field: &'static str, max: usize) -> Result<&'a [u8], MalformedDelivery> {
-        let Some(nul) = self.rest.iter().take(max).position(|&b| b == 0) else {
-            return Err(if self.rest.len() < max {
-                MalformedDelivery::Truncated(field)
-            } else {
-                MalformedDelivery::BadCString { field, max }
-            });
-        };
-        let s = &self.take(nul + 1, field)?[..nul];
-        if s.is_ascii() {
-            Ok(s)
-        } else {
-            Err(MalformedDelivery::BadCString { field, max })
+        for (i, &b) in self.rest.iter().take(max).enumerate() {
+            if b == 0 {
+                // `i` indexes `rest`, so the split is in bounds.
+                let (s, rest) = self.rest.split_at(i);
+                self.rest = rest.get(1..).unwrap_or_default();
+                return Ok(s);
+            }
+            if !b.is_ascii() {
+                return Err(MalformedDelivery::BadCString { field, max });
+            }
         }
+        Err(if self.rest.len() < max {
+            MalformedDelivery::Truncated(field)
+        } else {
+            MalformedDelivery::BadCString { field, max }
+        })
     }
 
     /// schedule_delivery_time or validity_period: empty, or 16 characters and the NUL
@@ -392,7 +398,7 @@ impl<'a> ReceiptTlv<'a> {
                 let Some((0, id)) = value.split_last() else {
                     return Err(bad);
                 };
-                if id.len() > MAX_RECEIPTED_ID || id.contains(&0) || !id.is_ascii() {
+                if id.len() > MAX_RECEIPTED_ID || !id.iter().all(|&b| b != 0 && b.is_ascii()) {
                     return Err(bad);
                 }
                 ReceiptTlv::ReceiptedMessageId(std::str::from_utf8(id).map_err(|_| bad)?)
