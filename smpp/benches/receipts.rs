@@ -15,48 +15,23 @@
 //! Run: `cargo bench -p smpp --bench receipts`.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rusmpp::{Command, CommandStatus};
 use smpp::frame::{Frame, Header, encode_command};
-use smpp::receipt::{
-    DeliveryKind, DeliveryView, NetworkError, OutgoingReceipt, Receipt, ReceiptDate,
-    ReceiptPduKind, ReceiptProfile, ReceiptState, build_pdu, from_pdu,
-};
+use smpp::receipt::{DeliveryKind, DeliveryView, ReceiptPduKind, ReceiptProfile, from_pdu};
+
+mod common;
 
 /// Receipts per measured batch.
 const BATCH: usize = 1000;
 
-/// `BATCH` receipts in `profile`, as frames cut from the stream.
+/// `BATCH` receipts in `profile` with distinct ids, as frames cut from the stream.
 fn frames(profile: &ReceiptProfile) -> Vec<Frame> {
-    let date = ReceiptDate {
-        year: 26,
-        month: 11,
-        day: 22,
-        hour: 12,
-        minute: 30,
-        second: None,
-    };
     (0..BATCH as u64)
         .map(|i| {
-            let receipt = Receipt {
-                submit_date: Some(date),
-                done_date: Some(date),
-                text: "Your code is 482913".to_owned(),
-                ..Receipt::new(
-                    format!("{:012x}", 0x1a2b_3c4d_5e6f + i),
-                    ReceiptState::Delivered,
-                )
-            };
-            let out = OutgoingReceipt {
-                receipt: &receipt,
-                original_source: "VerifyCo",
-                original_destination: "447700900123",
-                intermediate: false,
-                network_error: Some(NetworkError::gsm(0)),
-            };
-            let pdu = build_pdu(&out, profile).expect("short ASCII id");
+            let id = format!("{:012x}", 0x1a2b_3c4d_5e6f + i);
+            let pdu = common::receipt_pdu(&id, profile);
             let bytes = encode_command(&Command::new(CommandStatus::EsmeRok, i as u32 + 1, pdu));
             Frame {
                 header: Header::peek(&bytes).expect("a header"),
@@ -135,17 +110,9 @@ fn bench_read(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    // 10 benchmarks: a minute or two on a 2-core machine.
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(50)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = bench_read
 }
 criterion_main!(benches);

@@ -1268,7 +1268,7 @@ mod tests {
     }
 
     /// The receipt the builder tests send: UNDELIV with a network error, so every TLV is there.
-    fn undelivered() -> Receipt {
+    pub(super) fn undelivered() -> Receipt {
         Receipt {
             id: "1a2b3c".to_owned(),
             dlvrd: Some(0),
@@ -1297,7 +1297,7 @@ mod tests {
         parts.concat().replace(' ', "")
     }
 
-    fn profile(pdu: ReceiptPduKind, text: bool, tlvs: bool) -> ReceiptProfile {
+    pub(super) fn profile(pdu: ReceiptPduKind, text: bool, tlvs: bool) -> ReceiptProfile {
         ReceiptProfile {
             pdu,
             text,
@@ -1306,7 +1306,9 @@ mod tests {
         }
     }
 
-    fn build(receipt: &Receipt, profile: &ReceiptProfile, intermediate: bool) -> Pdu {
+    /// The PDU a carrier sends for `receipt` from "VerifyCo" back to 447700900001, with a GSM
+    /// network error 27.
+    pub(super) fn build(receipt: &Receipt, profile: &ReceiptProfile, intermediate: bool) -> Pdu {
         let out = OutgoingReceipt {
             receipt,
             original_source: "447700900001",

@@ -480,6 +480,7 @@ impl<'a> TlvPicks<'a> {
 mod tests {
     use super::*;
     use crate::frame::{Frame, Header, encode_command};
+    use crate::receipt::tests::{build, profile, undelivered};
     use crate::receipt::{
         OutgoingReceipt, ReceiptDate, ReceiptFormat, ReceiptPduKind, ReceiptProfile, build_pdu,
     };
@@ -490,41 +491,16 @@ mod tests {
     use rusmpp::values::EsmClass;
     use rusmpp::{Command, CommandStatus};
 
-    /// The receipt most tests send: every field, so every part of the text is there.
-    fn undelivered() -> Receipt {
-        let date = ReceiptDate::parse("2611221530").expect("a date");
-        Receipt {
-            submit_date: Some(date),
-            done_date: Some(date),
-            text: "Your code is 123456".to_owned(),
-            ..Receipt::new("1a2b3c", ReceiptState::Undeliverable).with_err_code(27)
-        }
-    }
-
+    /// Every shape a carrier sends receipts in: deliver_sm or data_sm, with or without text,
+    /// with or without TLVs.
     fn profiles() -> Vec<ReceiptProfile> {
         let mut out = Vec::new();
         for pdu in [ReceiptPduKind::DeliverSm, ReceiptPduKind::DataSm] {
             for (text, tlvs) in [(true, true), (true, false), (false, true), (false, false)] {
-                out.push(ReceiptProfile {
-                    pdu,
-                    text,
-                    tlvs,
-                    ..ReceiptProfile::STANDARD
-                });
+                out.push(profile(pdu, text, tlvs));
             }
         }
         out
-    }
-
-    fn pdu_of(receipt: &Receipt, profile: &ReceiptProfile, intermediate: bool) -> Pdu {
-        let out = OutgoingReceipt {
-            receipt,
-            original_source: "447700900001",
-            original_destination: "VerifyCo",
-            intermediate,
-            network_error: Some(NetworkError::gsm(27)),
-        };
-        build_pdu(&out, profile).expect("an id the TLV holds")
     }
 
     /// The frame a peer receives for `pdu`.
@@ -571,7 +547,7 @@ mod tests {
         let r = undelivered();
         for profile in profiles() {
             for intermediate in [false, true] {
-                let f = frame(pdu_of(&r, &profile, intermediate));
+                let f = frame(build(&r, &profile, intermediate));
                 let command = f.decode().expect("decodes");
                 let decoded = DeliveryView::from_pdu(command.pdu().expect("a body")).unwrap();
                 let view = raw(&f).expect("reads in place");
