@@ -762,6 +762,25 @@ mod tests {
                 })
             );
         }
+        // A receipted_message_id whose NUL comes before its stated end. rusmpp reads the
+        // C-string and then the rest of the value as more TLVs (here a message_state), so it
+        // decodes; in place this is malformed, since which reading the SMSC meant is a guess.
+        let value = b"ab\0\x04\x27\x00\x01\x02";
+        let f = deliver_sm(&deliver_sm_body(0x04, b"", &[(0x001E, value)]));
+        assert_eq!(
+            at(&f),
+            Some(M::BadTlv {
+                tag: 0x001E,
+                length: 8
+            })
+        );
+        let command = f.decode().expect("rusmpp decodes it");
+        assert!(!read_faithfully(command.pdu().unwrap()));
+        let misread = from_pdu(command.pdu().unwrap()).unwrap().receipt.unwrap();
+        assert_eq!(
+            (misread.id.as_str(), misread.stat),
+            ("ab", ReceiptState::Delivered)
+        );
         let mut id_of_65 = vec![b'a'; 65];
         id_of_65.push(0);
         let f = deliver_sm(&deliver_sm_body(0x04, b"", &[(0x001E, &id_of_65)]));
