@@ -25,7 +25,8 @@
 //! - **Incoming** PDUs arrive as [`Event`]s on a bounded channel ([`Events`]). deliver_sm and
 //!   data_sm are answered according to [`DeliverAck`] (automatically with a fixed status, or by
 //!   the application through a [`DeliverResponder`]); delivery receipts (`esm_class & 0x3C`
-//!   is 0x04) are read with [`crate::receipt::from_parts`], the reader loadgen uses too.
+//!   is 0x04) are read with [`crate::receipt::from_parts`], over the same rules
+//!   ([`crate::receipt::DeliveryView`]) loadgen reads them with in place.
 //!   Delivery events are never dropped: a full event channel stops the reader, which pushes
 //!   back on the SMSC (so drain the events, or drop the receiver to discard them). The other events (enquire_link, generic_nack, unbind,
 //!   disconnects, reconnects) are dropped when the channel is full and counted in
