@@ -139,6 +139,10 @@ pub struct SmppArgs {
     /// A send later than this after its intended time counts as behind schedule.
     #[arg(long, value_parser = parse_duration, default_value = "2ms")]
     pub behind_tolerance: Duration,
+    /// Most receipts held at once while waiting for their submit_sm_resp (more are dropped,
+    /// oldest first, and counted as receipts.early_dropped).
+    #[arg(long, default_value_t = crate::smpp::receipts::DEFAULT_EARLY_CAP)]
+    pub max_early_receipts: usize,
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -229,6 +233,7 @@ impl SmppArgs {
         o.timeout = self.timeout;
         o.receipt_wait = self.receipt_wait;
         o.behind_tolerance = self.behind_tolerance;
+        o.max_early_receipts = self.max_early_receipts;
         o.hdr_log = self.hdr_log.clone();
         o.thresholds = self.thresholds.clone();
         o.progress = match self.progress {

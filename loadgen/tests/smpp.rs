@@ -111,6 +111,34 @@ async fn receipts_are_matched_even_before_their_response() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stray_receipts_are_held_within_a_bound_and_the_drops_counted() {
+    let smsc = TestSmsc::start(Behaviour {
+        receipts: true,
+        stray_receipts: true,
+        ..Behaviour::default()
+    })
+    .await;
+    // 300 messages, each followed by its own receipt and one for an id never given; the
+    // early store may hold 32 of the strays.
+    let mut o = opts(&smsc.target(), 600.0, 500);
+    o.registered_delivery = true;
+    o.max_early_receipts = 32;
+    o.receipt_wait = Duration::from_millis(300);
+    let r = run(o).await.expect("run");
+    assert!(r.identity.holds, "{}", r.summary());
+    assert_eq!(r.receipts.matched, r.accepted, "{}", r.summary());
+    assert_eq!(r.receipts.missing, 0);
+    assert!(r.receipts.unmatched <= 32, "{}", r.summary());
+    assert_eq!(
+        r.receipts.unmatched + r.receipts.early_dropped,
+        r.accepted,
+        "every stray is held or counted as dropped: {}",
+        r.summary()
+    );
+    assert!(r.summary().contains("EARLY RECEIPTS DROPPED"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_of_every_profile_are_matched() {
     use smpp::receipt::{ReceiptPduKind, ReceiptProfile};
     for pdu in [ReceiptPduKind::DeliverSm, ReceiptPduKind::DataSm] {

@@ -142,6 +142,8 @@ pub struct SmppOptions {
     pub receipt_wait: Duration,
     /// Sends later than this are behind schedule.
     pub behind_tolerance: Duration,
+    /// Most receipts held at once while waiting for their submit_sm_resp.
+    pub max_early_receipts: usize,
     /// Interval log path.
     pub hdr_log: Option<PathBuf>,
     /// Thresholds to judge.
@@ -173,6 +175,7 @@ impl SmppOptions {
             timeout: Duration::from_secs(10),
             receipt_wait: Duration::from_secs(10),
             behind_tolerance: Duration::from_millis(2),
+            max_early_receipts: receipts::DEFAULT_EARLY_CAP,
             hdr_log: None,
             thresholds: Vec::new(),
             progress: ProgressMode::Off,
@@ -476,7 +479,7 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
         start: std::sync::OnceLock::new(),
         send_end_ns: (opts.duration + SEND_GRACE).as_nanos() as u64,
         track_receipts: opts.registered_delivery,
-        book: receipts::ReceiptBook::new(),
+        book: receipts::ReceiptBook::with_early_cap(opts.max_early_receipts),
         slots: roles.iter().map(|_| Mutex::new(Stats::default())).collect(),
         in_flight: AtomicI64::new(0),
         bound: AtomicUsize::new(0),
@@ -695,6 +698,7 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
             unmatched: book.early,
             early: t.receipts_early,
             intermediate: t.intermediate_notifications,
+            early_dropped: book.early_dropped,
         },
         statuses: report::statuses(&t.statuses),
         disconnects: t.disconnects,

@@ -89,6 +89,9 @@ pub struct Receipts {
     pub early: u64,
     /// Intermediate notifications (esm_class 0x20), not counted as receipts.
     pub intermediate: u64,
+    /// Early receipts dropped because the early store was full (`--max-early-receipts`); a
+    /// dropped receipt's message, if it is accepted later, counts as missing.
+    pub early_dropped: u64,
 }
 
 /// One status and how many responses carried it.
@@ -387,6 +390,14 @@ impl Report {
                 r.early,
                 r.intermediate
             );
+            if r.early_dropped > 0 {
+                let _ = writeln!(
+                    s,
+                    "             EARLY RECEIPTS DROPPED: {} (the store of receipts waiting for \
+                     their submit_sm_resp was full; their messages count as missing)",
+                    r.early_dropped
+                );
+            }
         }
         let _ = writeln!(s);
         let _ = writeln!(

@@ -39,6 +39,8 @@ pub struct Behaviour {
     pub receipt_profile: ReceiptProfile,
     /// Precede each receipt with an ENROUTE intermediate notification.
     pub intermediate: bool,
+    /// After each submit_sm_resp, also send a receipt for an id this SMSC never gave.
+    pub stray_receipts: bool,
 }
 
 /// A running test SMSC.
@@ -169,6 +171,21 @@ async fn session(
                         } else {
                             out.extend(receipts);
                         }
+                    }
+                    if b.stray_receipts {
+                        // Ids from the top of the id space, which `ids` never reaches.
+                        let stray = format!("{:x}", u64::MAX - ids.fetch_add(1, Ordering::Relaxed));
+                        let r = Receipt::new(stray, ReceiptState::Delivered);
+                        let o = OutgoingReceipt {
+                            receipt: &r,
+                            original_source: sm.source_addr.as_str(),
+                            original_destination: sm.destination_addr.as_str(),
+                            intermediate: false,
+                            network_error: None,
+                        };
+                        let pdu = build_pdu(&o, &b.receipt_profile).expect("hex ids fit");
+                        seq += 1;
+                        out.push(Command::new(CommandStatus::EsmeRok, seq, pdu));
                     }
                     let _ = tx.send((now + b.response_delay, out));
                     continue;
