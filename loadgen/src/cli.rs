@@ -143,6 +143,14 @@ pub struct SmppArgs {
     /// oldest first, and counted as receipts.early_dropped).
     #[arg(long, default_value_t = crate::smpp::receipts::DEFAULT_EARLY_CAP)]
     pub max_early_receipts: usize,
+    /// Share of one core the sending thread may spend spinning to send each message at its
+    /// due time (0 to 1; 0: sleep only, accepting the timer's oversleep as send lag).
+    #[arg(long, default_value_t = crate::smpp::DEFAULT_SPIN_BUDGET)]
+    pub spin_budget: f64,
+    /// Wake the sending thread at most once per this interval and send everything due then
+    /// (0: each message at its own time). Trades send lag for fewer, larger writes.
+    #[arg(long, value_parser = parse_duration, default_value = "0")]
+    pub coalesce: Duration,
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -234,6 +242,8 @@ impl SmppArgs {
         o.receipt_wait = self.receipt_wait;
         o.behind_tolerance = self.behind_tolerance;
         o.max_early_receipts = self.max_early_receipts;
+        o.spin_budget = self.spin_budget;
+        o.coalesce = self.coalesce;
         o.hdr_log = self.hdr_log.clone();
         o.thresholds = self.thresholds.clone();
         o.progress = match self.progress {

@@ -15,6 +15,15 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
         Some(p) => format!("/proc/{p}/stat"),
         None => "/proc/self/stat".to_string(),
     };
+    stat_cpu_seconds(&path)
+}
+
+/// User + system CPU seconds of the calling thread alone.
+pub fn thread_cpu_seconds() -> Option<f64> {
+    stat_cpu_seconds("/proc/thread-self/stat")
+}
+
+fn stat_cpu_seconds(path: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(path).ok()?;
     // The command name (field 2) may hold spaces; the fields after its ')' do not.
     let rest = &stat[stat.rfind(')')? + 1..];

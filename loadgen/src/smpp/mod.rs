@@ -8,21 +8,23 @@
 //! receipts (up to `--receipt-wait`), unbinds, and builds a [`report::Report`] whose accounting
 //! identities are checked.
 //!
-//! Modules: [`schedule`] (intended times), [`wire`] (pre-encoded PDUs and the reads the hot
-//! path needs), [`session`] (one bind slot), [`receipts`] (the shared receipt book), [`stats`]
-//! (counters and histograms), [`report`] (JSON and summary).
+//! Modules: [`schedule`] (intended times), [`sender`] (the sending thread and the connection
+//! state it shares), [`wire`] (pre-encoded PDUs and the reads the hot path needs), [`session`]
+//! (one bind slot), [`receipts`] (the shared receipt book), [`stats`] (counters and
+//! histograms, by second), [`report`] (JSON and summary).
 
 pub mod receipts;
 pub mod report;
 pub mod schedule;
+pub mod sender;
 pub mod session;
 pub mod stats;
 pub mod wire;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use hdrhistogram::serialization::V2DeflateSerializer;
@@ -36,14 +38,24 @@ use crate::proc::{CpuMeter, peak_rss_bytes};
 use crate::threshold::Threshold;
 use report::{Cpu, Identity, Percentiles, Receipts, Report, Second};
 use schedule::{RateProfile, Schedule};
-use session::{BindSettings, Connector, Dests, Phase, Role, Shared};
-use stats::Stats;
+use sender::SendPlan;
+use session::{BindSettings, Connector, Dests, Phase, Role, SendRules, Shared};
+use stats::{NO_SEND, SECOND_NS, Seconds, Stats};
 use wire::{SubmitSpec, SubmitTemplate};
 
-/// How long after the duration messages already due may still be sent: the timer that wakes
-/// a slot is coarse (about 1 ms), and the last messages of the schedule are due just before
-/// the end. Sends in the grace are late and counted as such; nothing new is scheduled.
+/// How long after the duration messages already due may still be sent, when sends fell behind
+/// (a full window, a slow reconnect). Sends in the grace are late and counted as such, but not
+/// in the achieved rate; nothing new is scheduled.
 pub const SEND_GRACE: Duration = Duration::from_millis(100);
+
+/// How long after a second ends the reporter closes it (its timeline entry, interval-log
+/// histogram and progress line): producers hand over every
+/// [`stats::PUBLISH_EVERY`], so by then they all have. Anything handed over later still goes
+/// into the totals and the second's counts.
+const CLOSE_AFTER: Duration = Duration::from_millis(500);
+
+/// Default `--spin-budget`: the share of a core the sending thread may spend spinning.
+pub const DEFAULT_SPIN_BUDGET: f64 = 0.25;
 
 /// How binds are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +156,11 @@ pub struct SmppOptions {
     pub behind_tolerance: Duration,
     /// Most receipts held at once while waiting for their submit_sm_resp.
     pub max_early_receipts: usize,
+    /// Most of a core the sending thread may spend spinning to hit due times (0: never spin).
+    pub spin_budget: f64,
+    /// Send at most once per this interval, everything due at once (zero: each message at its
+    /// own time).
+    pub coalesce: Duration,
     /// Interval log path.
     pub hdr_log: Option<PathBuf>,
     /// Thresholds to judge.
@@ -176,6 +193,8 @@ impl SmppOptions {
             receipt_wait: Duration::from_secs(10),
             behind_tolerance: Duration::from_millis(2),
             max_early_receipts: receipts::DEFAULT_EARLY_CAP,
+            spin_budget: DEFAULT_SPIN_BUDGET,
+            coalesce: Duration::ZERO,
             hdr_log: None,
             thresholds: Vec::new(),
             progress: ProgressMode::Off,
@@ -321,13 +340,18 @@ fn build_connector(target: &str, tls: &Option<TlsOptions>) -> Result<Connector, 
     })
 }
 
-/// Collects the slots' increments once a second: totals, timeline, interval log, progress.
+/// Gathers the producers' seconds, closes each one [`CLOSE_AFTER`] after it ends (timeline
+/// entry, interval-log histograms, progress line), and keeps the run's totals.
 struct Collector {
     shared: Arc<Shared>,
+    /// Seconds handed over and not closed yet.
+    open: Seconds,
+    /// Seconds before this one are closed.
+    closed: u64,
     totals: Stats,
-    interval: Stats,
-    last: Instant,
     timeline: Vec<Second>,
+    /// The run's duration, seconds (a timeline rate is per second of the run).
+    duration: f64,
     hdr: Option<(
         std::io::BufWriter<std::fs::File>,
         V2DeflateSerializer,
@@ -338,73 +362,144 @@ struct Collector {
 }
 
 impl Collector {
-    fn collect(&mut self) -> Result<(), SmppError> {
-        for slot in &self.shared.slots {
+    fn gather(&mut self) {
+        for slot in self.shared.slots.iter().chain([&self.shared.sender_slot]) {
             let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
-            s.take_into(&mut self.interval);
+            stats::merge_seconds(&mut self.open, &mut s);
         }
-        let now = Instant::now();
-        let dt = now.duration_since(self.last).as_secs_f64();
+    }
+
+    /// Closes the seconds that ended at least [`CLOSE_AFTER`] before `now` (all of them when
+    /// `last`).
+    fn collect(&mut self, now: Instant, last: bool) -> Result<(), SmppError> {
+        self.gather();
         let Some(start) = self.shared.start.get().copied() else {
-            self.interval.reset();
-            self.last = now;
+            self.open.clear();
             return Ok(());
         };
-        let t = now.duration_since(start).as_secs_f64();
-        let iv = &self.interval;
-        self.timeline.push(Second {
-            t,
-            submitted: iv.submitted,
-            accepted: iv.accepted,
-            rejected: iv.rejected,
-            timed_out: iv.timed_out,
-            receipts: iv.receipts_matched,
-            rate: if dt > 0.0 {
-                iv.submitted as f64 / dt
-            } else {
-                0.0
-            },
-            submit_resp_p99_us: iv.submit_resp.value_at_quantile(0.99),
+        // Handed over after their second was closed: into the totals and the second's counts
+        // (its p99 and interval-log entry are already written).
+        while let Some(entry) = self.open.first_entry() {
+            if *entry.key() >= self.closed {
+                break;
+            }
+            let (sec, st) = entry.remove_entry();
+            if let Some(row) = self.timeline.get_mut(sec as usize) {
+                row.amend(&st);
+            }
+            self.totals.merge(&st);
+        }
+        let until = if last {
+            self.open
+                .last_key_value()
+                .map_or(self.closed, |(s, _)| s + 1)
+        } else {
+            let t = now
+                .saturating_duration_since(start)
+                .saturating_sub(CLOSE_AFTER);
+            (t.as_nanos() as u64) / SECOND_NS
+        };
+        while self.closed < until {
+            let sec = self.closed;
+            let st = self.open.remove(&sec);
+            self.close(sec, st.as_ref())?;
+            if let Some(st) = st {
+                self.totals.merge(&st);
+            }
+            self.closed += 1;
+        }
+        self.progress();
+        Ok(())
+    }
+
+    fn close(&mut self, sec: u64, st: Option<&Stats>) -> Result<(), SmppError> {
+        // The part of this second that lies within the run (a whole second after it).
+        let within = (self.duration - sec as f64).clamp(0.0, 1.0);
+        let per = if within > 0.0 { within } else { 1.0 };
+        self.timeline.push(match st {
+            Some(st) => Second::of(sec, st, per),
+            None => Second::empty(sec),
         });
-        if let Some((file, ser, path)) = &mut self.hdr {
-            let from = self.last.saturating_duration_since(start);
+        if let (Some((file, ser, path)), Some(st)) = (&mut self.hdr, st) {
             let io = |e: String| SmppError::File {
                 path: path.clone(),
                 source: std::io::Error::other(e),
             };
-            for (tag, h) in [("submit_resp", &iv.submit_resp), ("receipt", &iv.receipt)] {
+            for (tag, h) in [("submit_resp", &st.submit_resp), ("receipt", &st.receipt)] {
                 if h.is_empty() {
                     continue;
                 }
                 IntervalLogWriterBuilder::new()
-                    .begin_log_with(file, ser)
+                    .begin_log_with(&mut *file, ser)
                     .map_err(|e| io(e.to_string()))?
-                    .write_histogram(h, from, now.duration_since(self.last), Tag::new(tag))
+                    .write_histogram(
+                        h,
+                        Duration::from_secs(sec),
+                        Duration::from_secs(1),
+                        Tag::new(tag),
+                    )
                     .map_err(|e| io(format!("{e:?}")))?;
             }
         }
-        self.totals.merge(&self.interval);
-        self.interval.reset();
-        self.last = now;
-        let tot = &self.totals;
-        let errors = tot.rejected + tot.timed_out;
-        let p99 = tot.submit_resp.value_at_quantile(0.99);
+        Ok(())
+    }
+
+    fn progress(&self) {
+        if self.bar.is_none() && !self.plain {
+            return;
+        }
+        // Closed totals plus what is handed over and still open: the latest counts.
+        let mut submitted = self.totals.submitted;
+        let mut errors = self.totals.rejected + self.totals.timed_out;
+        let mut receipts = self.totals.receipts_matched;
+        for st in self.open.values() {
+            submitted += st.submitted;
+            errors += st.rejected + st.timed_out;
+            receipts += st.receipts_matched;
+        }
+        let p99 = self.totals.submit_resp.value_at_quantile(0.99);
         let line = format!(
             "rate {:>7.0}/s  sent {}  errors {}  in flight {}  p99 {}  receipts {}",
             self.timeline.last().map_or(0.0, |s| s.rate),
-            tot.submitted,
+            submitted,
             errors,
             self.shared.in_flight.load(Ordering::Relaxed),
             fmt_us(p99),
-            tot.receipts_matched
+            receipts
         );
         if let Some(bar) = &self.bar {
-            bar.set_position(tot.submitted);
+            bar.set_position(submitted);
             bar.set_message(line);
         } else if self.plain {
-            eprintln!("[{t:>6.1}s] {line}");
+            let t = self.timeline.len();
+            eprintln!("[{t:>4}s] {line}");
         }
-        Ok(())
+    }
+}
+
+/// Stops the sending thread when dropped, so no return path leaves it running.
+struct SenderGuard {
+    shared: Arc<Shared>,
+    handle: Option<std::thread::JoinHandle<Option<f64>>>,
+}
+
+impl SenderGuard {
+    /// Stops the thread and returns its CPU use over the sending phase, in cores.
+    async fn stop(mut self) -> Option<f64> {
+        self.shared.stop_sender.store(true, Ordering::Release);
+        self.shared.wake_sender();
+        let handle = self.handle.take()?;
+        tokio::task::spawn_blocking(move || handle.join().ok().flatten())
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+impl Drop for SenderGuard {
+    fn drop(&mut self) {
+        self.shared.stop_sender.store(true, Ordering::Release);
+        self.shared.wake_sender();
     }
 }
 
@@ -473,29 +568,34 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
             BindType::Tx => vec![Role::Transmitter],
         })
         .collect();
-    let shared = Arc::new(Shared {
+    if !(opts.spin_budget >= 0.0 && opts.spin_budget <= 1.0) {
+        return Err(invalid(
+            "--spin-budget must be between 0 and 1 (a share of one core)",
+        ));
+    }
+    let shared = Arc::new(Shared::new(
         schedule,
-        next: AtomicU64::new(0),
-        start: std::sync::OnceLock::new(),
-        send_end_ns: (opts.duration + SEND_GRACE).as_nanos() as u64,
-        track_receipts: opts.registered_delivery,
-        book: receipts::ReceiptBook::with_early_cap(opts.max_early_receipts),
-        slots: roles.iter().map(|_| Mutex::new(Stats::default())).collect(),
-        in_flight: AtomicI64::new(0),
-        bound: AtomicUsize::new(0),
-        ever_bound: AtomicBool::new(false),
-        fatal: Mutex::new(None),
-        disconnect_reasons: Mutex::new(Vec::new()),
-    });
+        (opts.duration + SEND_GRACE).as_nanos() as u64,
+        SendRules {
+            tolerance_ns: opts.behind_tolerance.as_nanos() as u64,
+            run_end_ns: opts.duration.as_nanos() as u64,
+        },
+        opts.registered_delivery,
+        receipts::ReceiptBook::with_early_cap(opts.max_early_receipts),
+        roles.len(),
+    ));
     let settings = BindSettings {
         connector,
         system_id: opts.system_id.clone(),
         password: opts.password.clone(),
         window: opts.window,
         response_timeout: opts.timeout,
-        behind_tolerance: opts.behind_tolerance,
+    };
+    let plan = SendPlan {
         template,
         dests,
+        spin_budget: opts.spin_budget,
+        coalesce: opts.coalesce,
     };
     let mut hdr = match &opts.hdr_log {
         Some(path) => {
@@ -580,25 +680,39 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
     let server_cpu = opts.server_pid.map(|p| CpuMeter::start(Some(p)));
     let mut collector = Collector {
         shared: Arc::clone(&shared),
+        open: Seconds::new(),
+        closed: 0,
         totals: Stats::default(),
-        interval: Stats::default(),
-        last: start,
         timeline: Vec::new(),
+        duration: opts.duration.as_secs_f64(),
         hdr,
         bar,
         plain: opts.progress == ProgressMode::Auto || opts.progress == ProgressMode::Plain,
+    };
+    let sender = {
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("loadgen-send".into())
+            .spawn(move || sender::run(shared, plan))
+            .map_err(|e| invalid(format!("cannot start the sending thread: {e}")))?
+    };
+    let _ = shared.sender.set(sender.thread().clone());
+    let sender = SenderGuard {
+        shared: Arc::clone(&shared),
+        handle: Some(sender),
     };
     let _ = phase_tx.send(Phase::Run);
     let send_end = start + opts.duration + SEND_GRACE;
     let mut errors = Vec::new();
 
-    // Sending phase.
-    let mut next_collect = start + Duration::from_secs(1);
+    // Sending phase. The reporter wakes half a second into each second, when the second
+    // before it can be closed.
+    let mut next_collect = start + Duration::from_secs(1) + CLOSE_AFTER;
     while Instant::now() < send_end && fatal(&shared).is_none() {
         let wake = next_collect.min(send_end);
         tokio::time::sleep_until(tokio::time::Instant::from_std(wake)).await;
         if Instant::now() >= next_collect {
-            collector.collect()?;
+            collector.collect(Instant::now(), false)?;
             next_collect += Duration::from_secs(1);
         }
     }
@@ -614,7 +728,7 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
         if Instant::now() >= next_collect {
-            collector.collect()?;
+            collector.collect(Instant::now(), false)?;
             next_collect += Duration::from_secs(1);
         }
     }
@@ -626,7 +740,7 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
             if Instant::now() >= next_collect {
-                collector.collect()?;
+                collector.collect(Instant::now(), false)?;
                 next_collect += Duration::from_secs(1);
             }
         }
@@ -640,7 +754,8 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
             errors.push("a bind slot did not stop within 5 s".to_string());
         }
     }
-    collector.collect()?;
+    let sender_cores = sender.stop().await;
+    collector.collect(Instant::now(), true)?;
     if let Some(bar) = &collector.bar {
         bar.finish_and_clear();
     }
@@ -657,7 +772,18 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
     let t = &collector.totals;
     let book = shared.book.counts();
     let elapsed = opts.duration.as_secs_f64();
-    let achieved_rate = t.submitted as f64 / elapsed;
+    // The real send window: from the first write to the end of the run. Sends in the grace
+    // after it are late sends of the run's messages, not extra rate.
+    let send_window_s = if t.first_send_ns == NO_SEND {
+        0.0
+    } else {
+        (elapsed - t.first_send_ns as f64 / 1e9).max(0.0)
+    };
+    let achieved_rate = if send_window_s > 0.0 {
+        t.sent_in_run as f64 / send_window_s
+    } else {
+        0.0
+    };
     let unsent = schedule.total().saturating_sub(t.submitted);
     let mut report = Report {
         schema: report::SCHEMA_VERSION,
@@ -678,7 +804,11 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
         late_responses: t.late_responses,
         in_flight_at_end,
         achieved_rate,
-        rate_met: unsent == 0 && achieved_rate >= 0.99 * schedule.mean_rate(),
+        sent_in_run: t.sent_in_run,
+        send_window_s,
+        rate_met: unsent == 0
+            && t.behind_schedule == 0
+            && achieved_rate >= 0.99 * schedule.mean_rate(),
         behind_schedule: t.behind_schedule,
         behind_schedule_tolerance_us: opts.behind_tolerance.as_micros() as u64,
         error_rate: if t.submitted > 0 {
@@ -721,6 +851,7 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
         },
         cpu: Cpu {
             loadgen_cores,
+            sender_cores,
             server_cores,
             machine_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         },

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::stats::Stats;
 use crate::threshold::{Count, Latency, Metric, Stat, Threshold, Verdict};
 
 /// Version of the JSON layout; bumped only when a key changes meaning or goes away.
@@ -105,25 +106,82 @@ pub struct StatusCount {
     pub count: u64,
 }
 
-/// One second of the run.
+/// One second of the run, `[t - 1, t)` after time zero: every event is counted in the second
+/// in which it happened (a send when it was written, a response or receipt when it was read,
+/// a timeout when it was declared).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Second {
-    /// Seconds since the start at the end of this interval.
+    /// The end of this second, seconds after time zero.
     pub t: f64,
-    /// submit_sm written in the interval.
+    /// submit_sm written in this second.
     pub submitted: u64,
-    /// Accepted in the interval.
+    /// Accepted responses read in this second.
     pub accepted: u64,
-    /// Rejected in the interval.
+    /// Rejections read in this second.
     pub rejected: u64,
-    /// Timed out in the interval.
+    /// Timed out in this second.
     pub timed_out: u64,
-    /// Receipts matched in the interval.
+    /// Receipts matched in this second.
     pub receipts: u64,
-    /// Sent per second in the interval.
+    /// Sends per second: `submitted` over the part of this second within the run (the whole
+    /// second after the run).
     pub rate: f64,
-    /// submit_sm_resp p99 in the interval (µs from intended send).
+    /// p99 of the responses read in this second (µs from intended send).
     pub submit_resp_p99_us: u64,
+    /// p99 send lag of the sends in this second, µs.
+    pub send_lag_p99_us: u64,
+    /// Sends in this second later than the behind-schedule tolerance.
+    pub behind_schedule: u64,
+}
+
+impl Second {
+    /// Second `sec` from its stats; `per` is the length of it within the run, seconds.
+    pub fn of(sec: u64, st: &Stats, per: f64) -> Self {
+        Self {
+            t: (sec + 1) as f64,
+            submitted: st.submitted,
+            accepted: st.accepted,
+            rejected: st.rejected,
+            timed_out: st.timed_out,
+            receipts: st.receipts_matched,
+            rate: st.submitted as f64 / per,
+            submit_resp_p99_us: st.submit_resp.value_at_quantile(0.99),
+            send_lag_p99_us: st.send_lag.value_at_quantile(0.99),
+            behind_schedule: st.behind_schedule,
+        }
+    }
+
+    /// Second `sec`, in which nothing happened.
+    pub fn empty(sec: u64) -> Self {
+        Self {
+            t: (sec + 1) as f64,
+            submitted: 0,
+            accepted: 0,
+            rejected: 0,
+            timed_out: 0,
+            receipts: 0,
+            rate: 0.0,
+            submit_resp_p99_us: 0,
+            send_lag_p99_us: 0,
+            behind_schedule: 0,
+        }
+    }
+
+    /// Adds counts handed over after this second was closed (its percentiles stay).
+    pub fn amend(&mut self, st: &Stats) {
+        let per = if self.submitted > 0 {
+            self.submitted as f64 / self.rate
+        } else {
+            1.0
+        };
+        self.submitted += st.submitted;
+        self.accepted += st.accepted;
+        self.rejected += st.rejected;
+        self.timed_out += st.timed_out;
+        self.receipts += st.receipts_matched;
+        self.behind_schedule += st.behind_schedule;
+        self.rate = self.submitted as f64 / per;
+    }
 }
 
 /// The accounting identities and whether they hold.
@@ -144,6 +202,8 @@ pub struct Identity {
 pub struct Cpu {
     /// loadgen's CPU time as a share of one core (1.0 = one core busy).
     pub loadgen_cores: f64,
+    /// Of `loadgen_cores`: the sending thread's (null where /proc is missing).
+    pub sender_cores: Option<f64>,
     /// The server's (when `--server-pid` was given).
     pub server_cores: Option<f64>,
     /// Cores on this machine.
@@ -187,9 +247,15 @@ pub struct Report {
     pub late_responses: u64,
     /// In flight when sending stopped.
     pub in_flight_at_end: u64,
-    /// submitted / duration, per second.
+    /// `sent_in_run` / `send_window_s`, per second.
     pub achieved_rate: f64,
-    /// Whether the target rate was met (achieved ≥ 99 % of target, nothing unsent).
+    /// submit_sm written before the run's duration ended (sends in the grace after it are in
+    /// `submitted`, not here).
+    pub sent_in_run: u64,
+    /// The real send window: from the first write to the end of the run, seconds.
+    pub send_window_s: f64,
+    /// Whether the target rate was met: nothing unsent, no send behind schedule, and achieved
+    /// ≥ 99 % of target.
     pub rate_met: bool,
     /// Sends later than `behind_schedule_tolerance_us` after their intended time.
     pub behind_schedule: u64,
@@ -199,7 +265,7 @@ pub struct Report {
     pub error_rate: f64,
     /// submit_sm_resp latency from intended send, µs.
     pub submit_resp_us: Percentiles,
-    /// submit_sm_resp latency from the actual write, µs.
+    /// submit_sm_resp latency from the write that sent the request, µs.
     pub submit_service_us: Percentiles,
     /// Receipt latency from intended send, µs.
     pub receipt_us: Percentiles,
@@ -340,18 +406,33 @@ impl Report {
             if self.rate_met { "met" } else { "NOT MET" }
         );
         if !self.rate_met {
+            let mut why = Vec::new();
+            if self.achieved_rate < 0.99 * self.target_rate {
+                why.push(format!(
+                    "sent {:.0}/s within the run ({} sends in {:.3} s)",
+                    self.achieved_rate, self.sent_in_run, self.send_window_s
+                ));
+            }
+            if self.unsent > 0 {
+                why.push(format!(
+                    "{} of {} scheduled messages were never sent",
+                    self.unsent, self.scheduled
+                ));
+            }
+            if self.behind_schedule > 0 {
+                why.push(format!(
+                    "{} sends were more than {} µs late (send lag p99 {} µs, max {} µs)",
+                    self.behind_schedule,
+                    self.behind_schedule_tolerance_us,
+                    self.send_lag_us.p99,
+                    self.send_lag_us.max
+                ));
+            }
             let _ = writeln!(
                 s,
-                "  TARGET RATE NOT MET: asked for {:.0}/s, sent {:.0}/s; {} of {} scheduled messages \
-                 were never sent and {} sends were more than {} µs late (send lag p99 {} µs, max {} µs)",
+                "  TARGET RATE NOT MET: asked for {:.0}/s; {}",
                 self.target_rate,
-                self.achieved_rate,
-                self.unsent,
-                self.scheduled,
-                self.behind_schedule,
-                self.behind_schedule_tolerance_us,
-                self.send_lag_us.p99,
-                self.send_lag_us.max
+                why.join("; ")
             );
         }
         let _ = writeln!(
@@ -412,7 +493,7 @@ impl Report {
             );
         };
         row("submit_resp", &self.submit_resp_us);
-        row("  (from write)", &self.submit_service_us);
+        row("  service (write)", &self.submit_service_us);
         if self.registered_delivery {
             row("receipt", &self.receipt_us);
         }
@@ -435,8 +516,12 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "  cpu          loadgen {:.2} cores{}  (machine has {})   peak rss {:.1} MiB",
+            "  cpu          loadgen {:.2} cores{}{}  (machine has {})   peak rss {:.1} MiB",
             self.cpu.loadgen_cores,
+            match self.cpu.sender_cores {
+                Some(c) => format!(" (sending thread {c:.2})"),
+                None => String::new(),
+            },
             match self.cpu.server_cores {
                 Some(c) => format!(", server {c:.2} cores"),
                 None => String::new(),

@@ -1,15 +1,16 @@
-//! One bind slot of `loadgen smpp`: connect, bind, send on schedule, read responses and
-//! receipts, reconnect with backoff, unbind at the end.
+//! One bind slot of `loadgen smpp`: connect, bind, read responses and receipts, reconnect
+//! with backoff, unbind at the end.
 //!
-//! Everything a connection needs (in-flight table, buffers, counters) is owned by its task,
-//! so the hot path takes no lock: each turn of the loop claims the messages that are due from
-//! the shared schedule counter (one compare-and-swap per batch), encodes them from the template
-//! into the write buffer, and writes the whole batch with one call; responses are read in bulk
-//! and answered into the same buffer. Counters reach the reporter every
-//! [`super::stats::PUBLISH_EVERY`]. Messages in flight when a connection drops are counted as
-//! timed out (and as lost on disconnect), never forgotten.
+//! Sending is not done here but by the sending thread ([`super::sender`]), which owns the
+//! schedule: once bound, a slot that sends registers its connection ([`Conn`]) with it. Over
+//! plain TCP the thread writes on a non-blocking duplicate of the socket; over TLS it queues
+//! the bytes and wakes this task, which writes them. This task reads in bulk, matches
+//! responses by sequence number in the connection's in-flight table (locked per response, so
+//! the thread is held up only briefly), answers deliveries, expires overdue requests, and
+//! hands its counts to the reporter every [`super::stats::PUBLISH_EVERY`]. Messages in flight
+//! when a connection drops are counted as timed out (and as lost on disconnect), never
+//! forgotten; messages queued but never written stay unsent.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -22,13 +23,11 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_util::codec::Decoder;
 
-use super::receipts::{AcceptOutcome, KeyHash, ReceiptBook, ReceiptOutcome};
+use super::receipts::{AcceptOutcome, ReceiptBook, ReceiptOutcome};
 use super::schedule::Schedule;
-use super::stats::{PUBLISH_EVERY, Stats, record_ns};
-use super::wire::{self, Delivery, SubmitTemplate, id};
-
-/// Most messages claimed in one turn, so reads are not starved by a long backlog.
-const MAX_BATCH: u64 = 1024;
+use super::sender::{Conn, UNWRITTEN};
+use super::stats::{PUBLISH_EVERY, Recorder, Seconds, record_ns};
+use super::wire::{self, Delivery, id};
 /// How long the bind exchange may take.
 const BIND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for unbind_resp at the end.
@@ -114,7 +113,7 @@ pub enum Dests {
 impl Dests {
     /// Writes the destination of message `i` into `buf`, returning its length.
     #[inline]
-    fn put(&self, i: u64, buf: &mut [u8; 24]) -> usize {
+    pub fn put(&self, i: u64, buf: &mut [u8; 24]) -> usize {
         match self {
             Dests::Prefix { prefix, digits } => {
                 let p = prefix.len();
@@ -135,24 +134,35 @@ impl Dests {
     }
 }
 
+/// What decides how a send is counted.
+#[derive(Debug, Clone, Copy)]
+pub struct SendRules {
+    /// A send later than this after its intended time is behind schedule.
+    pub tolerance_ns: u64,
+    /// The run's duration: sends written before it count in the achieved rate.
+    pub run_end_ns: u64,
+}
+
 /// What every bind slot of a run shares.
 #[derive(Debug)]
 pub struct Shared {
     /// Intended send times.
     pub schedule: Schedule,
-    /// Index of the next message to send.
-    pub next: AtomicU64,
     /// The run's time zero, fixed once the slots are bound.
     pub start: std::sync::OnceLock<Instant>,
     /// No message is sent at or after this (nanoseconds after start).
     pub send_end_ns: u64,
+    /// How sends are counted.
+    pub rules: SendRules,
     /// Receipts tracked (registered delivery asked for).
     pub track_receipts: bool,
     /// The receipt book.
     pub book: ReceiptBook,
     /// One publishing slot per bind task.
-    pub slots: Vec<Mutex<Stats>>,
-    /// Messages in flight over all binds (updated per batch).
+    pub slots: Vec<Mutex<Seconds>>,
+    /// The sending thread's publishing slot.
+    pub sender_slot: Mutex<Seconds>,
+    /// Messages written and not yet answered, timed out or lost, over all binds.
     pub in_flight: AtomicI64,
     /// Connections currently bound.
     pub bound: AtomicUsize,
@@ -162,17 +172,102 @@ pub struct Shared {
     pub fatal: Mutex<Option<String>>,
     /// Why connections were lost (the first [`MAX_REASONS`]).
     pub disconnect_reasons: Mutex<Vec<String>>,
+    /// Connections the sending thread may send on.
+    conns: Mutex<Vec<Arc<Conn>>>,
+    /// Bumped whenever `conns` changes, so the thread re-reads it only then.
+    pub conns_version: AtomicU64,
+    /// The sending thread, to wake it.
+    pub sender: std::sync::OnceLock<std::thread::Thread>,
+    /// Set by the sending thread while it waits for room in a window.
+    pub want_room: AtomicBool,
+    /// Tells the sending thread to end.
+    pub stop_sender: AtomicBool,
 }
 
 /// Most disconnect reasons kept for the report.
 pub const MAX_REASONS: usize = 10;
 
 impl Shared {
+    /// State for a run of `slots` bind slots.
+    pub fn new(
+        schedule: Schedule,
+        send_end_ns: u64,
+        rules: SendRules,
+        track_receipts: bool,
+        book: ReceiptBook,
+        slots: usize,
+    ) -> Self {
+        Self {
+            schedule,
+            start: std::sync::OnceLock::new(),
+            send_end_ns,
+            rules,
+            track_receipts,
+            book,
+            slots: (0..slots).map(|_| Mutex::new(Seconds::new())).collect(),
+            sender_slot: Mutex::new(Seconds::new()),
+            in_flight: AtomicI64::new(0),
+            bound: AtomicUsize::new(0),
+            ever_bound: AtomicBool::new(false),
+            fatal: Mutex::new(None),
+            disconnect_reasons: Mutex::new(Vec::new()),
+            conns: Mutex::new(Vec::new()),
+            conns_version: AtomicU64::new(0),
+            sender: std::sync::OnceLock::new(),
+            want_room: AtomicBool::new(false),
+            stop_sender: AtomicBool::new(false),
+        }
+    }
+
     fn set_fatal(&self, msg: String) {
         let mut f = self.fatal.lock().unwrap_or_else(|e| e.into_inner());
         if f.is_none() {
             *f = Some(msg);
         }
+    }
+
+    /// Nanoseconds since time zero (0 before it is fixed).
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        self.start
+            .get()
+            .map_or(0, |s| s.elapsed().as_nanos() as u64)
+    }
+
+    /// Wakes the sending thread (room in a window, a new connection, leftovers, the end).
+    pub fn wake_sender(&self) {
+        if let Some(t) = self.sender.get() {
+            t.unpark();
+        }
+    }
+
+    /// A window has room again: wakes the sending thread if it is waiting for that.
+    pub fn room_freed(&self) {
+        if self.want_room.load(Ordering::Acquire) && self.want_room.swap(false, Ordering::AcqRel) {
+            self.wake_sender();
+        }
+    }
+
+    /// The connections the sending thread may use.
+    pub fn conns(&self) -> Vec<Arc<Conn>> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn register(&self, conn: &Arc<Conn>) {
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::clone(conn));
+        self.conns_version.fetch_add(1, Ordering::Release);
+        self.wake_sender();
+    }
+
+    fn unregister(&self, conn: &Arc<Conn>) {
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|c| !Arc::ptr_eq(c, conn));
+        self.conns_version.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -189,26 +284,24 @@ pub struct BindSettings {
     pub window: usize,
     /// A submit_sm without response for this long is timed out.
     pub response_timeout: Duration,
-    /// A send later than this after its intended time is behind schedule.
-    pub behind_tolerance: Duration,
-    /// The submit_sm template.
-    pub template: Arc<SubmitTemplate>,
-    /// Destinations.
-    pub dests: Arc<Dests>,
 }
 
 enum Ev {
     Read(std::io::Result<usize>),
     Wrote(std::io::Result<usize>),
     Flushed(std::io::Result<()>),
-    Due,
+    Wake,
     Tick,
     Phase,
 }
 
 /// Writes what is buffered, or flushes once it is all written (TLS keeps records in its own
-/// buffer until flushed). Cancel-safe: a write that did not complete wrote nothing.
-async fn pump<W: AsyncWrite + Unpin>(wr: &mut W, wbuf: &[u8]) -> Ev {
+/// buffer until flushed). Cancel-safe: a write that did not complete wrote nothing. Never
+/// completes without a writer (direct connections write elsewhere).
+async fn pump<W: AsyncWrite + Unpin>(wr: Option<&mut W>, wbuf: &[u8]) -> Ev {
+    let Some(wr) = wr else {
+        return std::future::pending().await;
+    };
     if wbuf.is_empty() {
         Ev::Flushed(wr.flush().await)
     } else {
@@ -227,11 +320,9 @@ pub async fn run_slot(
     let mut task = Task {
         slot,
         role,
-        in_flight: HashMap::with_capacity_and_hasher(settings.window * 2, KeyHash::default()),
         seq: 0,
-        stats: Stats::default(),
+        rec: Recorder::default(),
         last_publish: Instant::now(),
-        send_done: false,
         settings,
         shared,
     };
@@ -255,7 +346,8 @@ pub async fn run_slot(
                 drop(reasons);
                 bound_before = true;
                 attempt = 0;
-                task.stats.disconnects += 1;
+                let now = task.shared.now_ns();
+                task.rec.at(now).disconnects += 1;
             }
             Err(SlotError::Refused(msg)) => {
                 task.shared.set_fatal(msg);
@@ -268,7 +360,6 @@ pub async fn run_slot(
                 }
             }
         }
-        task.lose_in_flight(true);
         task.publish();
         let delay = BACKOFF_FIRST
             .saturating_mul(1u32 << attempt.min(8))
@@ -279,7 +370,6 @@ pub async fn run_slot(
             _ = phase.wait_for(|p| *p == Phase::Stop) => {}
         }
     }
-    task.lose_in_flight(false);
     task.publish();
 }
 
@@ -293,23 +383,15 @@ enum SlotError {
     Unreachable(String),
 }
 
-enum Fill {
-    Wait(Instant),
-    WindowFull,
-    Done,
-}
-
 struct Task {
     slot: usize,
     role: Role,
     settings: BindSettings,
     shared: Arc<Shared>,
-    /// sequence_number -> (intended ns, written ns).
-    in_flight: HashMap<u32, (u64, u64), KeyHash>,
+    /// Sequence numbers of the bind exchange (the connection continues from there).
     seq: u32,
-    stats: Stats,
+    rec: Recorder,
     last_publish: Instant,
-    send_done: bool,
 }
 
 impl Task {
@@ -322,31 +404,23 @@ impl Task {
         self.seq
     }
 
-    fn now_ns(&self) -> u64 {
-        self.shared
-            .start
-            .get()
-            .map_or(0, |s| s.elapsed().as_nanos() as u64)
-    }
-
     fn publish(&mut self) {
-        let mut slot = self.shared.slots[self.slot]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        self.stats.take_into(&mut slot);
+        self.rec.publish(&self.shared.slots[self.slot]);
         self.last_publish = Instant::now();
     }
 
-    /// Counts every message in flight as timed out (and, on a drop, as lost on disconnect).
-    fn lose_in_flight(&mut self, disconnect: bool) {
-        let n = self.in_flight.len() as u64;
+    /// Ends `conn`: every written message in flight is counted as timed out (and, on a drop,
+    /// as lost on disconnect).
+    fn lose_in_flight(&mut self, conn: &Conn, disconnect: bool) {
+        let n = conn.lock().clear();
         if n == 0 {
             return;
         }
-        self.in_flight.clear();
-        self.stats.timed_out += n;
+        let now = self.shared.now_ns();
+        let st = self.rec.at(now);
+        st.timed_out += n;
         if disconnect {
-            self.stats.lost_on_disconnect += n;
+            st.lost_on_disconnect += n;
         }
         self.shared.in_flight.fetch_sub(n as i64, Ordering::Relaxed);
     }
@@ -359,41 +433,60 @@ impl Task {
         let addr = match &self.settings.connector {
             Connector::Tcp(a) | Connector::Tls { addr: a, .. } => a.clone(),
         };
-        let tcp = tokio::time::timeout(BIND_TIMEOUT, TcpStream::connect(&addr))
+        let mut tcp = tokio::time::timeout(BIND_TIMEOUT, TcpStream::connect(&addr))
             .await
             .map_err(|_| SlotError::Unreachable(format!("connecting to {addr}: timed out")))?
             .map_err(|e| SlotError::Unreachable(format!("connecting to {addr}: {e}")))?;
-        // Small PDUs written in batches: Nagle would only add delay.
+        // Small PDUs, each written when due: Nagle would only add delay.
         let _ = tcp.set_nodelay(true);
+        let mut rbuf = BytesMut::with_capacity(128 * 1024);
         match self.settings.connector.clone() {
-            Connector::Tcp(_) => self.bind_and_run(tcp, phase, reconnect).await,
+            Connector::Tcp(_) => {
+                self.bind(&mut tcp, &mut rbuf).await?;
+                // The sending thread writes on a duplicate of the socket (same connection,
+                // same non-blocking mode); this task keeps reading through tokio.
+                let unreachable = |e: std::io::Error| SlotError::Unreachable(format!("{e}"));
+                let std = tcp.into_std().map_err(unreachable)?;
+                let writer = std.try_clone().map_err(unreachable)?;
+                let mut tcp = TcpStream::from_std(std).map_err(unreachable)?;
+                let conn = Arc::new(Conn::new(Some(writer), self.settings.window, self.seq));
+                Ok(self
+                    .bound(
+                        conn,
+                        &mut tcp,
+                        None::<&mut tokio::io::Sink>,
+                        rbuf,
+                        phase,
+                        reconnect,
+                    )
+                    .await)
+            }
             Connector::Tls {
                 connector,
                 server_name,
                 ..
             } => {
-                let tls = connector
+                let mut tls = connector
                     .connect(server_name, tcp)
                     .await
                     .map_err(|e| SlotError::Unreachable(format!("TLS with {addr}: {e}")))?;
-                self.bind_and_run(tls, phase, reconnect).await
+                self.bind(&mut tls, &mut rbuf).await?;
+                let (mut rd, mut wr) = tokio::io::split(tls);
+                let conn = Arc::new(Conn::new(None, self.settings.window, self.seq));
+                Ok(self
+                    .bound(conn, &mut rd, Some(&mut wr), rbuf, phase, reconnect)
+                    .await)
             }
         }
     }
 
-    async fn bind_and_run<S>(
-        &mut self,
-        stream: S,
-        phase: &mut watch::Receiver<Phase>,
-        reconnect: bool,
-    ) -> Result<ConnEnd, SlotError>
+    /// The bind exchange; bytes read past the bind response stay in `rbuf`.
+    async fn bind<S>(&mut self, stream: &mut S, rbuf: &mut BytesMut) -> Result<(), SlotError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let (mut rd, mut wr) = tokio::io::split(stream);
         let mut codec = SmppCodec::default();
-        let mut rbuf = BytesMut::with_capacity(128 * 1024);
-        let mut wbuf = BytesMut::with_capacity(128 * 1024);
+        let mut wbuf = BytesMut::new();
         let bind_seq = self.next_seq();
         wire::put_bind(
             &mut wbuf,
@@ -403,18 +496,18 @@ impl Task {
             &self.settings.password,
         );
         let lost = |e: std::io::Error| SlotError::Unreachable(format!("bind: {e}"));
-        wr.write_all(&wbuf).await.map_err(lost)?;
-        wr.flush().await.map_err(lost)?;
+        stream.write_all(&wbuf).await.map_err(lost)?;
+        stream.flush().await.map_err(lost)?;
         wbuf.clear();
         let deadline = tokio::time::Instant::now() + BIND_TIMEOUT;
         loop {
             let frame = loop {
-                match codec.decode(&mut rbuf) {
+                match codec.decode(rbuf) {
                     Ok(Some(f)) => break f,
                     Ok(None) => {}
                     Err(e) => return Err(SlotError::Unreachable(format!("bind: {e}"))),
                 }
-                let n = tokio::time::timeout_at(deadline, rd.read_buf(&mut rbuf))
+                let n = tokio::time::timeout_at(deadline, stream.read_buf(rbuf))
                     .await
                     .map_err(|_| SlotError::Unreachable("bind: no bind response".into()))?
                     .map_err(lost)?;
@@ -434,132 +527,114 @@ impl Task {
                         h.command_status
                     )));
                 }
-                break;
+                return Ok(());
             }
             if h.command_id == id::ENQUIRE_LINK {
                 wire::put_empty(&mut wbuf, id::ENQUIRE_LINK_RESP, 0, h.sequence_number);
+                stream.write_all(&wbuf).await.map_err(lost)?;
+                stream.flush().await.map_err(lost)?;
+                wbuf.clear();
             }
         }
+    }
+
+    /// Runs a bound connection: registers it with the sending thread (when this slot sends),
+    /// reads until it ends, and accounts for what was in flight.
+    #[allow(clippy::too_many_arguments)]
+    async fn bound<R, W>(
+        &mut self,
+        conn: Arc<Conn>,
+        rd: &mut R,
+        wr: Option<&mut W>,
+        rbuf: BytesMut,
+        phase: &mut watch::Receiver<Phase>,
+        reconnect: bool,
+    ) -> ConnEnd
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
         self.shared.ever_bound.store(true, Ordering::Relaxed);
         if reconnect {
-            self.stats.reconnects += 1;
+            let now = self.shared.now_ns();
+            self.rec.at(now).reconnects += 1;
         }
         self.shared.bound.fetch_add(1, Ordering::Relaxed);
-        let end = self
-            .run_bound(&mut rd, &mut wr, &mut codec, &mut rbuf, &mut wbuf, phase)
-            .await;
+        if self.role.sends() {
+            self.shared.register(&conn);
+        }
+        let end = self.run_bound(&conn, rd, wr, rbuf, phase).await;
+        self.shared.unregister(&conn);
         self.shared.bound.fetch_sub(1, Ordering::Relaxed);
-        Ok(end)
+        self.lose_in_flight(&conn, matches!(end, ConnEnd::Lost(_)));
+        // Windows of the other connections may now take what this one would have.
+        self.shared.room_freed();
+        end
     }
 
-    /// Claims and encodes every message that is due and fits the window.
-    fn fill(&mut self, wbuf: &mut BytesMut) -> Fill {
-        if !self.role.sends() || self.send_done {
-            return Fill::Done;
-        }
-        let Some(start) = self.shared.start.get().copied() else {
-            // Not started yet: the phase change to Run wakes the loop.
-            return Fill::WindowFull;
-        };
-        let schedule = self.shared.schedule;
-        let total = schedule.total();
-        loop {
-            let room = self.settings.window.saturating_sub(self.in_flight.len()) as u64;
-            if room == 0 {
-                return Fill::WindowFull;
-            }
-            let now_ns = self.now_ns();
-            if now_ns >= self.shared.send_end_ns {
-                self.send_done = true;
-                return Fill::Done;
-            }
-            let due = schedule.due_at(now_ns as f64 / 1e9);
-            let first = self.shared.next.load(Ordering::Relaxed);
-            if first >= total {
-                self.send_done = true;
-                return Fill::Done;
-            }
-            if first >= due {
-                let at = start + Duration::from_nanos(schedule.intended_ns(first));
-                return Fill::Wait(at);
-            }
-            let k = (due - first).min(room).min(MAX_BATCH);
-            if self
-                .shared
-                .next
-                .compare_exchange(first, first + k, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-            {
-                continue;
-            }
-            let tolerance = self.settings.behind_tolerance.as_nanos() as u64;
-            let mut dest = [0u8; 24];
-            for i in first..first + k {
-                let seq = self.next_seq();
-                let n = self.settings.dests.put(i, &mut dest);
-                self.settings.template.put(wbuf, seq, &dest[..n]);
-                let intended = schedule.intended_ns(i);
-                self.in_flight.insert(seq, (intended, now_ns));
-                let lag = now_ns.saturating_sub(intended);
-                record_ns(&mut self.stats.send_lag, lag);
-                if lag > tolerance {
-                    self.stats.behind_schedule += 1;
-                }
-            }
-            self.stats.submitted += k;
-            self.shared.in_flight.fetch_add(k as i64, Ordering::Relaxed);
+    /// Queues `bytes` for the SMSC: written at once on a direct connection, or appended to
+    /// the task's own write buffer over TLS.
+    fn out(&mut self, conn: &Conn, wbuf: &mut BytesMut) {
+        if conn.is_direct() && !wbuf.is_empty() {
+            conn.send_bytes(wbuf, &self.shared, &mut self.rec);
+            wbuf.clear();
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn run_bound<R, W>(
         &mut self,
+        conn: &Arc<Conn>,
         rd: &mut R,
-        wr: &mut W,
-        codec: &mut SmppCodec,
-        rbuf: &mut BytesMut,
-        wbuf: &mut BytesMut,
+        mut wr: Option<&mut W>,
+        mut rbuf: BytesMut,
         phase: &mut watch::Receiver<Phase>,
     ) -> ConnEnd
     where
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
+        let mut codec = SmppCodec::default();
+        let mut wbuf = BytesMut::with_capacity(64 * 1024);
         let mut tick = tokio::time::interval(Duration::from_millis(50));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut unbind_deadline: Option<tokio::time::Instant> = None;
         let mut need_flush = false;
-        let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
+        // Bytes that came with the bind response.
+        if !rbuf.is_empty() {
+            match self.on_frames(conn, &mut codec, &mut rbuf, &mut wbuf, None) {
+                Ok(None) => self.out(conn, &mut wbuf),
+                Ok(Some(end)) => return end,
+                Err(e) => return ConnEnd::Lost(format!("framing: {e}")),
+            }
+        }
         loop {
-            let wait = if unbind_deadline.is_none() {
-                match self.fill(wbuf) {
-                    Fill::Wait(at) => Some(tokio::time::Instant::from_std(at)),
-                    Fill::WindowFull | Fill::Done => None,
-                }
-            } else {
-                None
-            };
+            let writing = wr.is_some() && (!wbuf.is_empty() || need_flush);
             let ev = tokio::select! {
-                r = rd.read_buf(rbuf) => Ev::Read(r),
-                r = pump(wr, wbuf), if !wbuf.is_empty() || need_flush => r,
-                _ = tokio::time::sleep_until(wait.unwrap_or(far)), if wait.is_some() => Ev::Due,
+                r = rd.read_buf(&mut rbuf) => Ev::Read(r),
+                r = pump(wr.as_deref_mut(), &wbuf), if writing => r,
+                _ = conn.wake.notified() => Ev::Wake,
                 _ = tick.tick() => Ev::Tick,
                 _ = phase.changed(), if unbind_deadline.is_none() => Ev::Phase,
             };
             match ev {
                 Ev::Read(Ok(0)) => return ConnEnd::Lost("the SMSC closed the connection".into()),
                 Ev::Read(Err(e)) => return ConnEnd::Lost(format!("read: {e}")),
-                Ev::Read(Ok(_)) => match self.on_frames(codec, rbuf, wbuf, unbind_deadline) {
-                    Ok(None) => {}
-                    Ok(Some(end)) => {
-                        // Best effort: the peer's unbind gets its response before we go.
-                        let _ = wr.write_all(wbuf).await;
-                        let _ = wr.flush().await;
-                        wbuf.clear();
-                        return end;
+                Ev::Read(Ok(_)) => {
+                    match self.on_frames(conn, &mut codec, &mut rbuf, &mut wbuf, unbind_deadline) {
+                        Ok(None) => self.out(conn, &mut wbuf),
+                        Ok(Some(end)) => {
+                            // Best effort: the peer's unbind gets its response before we go.
+                            if let Some(w) = wr.as_deref_mut() {
+                                let _ = w.write_all(&wbuf).await;
+                                let _ = w.flush().await;
+                            } else {
+                                self.out(conn, &mut wbuf);
+                            }
+                            return end;
+                        }
+                        Err(e) => return ConnEnd::Lost(format!("framing: {e}")),
                     }
-                    Err(e) => return ConnEnd::Lost(format!("framing: {e}")),
-                },
+                }
                 Ev::Wrote(Ok(0)) => return ConnEnd::Lost("write: connection closed".into()),
                 Ev::Wrote(Ok(n)) => {
                     let _ = wbuf.split_to(n);
@@ -568,23 +643,35 @@ impl Task {
                 Ev::Wrote(Err(e)) => return ConnEnd::Lost(format!("write: {e}")),
                 Ev::Flushed(Ok(())) => need_flush = false,
                 Ev::Flushed(Err(e)) => return ConnEnd::Lost(format!("flush: {e}")),
-                Ev::Due => {}
+                Ev::Wake => {
+                    if let Some(e) = conn.lock().write_error.clone() {
+                        return ConnEnd::Lost(e);
+                    }
+                    if !conn.is_direct() {
+                        conn.take_pending(&mut wbuf, &self.shared, &mut self.rec);
+                    }
+                }
                 Ev::Tick => {
-                    self.expire();
+                    self.expire(conn);
                     if self.last_publish.elapsed() >= PUBLISH_EVERY {
                         self.publish();
                     }
                     if let Some(d) = unbind_deadline
                         && tokio::time::Instant::now() >= d
                     {
-                        self.lose_in_flight(false);
                         return ConnEnd::Stopped;
                     }
                 }
                 Ev::Phase => {
                     if *phase.borrow() == Phase::Stop {
-                        let seq = self.next_seq();
-                        wire::put_empty(wbuf, id::UNBIND, 0, seq);
+                        let seq = {
+                            let mut st = conn.lock();
+                            // Nothing more is sent on a closing connection.
+                            st.open = false;
+                            st.next_seq()
+                        };
+                        wire::put_empty(&mut wbuf, id::UNBIND, 0, seq);
+                        self.out(conn, &mut wbuf);
                         unbind_deadline = Some(tokio::time::Instant::now() + UNBIND_GRACE);
                     }
                 }
@@ -593,28 +680,29 @@ impl Task {
     }
 
     /// Times out requests whose response is overdue.
-    fn expire(&mut self) {
-        let now = self.now_ns();
+    fn expire(&mut self, conn: &Conn) {
+        let now = self.shared.now_ns();
         let limit = self.settings.response_timeout.as_nanos() as u64;
-        let before = self.in_flight.len();
-        self.in_flight
-            .retain(|_, (_, sent)| now.saturating_sub(*sent) < limit);
-        let n = (before - self.in_flight.len()) as u64;
+        let n = conn.lock().expire(now, limit);
         if n > 0 {
-            self.stats.timed_out += n;
+            self.rec.at(now).timed_out += n;
             self.shared.in_flight.fetch_sub(n as i64, Ordering::Relaxed);
+            self.shared.room_freed();
         }
     }
 
     /// Handles every whole PDU in `rbuf`; `Some` when the connection is over.
     fn on_frames(
         &mut self,
+        conn: &Conn,
         codec: &mut SmppCodec,
         rbuf: &mut BytesMut,
         wbuf: &mut BytesMut,
         unbinding: Option<tokio::time::Instant>,
     ) -> Result<Option<ConnEnd>, FrameError> {
-        let now = self.now_ns();
+        // One time for the whole read: the moment the bytes were read, before any of them
+        // is handled (and before any lock is waited for).
+        let now = self.shared.now_ns();
         let mut completed = 0i64;
         let mut end = None;
         while let Some(frame) = codec.decode(rbuf)? {
@@ -622,12 +710,12 @@ impl Task {
             let seq = h.sequence_number;
             match h.command_id {
                 id::SUBMIT_SM_RESP => {
-                    if self.on_submit_resp(seq, h.command_status, frame.body(), now) {
+                    if self.on_submit_resp(conn, seq, h.command_status, frame.body(), now) {
                         completed += 1;
                     }
                 }
                 id::GENERIC_NACK => {
-                    if self.on_submit_resp(seq, h.command_status.max(1), &[], now) {
+                    if self.on_submit_resp(conn, seq, h.command_status.max(1), &[], now) {
                         completed += 1;
                     }
                 }
@@ -654,11 +742,11 @@ impl Task {
                     end = Some(ConnEnd::Stopped);
                     break;
                 }
-                other if other & 0x8000_0000 != 0 => self.stats.unexpected_responses += 1,
+                other if other & 0x8000_0000 != 0 => self.rec.at(now).unexpected_responses += 1,
                 _ => {
                     // ESME_RINVCMDID: a request this benchmark does not serve.
                     wire::put_empty(wbuf, id::GENERIC_NACK, 0x0000_0003, seq);
-                    self.stats.unexpected_responses += 1;
+                    self.rec.at(now).unexpected_responses += 1;
                 }
             }
         }
@@ -666,55 +754,72 @@ impl Task {
             self.shared
                 .in_flight
                 .fetch_sub(completed, Ordering::Relaxed);
-        }
-        if matches!(end, Some(ConnEnd::Stopped)) {
-            self.lose_in_flight(false);
+            self.shared.room_freed();
         }
         Ok(end)
     }
 
     /// A response to one of our submit_sm; true when it completed a message in flight.
-    fn on_submit_resp(&mut self, seq: u32, status: u32, body: &[u8], now: u64) -> bool {
-        let Some((intended, sent)) = self.in_flight.remove(&seq) else {
-            self.stats.late_responses += 1;
+    fn on_submit_resp(
+        &mut self,
+        conn: &Conn,
+        seq: u32,
+        status: u32,
+        body: &[u8],
+        now: u64,
+    ) -> bool {
+        let entry = conn.lock().in_flight.remove(&seq);
+        let st = self.rec.at(now);
+        let Some(e) = entry else {
+            st.late_responses += 1;
             return false;
         };
-        record_ns(&mut self.stats.submit_resp, now.saturating_sub(intended));
-        record_ns(&mut self.stats.submit_service, now.saturating_sub(sent));
+        if e.written == UNWRITTEN {
+            // A response to a request not yet written whole cannot be ours: the SMSC answered
+            // a sequence number we had only half sent. Count it as unexpected and keep the
+            // request (its own response may still come).
+            conn.lock().in_flight.insert(seq, e);
+            st.unexpected_responses += 1;
+            return false;
+        }
+        record_ns(&mut st.submit_resp, now.saturating_sub(e.intended));
+        record_ns(&mut st.submit_service, now.saturating_sub(e.written));
         if status != 0 {
-            self.stats.rejected += 1;
-            self.stats.count_status(status);
+            st.rejected += 1;
+            st.count_status(status);
             return true;
         }
-        self.stats.accepted += 1;
+        st.accepted += 1;
         if !self.shared.track_receipts {
             return true;
         }
         match wire::cstr(body) {
             Some(mid) if !mid.is_empty() => {
-                match self.shared.book.accepted(wire::id_key(mid), intended) {
-                    AcceptOutcome::Awaiting => self.stats.receipts_expected += 1,
+                match self.shared.book.accepted(wire::id_key(mid), e.intended) {
+                    AcceptOutcome::Awaiting => st.receipts_expected += 1,
                     AcceptOutcome::MatchedEarly(lat) => {
-                        self.stats.receipts_expected += 1;
-                        self.stats.receipts_matched += 1;
-                        record_ns(&mut self.stats.receipt, lat);
+                        st.receipts_expected += 1;
+                        st.receipts_matched += 1;
+                        record_ns(&mut st.receipt, lat);
                     }
-                    AcceptOutcome::DuplicateId => self.stats.duplicate_message_ids += 1,
+                    AcceptOutcome::DuplicateId => st.duplicate_message_ids += 1,
                 }
             }
-            _ => self.stats.accepted_without_id += 1,
+            _ => st.accepted_without_id += 1,
         }
         true
     }
 
     fn on_receipt_id(&mut self, mid: &[u8], now: u64) {
-        match self.shared.book.receipt(wire::id_key(mid), now) {
+        let outcome = self.shared.book.receipt(wire::id_key(mid), now);
+        let st = self.rec.at(now);
+        match outcome {
             ReceiptOutcome::Matched(lat) => {
-                self.stats.receipts_matched += 1;
-                record_ns(&mut self.stats.receipt, lat);
+                st.receipts_matched += 1;
+                record_ns(&mut st.receipt, lat);
             }
-            ReceiptOutcome::Duplicated => self.stats.receipts_duplicated += 1,
-            ReceiptOutcome::Early => self.stats.receipts_early += 1,
+            ReceiptOutcome::Duplicated => st.receipts_duplicated += 1,
+            ReceiptOutcome::Early => st.receipts_early += 1,
         }
     }
 
@@ -722,9 +827,9 @@ impl Task {
     fn on_delivery(&mut self, frame: &smpp::frame::Frame, now: u64) {
         match wire::delivery(frame) {
             Delivery::Receipt(id) => self.on_receipt_id(id.as_bytes(), now),
-            Delivery::Intermediate => self.stats.intermediate_notifications += 1,
-            Delivery::Message => self.stats.mo_messages += 1,
-            Delivery::Malformed => self.stats.malformed_pdus += 1,
+            Delivery::Intermediate => self.rec.at(now).intermediate_notifications += 1,
+            Delivery::Message => self.rec.at(now).mo_messages += 1,
+            Delivery::Malformed => self.rec.at(now).malformed_pdus += 1,
         }
     }
 }

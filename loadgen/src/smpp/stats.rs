@@ -1,10 +1,14 @@
 //! Counters and latency histograms of a run.
 //!
-//! Each bind task records into its own [`Stats`] with no locking, and every
-//! [`PUBLISH_EVERY`] hands the increment over to a mutex-guarded slot that the reporter
-//! empties once a second; the reporter alone keeps the run's totals. Histograms are
-//! HdrHistogram in microseconds, 1 µs to 1 hour at 3 significant digits: values are never
-//! kept raw and never rounded beyond that precision.
+//! Each producer (a bind task, the sending thread) records into its own [`Recorder`] with no
+//! locking. A recorder files every event under the second of the run in which it happened
+//! (a send under its write time, a response or receipt under its arrival, a timeout under
+//! the moment it was declared), so the per-second timeline is exact whatever the hand-over
+//! cadence. Every [`PUBLISH_EVERY`] the producer hands its seconds over to a mutex-guarded
+//! slot that the reporter empties; the reporter closes a second once every producer has had
+//! time to hand it over, and alone keeps the run's totals. Histograms are HdrHistogram in
+//! microseconds, 1 µs to 1 hour at 3 significant digits: values are never kept raw and never
+//! rounded beyond that precision.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,11 +33,18 @@ pub fn record_ns(h: &mut Histogram<u64>, ns: u64) {
     h.saturating_record((ns / 1000).clamp(1, MAX_US));
 }
 
-/// Everything one bind task measured since it last published.
+/// No send recorded yet ([`Stats::first_send_ns`]).
+pub const NO_SEND: u64 = u64::MAX;
+
+/// Everything one producer measured in one second (or, merged, over several).
 #[derive(Debug, Clone)]
 pub struct Stats {
     /// submit_sm written.
     pub submitted: u64,
+    /// Of `submitted`: written before the run's duration ended (the grace after it excluded).
+    pub sent_in_run: u64,
+    /// Time of the earliest write, ns after time zero ([`NO_SEND`] when none).
+    pub first_send_ns: u64,
     /// submit_sm_resp with ESME_ROK.
     pub accepted: u64,
     /// submit_sm_resp (or generic_nack) with another status.
@@ -98,6 +109,8 @@ impl Stats {
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: &Stats) {
         self.submitted += other.submitted;
+        self.sent_in_run += other.sent_in_run;
+        self.first_send_ns = self.first_send_ns.min(other.first_send_ns);
         self.accepted += other.accepted;
         self.rejected += other.rejected;
         self.timed_out += other.timed_out;
@@ -155,6 +168,8 @@ impl Stats {
     fn empty_counts() -> Stats {
         Stats {
             submitted: 0,
+            sent_in_run: 0,
+            first_send_ns: NO_SEND,
             accepted: 0,
             rejected: 0,
             timed_out: 0,
@@ -186,6 +201,71 @@ impl Stats {
     pub fn count_status(&mut self, status: u32) {
         *self.statuses.entry(status).or_default() += 1;
     }
+
+    /// Records one submit_sm written at `written_ns`, intended at `intended_ns`; `tolerance_ns`
+    /// and `run_end_ns` decide whether it is behind schedule and whether it falls in the run.
+    #[inline]
+    pub fn record_send(
+        &mut self,
+        intended_ns: u64,
+        written_ns: u64,
+        tolerance_ns: u64,
+        run_end_ns: u64,
+    ) {
+        self.submitted += 1;
+        if written_ns < run_end_ns {
+            self.sent_in_run += 1;
+        }
+        self.first_send_ns = self.first_send_ns.min(written_ns);
+        let lag = written_ns.saturating_sub(intended_ns);
+        record_ns(&mut self.send_lag, lag);
+        if lag > tolerance_ns {
+            self.behind_schedule += 1;
+        }
+    }
+}
+
+/// Nanoseconds in a second: the width of a timeline bucket.
+pub const SECOND_NS: u64 = 1_000_000_000;
+
+/// Stats of several seconds, keyed by the second of the run (0 = `[0 s, 1 s)` after time zero).
+pub type Seconds = BTreeMap<u64, Stats>;
+
+/// Adds `src`'s seconds into `dst`, moving them (no histogram copy) where `dst` has none.
+pub fn merge_seconds(dst: &mut Seconds, src: &mut Seconds) {
+    for (sec, st) in std::mem::take(src) {
+        match dst.entry(sec) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(st);
+            }
+            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&st),
+        }
+    }
+}
+
+/// One producer's measurements, filed by the second in which each event happened.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    seconds: Seconds,
+}
+
+impl Recorder {
+    /// The stats of the second that holds `t_ns` (ns after time zero).
+    #[inline]
+    pub fn at(&mut self, t_ns: u64) -> &mut Stats {
+        // Events come in time order, so the entry is nearly always the last one; the map
+        // holds one or two seconds between hand-overs.
+        self.seconds.entry(t_ns / SECOND_NS).or_default()
+    }
+
+    /// Hands everything recorded so far to `slot`.
+    pub fn publish(&mut self, slot: &std::sync::Mutex<Seconds>) {
+        if self.seconds.is_empty() {
+            return;
+        }
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        merge_seconds(&mut slot, &mut self.seconds);
+    }
 }
 
 #[cfg(test)]
@@ -212,5 +292,29 @@ mod tests {
         record_ns(&mut a.submit_resp, 3_000_000_000);
         assert_eq!(a.submit_resp.len(), 1);
         assert!(a.submit_resp.max() >= 2_990_000);
+    }
+
+    #[test]
+    fn recorder_files_events_by_their_second() {
+        let slot = std::sync::Mutex::new(Seconds::new());
+        let mut r = Recorder::default();
+        r.at(999_999_999)
+            .record_send(999_000_000, 999_999_999, 2_000_000, 1_500_000_000);
+        r.at(1_000_000_000)
+            .record_send(1_000_000_000, 1_000_000_000, 2_000_000, 1_500_000_000);
+        r.publish(&slot);
+        // Published late, in another hand-over: still second 1.
+        r.at(1_600_000_000)
+            .record_send(1_000_000_000, 1_600_000_000, 2_000_000, 1_500_000_000);
+        r.publish(&slot);
+        let s = slot.lock().expect("slot");
+        assert_eq!(s.keys().copied().collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(s[&0].submitted, 1);
+        assert_eq!(s[&0].first_send_ns, 999_999_999);
+        assert_eq!(s[&1].submitted, 2);
+        // The send 0.6 s late is after the run's end (1.5 s) and behind schedule.
+        assert_eq!(s[&1].sent_in_run, 1);
+        assert_eq!(s[&1].behind_schedule, 1);
+        assert_eq!(s[&1].first_send_ns, 1_000_000_000);
     }
 }
