@@ -62,6 +62,100 @@ async fn slow_server_latency_is_measured_from_intended_send_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_that_is_caught_up_still_fails_the_rate() {
+    // 1000/s for 2 s; the SMSC stops reading for 1 s after the 500th message. The window of
+    // 100 fills, sends wait about 0.9 s, then the backlog goes out at once: every message is
+    // sent within the run and the average rate is reached, but the sends were not on time.
+    let smsc = TestSmsc::start(Behaviour {
+        stall_after: Some(500),
+        stall_for: Duration::from_secs(1),
+        ..Behaviour::default()
+    })
+    .await;
+    let o = opts(&smsc.target(), 1000.0, 2000);
+    let r = run(o).await.expect("run");
+    assert!(r.identity.holds, "{}", r.summary());
+    assert_eq!(r.unsent, 0, "{}", r.summary());
+    assert_eq!(r.accepted, r.scheduled, "{}", r.summary());
+    assert!(
+        !r.rate_met,
+        "a 1 s stall is not a met rate: {}",
+        r.summary()
+    );
+    assert!(r.behind_schedule >= 500, "{}", r.summary());
+    assert!(r.send_lag_us.max >= 700_000, "{:?}", r.send_lag_us);
+    let summary = r.summary();
+    assert!(summary.contains("TARGET RATE NOT MET"), "{summary}");
+    assert!(
+        summary.contains("sends were more than 2000 µs late"),
+        "{summary}"
+    );
+    // The timeline counts sends in the second they were written: the stalled second is
+    // short and the next one carries the backlog.
+    let first = &r.timeline[0];
+    let second = &r.timeline[1];
+    assert!(first.submitted < 800, "{:?}", r.timeline);
+    assert!(second.submitted > 1200, "{:?}", r.timeline);
+    assert!(second.behind_schedule > 0, "{:?}", r.timeline);
+    let sum: u64 = r.timeline.iter().map(|s| s.submitted).sum();
+    assert_eq!(sum, r.submitted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_in_the_grace_after_the_run_do_not_count_in_the_achieved_rate() {
+    // 1000/s for 1 s; the SMSC stops reading for 250 ms after the 800th message, so the
+    // messages due after its window of 50 filled can only be sent once it reads again,
+    // after the run's end, in the grace: they are submitted, but not sends within the run.
+    let smsc = TestSmsc::start(Behaviour {
+        stall_after: Some(800),
+        stall_for: Duration::from_millis(250),
+        ..Behaviour::default()
+    })
+    .await;
+    let mut o = opts(&smsc.target(), 1000.0, 1000);
+    o.window = 50;
+    let r = run(o).await.expect("run");
+    assert!(r.identity.holds, "{}", r.summary());
+    assert!(r.submitted > r.sent_in_run, "{}", r.summary());
+    assert!(r.sent_in_run < 900, "{}", r.summary());
+    // The rate is the sends within the run over the time they took: not inflated by the
+    // grace, and short of the target.
+    let expected = (r.sent_in_run - 1) as f64 / r.send_window_s;
+    assert!((r.achieved_rate - expected).abs() < 1e-6);
+    assert!(r.send_window_s <= 1.0);
+    assert!(!r.rate_met);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unhindered_run_meets_its_rate_and_its_timeline_adds_up() {
+    let smsc = TestSmsc::start(Behaviour::default()).await;
+    let mut o = opts(&smsc.target(), 500.0, 2000);
+    // Generous: this asserts the bookkeeping, not this machine's scheduling.
+    o.behind_tolerance = Duration::from_millis(500);
+    let r = run(o).await.expect("run");
+    assert!(r.identity.holds, "{}", r.summary());
+    assert_eq!(r.submitted, 1000);
+    assert_eq!(r.sent_in_run, 1000);
+    assert!(r.rate_met, "{}", r.summary());
+    assert!(r.achieved_rate > 0.99 * 500.0, "{}", r.summary());
+    // Messages 0 and 999 are due at 0 and 1.998 s.
+    assert!(
+        r.send_window_s < 2.0 && r.send_window_s > 1.9,
+        "{}",
+        r.send_window_s
+    );
+    assert!(r.cpu.sender_cores.is_some());
+    let sum =
+        |f: fn(&loadgen::smpp::report::Second) -> u64| -> u64 { r.timeline.iter().map(f).sum() };
+    assert_eq!(sum(|s| s.submitted), r.submitted);
+    assert_eq!(sum(|s| s.accepted), r.accepted);
+    assert_eq!(sum(|s| s.timed_out + s.rejected), r.timed_out + r.rejected);
+    for (i, s) in r.timeline.iter().enumerate() {
+        assert_eq!(s.t, (i + 1) as f64);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_connection_counts_in_flight_as_timed_out_and_reconnects() {
     let smsc = TestSmsc::start(Behaviour {
         response_delay: Duration::from_millis(200),

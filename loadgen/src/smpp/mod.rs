@@ -772,15 +772,17 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
     let t = &collector.totals;
     let book = shared.book.counts();
     let elapsed = opts.duration.as_secs_f64();
-    // The real send window: from the first write to the end of the run. Sends in the grace
-    // after it are late sends of the run's messages, not extra rate.
-    let send_window_s = if t.first_send_ns == NO_SEND {
-        0.0
+    // The real send window: from the first write to the last one made within the run. A
+    // rate is intervals over time, so n sends give n - 1 of them: a run sent exactly on
+    // schedule reports exactly its target. Sends in the grace after the run are late sends
+    // of its messages, not extra rate.
+    let send_window_s = if t.sent_in_run >= 2 && t.first_send_ns != NO_SEND {
+        t.last_send_in_run_ns.saturating_sub(t.first_send_ns) as f64 / 1e9
     } else {
-        (elapsed - t.first_send_ns as f64 / 1e9).max(0.0)
+        0.0
     };
     let achieved_rate = if send_window_s > 0.0 {
-        t.sent_in_run as f64 / send_window_s
+        (t.sent_in_run - 1) as f64 / send_window_s
     } else {
         0.0
     };
@@ -806,9 +808,11 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
         achieved_rate,
         sent_in_run: t.sent_in_run,
         send_window_s,
+        // With fewer than two sends in the run there is no interval to rate; the other two
+        // conditions then say all there is.
         rate_met: unsent == 0
             && t.behind_schedule == 0
-            && achieved_rate >= 0.99 * schedule.mean_rate(),
+            && (t.sent_in_run < 2 || achieved_rate >= 0.99 * schedule.mean_rate()),
         behind_schedule: t.behind_schedule,
         behind_schedule_tolerance_us: opts.behind_tolerance.as_micros() as u64,
         error_rate: if t.submitted > 0 {

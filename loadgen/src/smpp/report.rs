@@ -247,12 +247,12 @@ pub struct Report {
     pub late_responses: u64,
     /// In flight when sending stopped.
     pub in_flight_at_end: u64,
-    /// `sent_in_run` / `send_window_s`, per second.
+    /// (`sent_in_run` - 1) / `send_window_s`: sends per second over the real send window.
     pub achieved_rate: f64,
     /// submit_sm written before the run's duration ended (sends in the grace after it are in
     /// `submitted`, not here).
     pub sent_in_run: u64,
-    /// The real send window: from the first write to the end of the run, seconds.
+    /// The real send window: from the first write to the last one within the run, seconds.
     pub send_window_s: f64,
     /// Whether the target rate was met: nothing unsent, no send behind schedule, and achieved
     /// ≥ 99 % of target.

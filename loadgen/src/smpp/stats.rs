@@ -45,6 +45,9 @@ pub struct Stats {
     pub sent_in_run: u64,
     /// Time of the earliest write, ns after time zero ([`NO_SEND`] when none).
     pub first_send_ns: u64,
+    /// Time of the latest write before the run's duration ended, ns after time zero (0 when
+    /// none).
+    pub last_send_in_run_ns: u64,
     /// submit_sm_resp with ESME_ROK.
     pub accepted: u64,
     /// submit_sm_resp (or generic_nack) with another status.
@@ -111,6 +114,7 @@ impl Stats {
         self.submitted += other.submitted;
         self.sent_in_run += other.sent_in_run;
         self.first_send_ns = self.first_send_ns.min(other.first_send_ns);
+        self.last_send_in_run_ns = self.last_send_in_run_ns.max(other.last_send_in_run_ns);
         self.accepted += other.accepted;
         self.rejected += other.rejected;
         self.timed_out += other.timed_out;
@@ -170,6 +174,7 @@ impl Stats {
             submitted: 0,
             sent_in_run: 0,
             first_send_ns: NO_SEND,
+            last_send_in_run_ns: 0,
             accepted: 0,
             rejected: 0,
             timed_out: 0,
@@ -215,6 +220,7 @@ impl Stats {
         self.submitted += 1;
         if written_ns < run_end_ns {
             self.sent_in_run += 1;
+            self.last_send_in_run_ns = self.last_send_in_run_ns.max(written_ns);
         }
         self.first_send_ns = self.first_send_ns.min(written_ns);
         let lag = written_ns.saturating_sub(intended_ns);
@@ -316,5 +322,6 @@ mod tests {
         assert_eq!(s[&1].sent_in_run, 1);
         assert_eq!(s[&1].behind_schedule, 1);
         assert_eq!(s[&1].first_send_ns, 1_000_000_000);
+        assert_eq!(s[&1].last_send_in_run_ns, 1_000_000_000);
     }
 }

@@ -3,8 +3,9 @@
 //! It answers binds (refusing any password but `secret` with ESME_RINVPASWD), enquire_link
 //! and unbind, and answers submit_sm after a configurable delay, optionally with a receipt in
 //! any receipt profile (built by `smpp::receipt::build_pdu`, as carriers' receipts are),
-//! optionally preceded by an intermediate notification; it can also drop the first connection after a number of submit_sm, leaving
-//! them unanswered, to exercise reconnection accounting.
+//! optionally preceded by an intermediate notification; it can also drop the first connection
+//! after a number of submit_sm, leaving them unanswered, to exercise reconnection accounting,
+//! send receipts for ids it never gave, and stop reading for a while (a stalled SMSC).
 
 #![allow(dead_code)]
 
@@ -41,6 +42,11 @@ pub struct Behaviour {
     pub intermediate: bool,
     /// After each submit_sm_resp, also send a receipt for an id this SMSC never gave.
     pub stray_receipts: bool,
+    /// Stop reading for `stall_for` upon the n-th submit_sm (1-based) of each connection,
+    /// as an SMSC whose input stalls: the client's window fills and its sends fall behind.
+    pub stall_after: Option<usize>,
+    /// How long a stall lasts.
+    pub stall_for: Duration,
 }
 
 /// A running test SMSC.
@@ -188,6 +194,10 @@ async fn session(
                         out.push(Command::new(CommandStatus::EsmeRok, seq, pdu));
                     }
                     let _ = tx.send((now + b.response_delay, out));
+                    if b.stall_after == Some(submits) {
+                        // Answers already queued still go out; nothing more is read.
+                        tokio::time::sleep(b.stall_for).await;
+                    }
                     continue;
                 }
                 Some(Pdu::EnquireLink) => {
