@@ -480,19 +480,20 @@ impl Collector {
 /// Stops the sending thread when dropped, so no return path leaves it running.
 struct SenderGuard {
     shared: Arc<Shared>,
-    handle: Option<std::thread::JoinHandle<Option<f64>>>,
+    handle: Option<std::thread::JoinHandle<sender::SenderCpu>>,
 }
 
 impl SenderGuard {
-    /// Stops the thread and returns its CPU use over the sending phase, in cores.
-    async fn stop(mut self) -> Option<f64> {
+    /// Stops the thread and returns its CPU use over the sending phase.
+    async fn stop(mut self) -> sender::SenderCpu {
         self.shared.stop_sender.store(true, Ordering::Release);
         self.shared.wake_sender();
-        let handle = self.handle.take()?;
-        tokio::task::spawn_blocking(move || handle.join().ok().flatten())
+        let Some(handle) = self.handle.take() else {
+            return sender::SenderCpu::default();
+        };
+        tokio::task::spawn_blocking(move || handle.join().unwrap_or_default())
             .await
-            .ok()
-            .flatten()
+            .unwrap_or_default()
     }
 }
 
@@ -754,7 +755,7 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
             errors.push("a bind slot did not stop within 5 s".to_string());
         }
     }
-    let sender_cores = sender.stop().await;
+    let sender_cpu = sender.stop().await;
     collector.collect(Instant::now(), true)?;
     if let Some(bar) = &collector.bar {
         bar.finish_and_clear();
@@ -855,7 +856,9 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
         },
         cpu: Cpu {
             loadgen_cores,
-            sender_cores,
+            sender_cores: sender_cpu.cores,
+            sender_spin_cores: sender_cpu.spin_cores,
+            sender_margin_us: sender_cpu.margin_us,
             server_cores,
             machine_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         },

@@ -11,7 +11,7 @@ use super::stats::Stats;
 use crate::threshold::{Count, Latency, Metric, Stat, Threshold, Verdict};
 
 /// Version of the JSON layout; bumped only when a key changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Percentiles of one latency histogram, microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -204,6 +204,11 @@ pub struct Cpu {
     pub loadgen_cores: f64,
     /// Of `loadgen_cores`: the sending thread's (null where /proc is missing).
     pub sender_cores: Option<f64>,
+    /// Of `sender_cores`: spinning to hit due times.
+    pub sender_spin_cores: Option<f64>,
+    /// The sending thread's early-wake margin at the end, µs: its estimate of the 95th
+    /// percentile of its own oversleep.
+    pub sender_margin_us: f64,
     /// The server's (when `--server-pid` was given).
     pub server_cores: Option<f64>,
     /// Cores on this machine.
@@ -518,9 +523,10 @@ impl Report {
             s,
             "  cpu          loadgen {:.2} cores{}{}  (machine has {})   peak rss {:.1} MiB",
             self.cpu.loadgen_cores,
-            match self.cpu.sender_cores {
-                Some(c) => format!(" (sending thread {c:.2})"),
-                None => String::new(),
+            match (self.cpu.sender_cores, self.cpu.sender_spin_cores) {
+                (Some(c), Some(spin)) => format!(" (sending thread {c:.2}, spinning {spin:.2})"),
+                (Some(c), None) => format!(" (sending thread {c:.2})"),
+                _ => String::new(),
             },
             match self.cpu.server_cores {
                 Some(c) => format!(", server {c:.2} cores"),

@@ -315,6 +315,7 @@ struct SpinBudget {
     allowed_ns: u64,
     window_start: u64,
     spun_ns: u64,
+    total_ns: u64,
 }
 
 impl SpinBudget {
@@ -325,6 +326,7 @@ impl SpinBudget {
             allowed_ns: (fraction.clamp(0.0, 1.0) * Self::WINDOW as f64) as u64,
             window_start: 0,
             spun_ns: 0,
+            total_ns: 0,
         }
     }
 
@@ -338,6 +340,7 @@ impl SpinBudget {
 
     fn spent(&mut self, ns: u64) {
         self.spun_ns += ns;
+        self.total_ns += ns;
     }
 }
 
@@ -352,12 +355,13 @@ fn tighten_timer_slack() {
 
 /// The sending thread: sends every scheduled message at its intended time on a connection
 /// with room in its window, until `shared.stop_sender` is set. Returns its CPU use over the
-/// sending phase, in cores (`None` where /proc is missing).
-pub fn run(shared: Arc<Shared>, plan: SendPlan) -> Option<f64> {
+/// sending phase.
+pub fn run(shared: Arc<Shared>, plan: SendPlan) -> SenderCpu {
     tighten_timer_slack();
     let cpu0 = crate::proc::thread_cpu_seconds();
     let wall0 = Instant::now();
     let mut cpu = None;
+    let mut spun_in_phase = None;
     let schedule = shared.schedule;
     let total = schedule.total();
     let send_end = shared.send_end_ns;
@@ -407,7 +411,8 @@ pub fn run(shared: Arc<Shared>, plan: SendPlan) -> Option<f64> {
             }
         } else if cpu.is_none() {
             // Sending is over: the CPU figure covers the sending phase, as loadgen's does.
-            cpu = cpu_cores(cpu0, wall0);
+            spun_in_phase = Some(budget.total_ns);
+            cpu = cpu_cores(cpu0, wall0, budget.total_ns);
         }
         if last_publish.elapsed() >= PUBLISH_EVERY {
             rec.publish(&shared.sender_slot);
@@ -471,13 +476,30 @@ pub fn run(shared: Arc<Shared>, plan: SendPlan) -> Option<f64> {
         last_wake = shared.now_ns();
     }
     rec.publish(&shared.sender_slot);
-    cpu.or_else(|| cpu_cores(cpu0, wall0))
+    let cpu = cpu.or_else(|| cpu_cores(cpu0, wall0, spun_in_phase.unwrap_or(budget.total_ns)));
+    SenderCpu {
+        cores: cpu.map(|c| c.0),
+        spin_cores: cpu.map(|c| c.1),
+        margin_us: margin.ns() as f64 / 1e3,
+    }
 }
 
-fn cpu_cores(cpu0: Option<f64>, wall0: Instant) -> Option<f64> {
+/// The thread's CPU use since `cpu0`, and the part of it spent spinning, in cores.
+fn cpu_cores(cpu0: Option<f64>, wall0: Instant, spun_ns: u64) -> Option<(f64, f64)> {
     let used = crate::proc::thread_cpu_seconds()? - cpu0?;
     let wall = wall0.elapsed().as_secs_f64();
-    (wall > 0.0).then(|| used / wall)
+    (wall > 0.0).then(|| (used / wall, spun_ns as f64 / 1e9 / wall))
+}
+
+/// What the sending thread reports about itself, over the sending phase.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SenderCpu {
+    /// Its CPU use, in cores (`None` where /proc is missing).
+    pub cores: Option<f64>,
+    /// Of that, the time spent spinning to hit due times.
+    pub spin_cores: Option<f64>,
+    /// Its early-wake margin at the end, µs (the 95th percentile of its oversleep).
+    pub margin_us: f64,
 }
 
 fn any_room(conns: &[Arc<Conn>]) -> bool {
