@@ -9,12 +9,13 @@
 //! identities are checked.
 //!
 //! Modules: [`schedule`] (intended times), [`sender`] (the sending thread and the connection
-//! state it shares), [`wire`] (pre-encoded PDUs and the reads the hot path needs), [`session`]
-//! (one bind slot), [`receipts`] (the shared receipt book), [`stats`] (counters and
-//! histograms, by second), [`report`] (JSON and summary).
+//! state it shares), [`rxtime`] (when responses arrived), [`wire`] (pre-encoded PDUs and the
+//! reads the hot path needs), [`session`] (one bind slot), [`receipts`] (the shared receipt
+//! book), [`stats`] (counters and histograms, by second), [`report`] (JSON and summary).
 
 pub mod receipts;
 pub mod report;
+pub mod rxtime;
 pub mod schedule;
 pub mod sender;
 pub mod session;

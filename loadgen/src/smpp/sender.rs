@@ -349,7 +349,7 @@ impl SpinBudget {
 fn tighten_timer_slack() {
     #[cfg(target_os = "linux")]
     {
-        let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1_000));
+        let _ = nix::sys::prctl::set_timerslack(1_000);
     }
 }
 

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio_util::codec::Decoder;
 
 use super::receipts::{AcceptOutcome, ReceiptBook, ReceiptOutcome};
+use super::rxtime::{StampedTcp, arrival_ns};
 use super::schedule::Schedule;
 use super::sender::{Conn, UNWRITTEN};
 use super::stats::{PUBLISH_EVERY, Recorder, Seconds, record_ns};
@@ -287,7 +288,8 @@ pub struct BindSettings {
 }
 
 enum Ev {
-    Read(std::io::Result<usize>),
+    /// Octets read, and the kernel's receive time of the last packet when it gave one.
+    Read(std::io::Result<(usize, Option<Duration>)>),
     Wrote(std::io::Result<usize>),
     Flushed(std::io::Result<()>),
     Wake,
@@ -306,6 +308,23 @@ async fn pump<W: AsyncWrite + Unpin>(wr: Option<&mut W>, wbuf: &[u8]) -> Ev {
         Ev::Flushed(wr.flush().await)
     } else {
         Ev::Wrote(wr.write(wbuf).await)
+    }
+}
+
+/// Where a bound connection's octets come from.
+enum Source<'a, R> {
+    /// Plain TCP, read with the kernel's receive timestamps.
+    Tcp(&'a TcpStream, StampedTcp),
+    /// Anything else (TLS): the time of the read stands.
+    Stream(&'a mut R),
+}
+
+impl<R: AsyncRead + Unpin> Source<'_, R> {
+    async fn read(&mut self, rbuf: &mut BytesMut) -> std::io::Result<(usize, Option<Duration>)> {
+        match self {
+            Source::Tcp(tcp, stamped) => stamped.read(tcp, rbuf).await,
+            Source::Stream(rd) => rd.read_buf(rbuf).await.map(|n| (n, None)),
+        }
     }
 }
 
@@ -448,12 +467,13 @@ impl Task {
                 let unreachable = |e: std::io::Error| SlotError::Unreachable(format!("{e}"));
                 let std = tcp.into_std().map_err(unreachable)?;
                 let writer = std.try_clone().map_err(unreachable)?;
-                let mut tcp = TcpStream::from_std(std).map_err(unreachable)?;
+                let tcp = TcpStream::from_std(std).map_err(unreachable)?;
                 let conn = Arc::new(Conn::new(Some(writer), self.settings.window, self.seq));
+                let src = Source::<tokio::io::Empty>::Tcp(&tcp, StampedTcp::new(&tcp));
                 Ok(self
                     .bound(
                         conn,
-                        &mut tcp,
+                        src,
                         None::<&mut tokio::io::Sink>,
                         rbuf,
                         phase,
@@ -474,7 +494,14 @@ impl Task {
                 let (mut rd, mut wr) = tokio::io::split(tls);
                 let conn = Arc::new(Conn::new(None, self.settings.window, self.seq));
                 Ok(self
-                    .bound(conn, &mut rd, Some(&mut wr), rbuf, phase, reconnect)
+                    .bound(
+                        conn,
+                        Source::Stream(&mut rd),
+                        Some(&mut wr),
+                        rbuf,
+                        phase,
+                        reconnect,
+                    )
                     .await)
             }
         }
@@ -544,7 +571,7 @@ impl Task {
     async fn bound<R, W>(
         &mut self,
         conn: Arc<Conn>,
-        rd: &mut R,
+        src: Source<'_, R>,
         wr: Option<&mut W>,
         rbuf: BytesMut,
         phase: &mut watch::Receiver<Phase>,
@@ -563,7 +590,7 @@ impl Task {
         if self.role.sends() {
             self.shared.register(&conn);
         }
-        let end = self.run_bound(&conn, rd, wr, rbuf, phase).await;
+        let end = self.run_bound(&conn, src, wr, rbuf, phase).await;
         self.shared.unregister(&conn);
         self.shared.bound.fetch_sub(1, Ordering::Relaxed);
         self.lose_in_flight(&conn, matches!(end, ConnEnd::Lost(_)));
@@ -584,7 +611,7 @@ impl Task {
     async fn run_bound<R, W>(
         &mut self,
         conn: &Arc<Conn>,
-        rd: &mut R,
+        mut src: Source<'_, R>,
         mut wr: Option<&mut W>,
         mut rbuf: BytesMut,
         phase: &mut watch::Receiver<Phase>,
@@ -601,7 +628,8 @@ impl Task {
         let mut need_flush = false;
         // Bytes that came with the bind response.
         if !rbuf.is_empty() {
-            match self.on_frames(conn, &mut codec, &mut rbuf, &mut wbuf, None) {
+            let now = self.shared.now_ns();
+            match self.on_frames(conn, &mut codec, &mut rbuf, &mut wbuf, None, now) {
                 Ok(None) => self.out(conn, &mut wbuf),
                 Ok(Some(end)) => return end,
                 Err(e) => return ConnEnd::Lost(format!("framing: {e}")),
@@ -610,17 +638,22 @@ impl Task {
         loop {
             let writing = wr.is_some() && (!wbuf.is_empty() || need_flush);
             let ev = tokio::select! {
-                r = rd.read_buf(&mut rbuf) => Ev::Read(r),
+                r = src.read(&mut rbuf) => Ev::Read(r),
                 r = pump(wr.as_deref_mut(), &wbuf), if writing => r,
                 _ = conn.wake.notified() => Ev::Wake,
                 _ = tick.tick() => Ev::Tick,
                 _ = phase.changed(), if unbind_deadline.is_none() => Ev::Phase,
             };
             match ev {
-                Ev::Read(Ok(0)) => return ConnEnd::Lost("the SMSC closed the connection".into()),
+                Ev::Read(Ok((0, _))) => {
+                    return ConnEnd::Lost("the SMSC closed the connection".into());
+                }
                 Ev::Read(Err(e)) => return ConnEnd::Lost(format!("read: {e}")),
-                Ev::Read(Ok(_)) => {
-                    match self.on_frames(conn, &mut codec, &mut rbuf, &mut wbuf, unbind_deadline) {
+                Ev::Read(Ok((_, received))) => {
+                    let at = arrival_ns(self.shared.now_ns(), received);
+                    let ended =
+                        self.on_frames(conn, &mut codec, &mut rbuf, &mut wbuf, unbind_deadline, at);
+                    match ended {
                         Ok(None) => self.out(conn, &mut wbuf),
                         Ok(Some(end)) => {
                             // Best effort: the peer's unbind gets its response before we go.
@@ -699,10 +732,10 @@ impl Task {
         rbuf: &mut BytesMut,
         wbuf: &mut BytesMut,
         unbinding: Option<tokio::time::Instant>,
+        now: u64,
     ) -> Result<Option<ConnEnd>, FrameError> {
-        // One time for the whole read: the moment the bytes were read, before any of them
-        // is handled (and before any lock is waited for).
-        let now = self.shared.now_ns();
+        // `now` is one time for the whole read, taken before any of it is handled (and
+        // before any lock is waited for): the kernel's receive time where there is one.
         let mut completed = 0i64;
         let mut end = None;
         while let Some(frame) = codec.decode(rbuf)? {
