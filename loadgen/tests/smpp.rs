@@ -496,6 +496,8 @@ async fn json_keys_are_stable_and_hdr_log_reads_back() {
         "unsent",
         "in_flight_at_end",
         "achieved_rate",
+        "sent_in_run",
+        "send_window_s",
         "rate_met",
         "behind_schedule",
         "error_rate",
@@ -519,8 +521,38 @@ async fn json_keys_are_stable_and_hdr_log_reads_back() {
             assert!(v[hist][k].is_u64(), "{hist}.{k}");
         }
     }
-    for k in ["expected", "matched", "missing", "duplicated", "unmatched"] {
+    for k in [
+        "expected",
+        "matched",
+        "missing",
+        "duplicated",
+        "unmatched",
+        "early_dropped",
+    ] {
         assert!(v["receipts"][k].is_u64(), "receipts.{k}");
+    }
+    assert_eq!(v["schema"], 2);
+    for k in [
+        "loadgen_cores",
+        "sender_cores",
+        "sender_spin_cores",
+        "sender_margin_us",
+    ] {
+        assert!(v["cpu"][k].is_f64(), "cpu.{k}");
+    }
+    for k in [
+        "t",
+        "submitted",
+        "accepted",
+        "rejected",
+        "timed_out",
+        "receipts",
+        "rate",
+        "submit_resp_p99_us",
+        "send_lag_p99_us",
+        "behind_schedule",
+    ] {
+        assert!(v["timeline"][0].get(k).is_some(), "timeline.{k}");
     }
     assert_eq!(v["identity"]["holds"], true);
     let accepted = v["accepted"].as_u64().expect("accepted");
