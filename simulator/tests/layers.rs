@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// Layers from the bottom up; a module may use its own layer and those before it.
 const LAYERS: &[&[&str]] = &[
-    &["fasthash"],
+    &["fasthash", "ratelog"],
     &["handsets"],
     &["world"],
     &["config"],

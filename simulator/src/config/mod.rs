@@ -265,8 +265,27 @@ impl Default for SessionConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReceiptConfig {
-    /// Most receipts held per account while no receiver is bound; more are counted as overflow.
+    /// Most receipts held per account (queued for a receiver or waiting to be retried), about
+    /// 400 bytes each; past it a new receipt is dropped and counted as overflow, the last resort
+    /// once back-pressure (`high_water`) could not hold the backlog.
     pub store_capacity: usize,
+    /// Back-pressure: when an account's held receipts reach this many, its new submits are
+    /// refused with `full_response` until they fall below `low_water`. Receipts of messages
+    /// already accepted keep coming for their receipt latency, so leave room below
+    /// `store_capacity` for rate x latency of them. Default: half of `store_capacity`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub high_water: Option<usize>,
+    /// Back-pressure ends when the account's held receipts fall below this. Default: a quarter
+    /// of `store_capacity`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub low_water: Option<usize>,
+    /// The status of a submit refused by back-pressure: `queue_full` (ESME_RMSGQFUL, 0x14) or
+    /// `throttled` (ESME_RTHROTTLED, 0x58).
+    pub full_response: ThrottleResponse,
+    /// Which session a receipt goes to: `origin_first` (the receiving session that submitted
+    /// the message, a transceiver, while it is bound; then any receiver of the account) or `any`
+    /// (any receiver of the account).
+    pub routing: ReceiptRouting,
     /// A stored receipt older than this is expired (counted).
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
@@ -306,6 +325,10 @@ impl Default for ReceiptConfig {
     fn default() -> Self {
         Self {
             store_capacity: 100_000,
+            high_water: None,
+            low_water: None,
+            full_response: ThrottleResponse::QueueFull,
+            routing: ReceiptRouting::OriginFirst,
             ttl: Duration::from_secs(24 * 3600),
             max_attempts: 5,
             retry_backoff: Duration::from_secs(1),
@@ -324,6 +347,16 @@ impl Default for ReceiptConfig {
 }
 
 impl ReceiptConfig {
+    /// The back-pressure high-water mark in force (`high_water`, or half the store).
+    pub fn high_water(&self) -> usize {
+        self.high_water.unwrap_or(self.store_capacity / 2).max(1)
+    }
+
+    /// The back-pressure low-water mark in force (`low_water`, or a quarter of the store).
+    pub fn low_water(&self) -> usize {
+        self.low_water.unwrap_or(self.store_capacity / 4)
+    }
+
     /// The shared library's receipt profile this config describes (what
     /// [`smpp::receipt::build_pdu`] builds receipts with).
     pub fn profile(&self) -> smpp::receipt::ReceiptProfile {
@@ -348,6 +381,18 @@ impl ReceiptConfig {
             text_chars: self.text_chars,
         }
     }
+}
+
+/// Which session a receipt goes to.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptRouting {
+    /// The session that submitted the message when it can receive (a transceiver) and is still
+    /// bound, else any receiver of the account. A receipt then follows its submit_sm_resp on
+    /// the same connection; it can arrive before the response only across sessions.
+    OriginFirst,
+    /// Any receiver or transceiver of the account.
+    Any,
 }
 
 /// The PDU that carries receipts.
@@ -664,6 +709,32 @@ impl CarrierConfig {
             return Err(("session.deliver_window".into(), "must be at least 1".into()));
         }
         let r = &self.receipts;
+        if r.store_capacity == 0 {
+            return Err((
+                "receipts.store_capacity".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if r.high_water() == 0 || r.high_water() > r.store_capacity {
+            return Err((
+                "receipts.high_water".into(),
+                format!(
+                    "must be from 1 to store_capacity ({}), not {}",
+                    r.store_capacity,
+                    r.high_water()
+                ),
+            ));
+        }
+        if r.low_water() >= r.high_water() {
+            return Err((
+                "receipts.low_water".into(),
+                format!(
+                    "must be below high_water ({}), not {}",
+                    r.high_water(),
+                    r.low_water()
+                ),
+            ));
+        }
         if r.max_attempts == 0 {
             return Err(("receipts.max_attempts".into(), "must be at least 1".into()));
         }

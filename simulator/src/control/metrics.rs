@@ -150,7 +150,12 @@ pub(crate) fn render_prometheus(carriers: &[CarrierFigures<'_>]) -> String {
         }
     }
     type Pick = fn(&Metrics) -> &AtomicU64;
-    let counters: [(&str, &str, Pick); 9] = [
+    let counters: [(&str, &str, Pick); 10] = [
+        (
+            "carrier_backpressure_refusals_total",
+            "Submits refused because the account's receipts backed up past receipts.high_water.",
+            |m| &m.backpressure_refusals,
+        ),
         (
             "carrier_faults_injected_total",
             "Session faults injected (drops, unbinds, generic_nacks).",

@@ -147,7 +147,11 @@ impl Carrier {
         cfg.faults.apply_to(&mut faults);
         Arc::new(Self {
             store: MessageStore::new(cfg.store.capacity),
-            receipts: ReceiptRouter::new(cfg.receipts.clone(), Arc::clone(&metrics)),
+            receipts: ReceiptRouter::new(
+                cfg.receipts.clone(),
+                Arc::clone(&metrics),
+                cfg.accounts.keys().map(String::as_str),
+            ),
             ids: IdGenerator::new(cfg.receipts.message_id),
             binds: Mutex::new(HashMap::new()),
             live: RwLock::new(Live {
@@ -271,6 +275,7 @@ impl Carrier {
                 .into_iter()
                 .map(|(s, n)| (Status(s).name(), n))
                 .collect(),
+            backpressure_refusals: m.backpressure_refusals.load(Relaxed),
             receipts_lost: m.receipts_lost.load(Relaxed),
             receipts_duplicated: m.receipts_duplicated.load(Relaxed),
             mo: m.mo_generated.load(Relaxed),

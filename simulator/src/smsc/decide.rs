@@ -44,6 +44,13 @@ impl Carrier {
     /// Takes throttle tokens and advances the destination's occurrence count (both decide
     /// later messages) but stores and publishes nothing.
     pub(crate) fn decide(&self, account: &str, sub: &Submission) -> Result<Decision, Refusal> {
+        // Back-pressure first: a refused message must not spend throttle tokens.
+        if let Some(status) = self.receipts.refusal(account) {
+            self.metrics
+                .backpressure_refusals
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(Refusal::now(CommandStatus::from(status)));
+        }
         self.admit(account, sub.parts_cost())
             .map_err(Refusal::now)?;
         let number = smpp::number::normalize(&sub.destination);

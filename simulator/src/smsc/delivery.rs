@@ -16,7 +16,7 @@ use smpp::receipt::ReceiptState;
 
 use super::carrier::Carrier;
 use super::decide::Refusal;
-use super::receipts::PendingReceipt;
+use super::receipts::{PendingReceipt, SessionInbox};
 use super::store::{MessageRecord, Slot, Submission};
 use crate::handsets::{Channel, NewEntry};
 use crate::world::behaviour::Status;
@@ -36,6 +36,9 @@ pub(crate) struct AfterResponse {
     slot: Slot,
     intermediate: Option<PendingReceipt>,
     decision: Decision,
+    /// The submitting session's inbox, where the receipt goes first (see
+    /// [`crate::config::ReceiptRouting`]).
+    origin: Option<Arc<SessionInbox>>,
 }
 
 /// The answer to one submitted message.
@@ -51,7 +54,12 @@ impl Carrier {
     /// Submits a message: [`Carrier::decide`]s it, then stores, counts and publishes the
     /// answer. Returns its id and the work that must wait until the submit response is on the
     /// wire (see [`AfterResponse`]), or the refusal.
-    pub(crate) fn accept(self: &Arc<Self>, account: &str, sub: Submission) -> Submitted {
+    pub(crate) fn accept(
+        self: &Arc<Self>,
+        account: &str,
+        sub: Submission,
+        origin: Option<&Arc<SessionInbox>>,
+    ) -> Submitted {
         let decision = match self.decide(account, &sub) {
             Ok(d) => d,
             Err(Refusal { status, latency }) => {
@@ -87,14 +95,17 @@ impl Carrier {
                     parts: record.concat.map_or(1, |c| c.total),
                 }
             });
-        let intermediate = (record.registered_delivery & 0x10 != 0)
-            .then(|| self.receipt_for(&record, ReceiptState::Enroute, 0, true));
+        let intermediate = (record.registered_delivery & 0x10 != 0).then(|| PendingReceipt {
+            origin: origin.cloned(),
+            ..self.receipt_for(&record, ReceiptState::Enroute, 0, true)
+        });
         let slot = self.store.insert(record);
         let after = AfterResponse {
             id: id.clone(),
             slot,
             intermediate,
             decision,
+            origin: origin.cloned(),
         };
         Submitted {
             result: Ok((id, after)),
@@ -118,8 +129,9 @@ impl Carrier {
         }
         let id = after.id;
         let receipt_after = d.receipt_after;
+        let origin = after.origin;
         let finish = move |me: Arc<Carrier>| {
-            me.finish(slot, &id, &d);
+            me.finish(slot, &id, &d, origin);
         };
         self.at(receipt_after, finish);
     }
@@ -201,6 +213,7 @@ impl Carrier {
             mo_text: Some(text.to_string()),
             attempts: 0,
             created: tokio::time::Instant::now(),
+            origin: None,
         });
         self.world
             .events
@@ -214,7 +227,13 @@ impl Carrier {
 
     /// Moves the record in `slot` (message `id`), if still pending, to its final state and
     /// publishes the receipt its registered_delivery asks for.
-    fn finish(self: &Arc<Self>, slot: Slot, id: &str, d: &Decision) {
+    fn finish(
+        self: &Arc<Self>,
+        slot: Slot,
+        id: &str,
+        d: &Decision,
+        origin: Option<Arc<SessionInbox>>,
+    ) {
         let (outcome, error_code, lost) = (d.outcome, d.error_code, d.receipt_lost);
         let (duplicated, reorder) = (d.receipt_duplicated, d.receipt_reorder);
         // One record per slot, so at most one receipt (or one lost one): no Vecs per message.
@@ -234,7 +253,10 @@ impl Carrier {
                 if lost {
                     lost_to = Some(r.destination.clone());
                 } else {
-                    receipt = Some(self.receipt_for(r, outcome, error_code, false));
+                    receipt = Some(PendingReceipt {
+                        origin,
+                        ..self.receipt_for(r, outcome, error_code, false)
+                    });
                 }
             }
         });
@@ -290,6 +312,7 @@ impl Carrier {
             mo_text: None,
             attempts: 0,
             created: tokio::time::Instant::now(),
+            origin: None,
         }
     }
 }

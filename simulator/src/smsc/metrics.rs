@@ -148,6 +148,8 @@ pub struct Metrics {
     pub receipts_expired: AtomicU64,
     /// Receipts dropped because the store was full.
     pub receipts_overflow: AtomicU64,
+    /// Submits refused because the account's receipts backed up past the high-water mark.
+    pub backpressure_refusals: AtomicU64,
     /// Receipt sends that failed (error status or no response) and were retried.
     pub receipts_retried: AtomicU64,
     /// Receipts never sent by design (simulated silent loss).

@@ -32,8 +32,12 @@ pub struct CarrierStats {
     pub messages_delivered: u64,
     /// Final states by receipt stat.
     pub outcomes: BTreeMap<String, u64>,
-    /// Submit refusals by command_status name.
+    /// Submit refusals by command_status name (every cause: throttles, configured errors,
+    /// back-pressure, limits).
     pub refusals: BTreeMap<String, u64>,
+    /// Of those, submits refused because the account's receipts backed up past
+    /// `receipts.high_water` (answered with `receipts.full_response`).
+    pub backpressure_refusals: u64,
     /// Receipts withheld by simulated loss.
     pub receipts_lost: u64,
     /// Receipts sent twice by design.

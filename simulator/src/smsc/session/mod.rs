@@ -164,8 +164,8 @@ pub(crate) async fn run<S>(
                     break 'session;
                 }
             }
-            _ = carrier.receipts.wait(&account), if room > 0 => {
-                let taken = carrier.receipts.take(&account, room);
+            _ = carrier.receipts.wait(&account, state.inbox.as_deref()), if room > 0 => {
+                let taken = carrier.receipts.take(&account, state.inbox.as_deref(), room);
                 out.extend(state.receipt_pdus(taken));
                 took_receipts = true;
             }
@@ -195,7 +195,9 @@ pub(crate) async fn run<S>(
         if !took_receipts && !close && !account.is_empty() {
             let room = receiver_room(&state, unbinding);
             if room > 0 {
-                let taken = carrier.receipts.take(&account, room);
+                let taken = carrier
+                    .receipts
+                    .take(&account, state.inbox.as_deref(), room);
                 out.extend(state.receipt_pdus(taken));
             }
         }

@@ -17,9 +17,10 @@ use smpp::pdu::{bind_response, c_str, c_string, error_response, generic_nack};
 use tokio::time::Instant;
 
 use super::outgoing::{mo_deliver_sm, receipt_pdu};
+use crate::config::ReceiptRouting;
 use crate::smsc::carrier::{BindGuard, Carrier};
 use crate::smsc::delivery::AfterResponse;
-use crate::smsc::receipts::PendingReceipt;
+use crate::smsc::receipts::{PendingReceipt, SessionInbox};
 use crate::smsc::store::{ConcatRef, Submission};
 
 /// What a bind allows.
@@ -127,6 +128,8 @@ pub(crate) struct SessionState {
     received: u64,
     /// Random stream for fault decisions, seeded per session.
     faults_rng: rand_pcg::Pcg64Mcg,
+    /// This session's own receipt queue, when it can receive and receipts go to their origin.
+    pub(super) inbox: Option<Arc<SessionInbox>>,
 }
 
 impl SessionState {
@@ -152,6 +155,7 @@ impl SessionState {
             latency: Duration::ZERO,
             received: 0,
             faults_rng,
+            inbox: None,
         }
     }
 
@@ -364,6 +368,12 @@ impl SessionState {
         let status = match result {
             Ok(guard) => {
                 tracing::info!(peer = %self.peer, account = %guard.account(), kind = kind.name(), interface_version = format!("0x{interface_version:02x}"), "bound");
+                // A session that can receive gets receipts for its own messages first.
+                if kind.can_receive()
+                    && self.carrier.cfg.receipts.routing == ReceiptRouting::OriginFirst
+                {
+                    self.inbox = Some(self.carrier.receipts.open_inbox(guard.account()));
+                }
                 self.bind = BindState::Bound { kind, guard };
                 CommandStatus::EsmeRok
             }
@@ -448,7 +458,7 @@ impl SessionState {
 
     /// Hands one message to the carrier; keeps its deferred work and its response latency.
     fn submit(&mut self, account: &str, sub: Submission) -> Result<String, CommandStatus> {
-        let submitted = self.carrier.accept(account, sub);
+        let submitted = self.carrier.accept(account, sub, self.inbox.as_ref());
         self.latency = self.latency.max(submitted.latency);
         let (id, after) = submitted.result?;
         self.after_response.push(after);
@@ -703,6 +713,9 @@ impl SessionState {
     /// At the end of the session every receipt still awaiting a response goes back to the
     /// router, so it is retried on another bind rather than lost.
     pub(super) fn release(&mut self) {
+        if let Some(inbox) = self.inbox.take() {
+            self.carrier.receipts.close_inbox(&inbox);
+        }
         self.receipts_out = 0;
         for (_, (what, _)) in self.outstanding.drain() {
             if let Outstanding::Receipt(r) = what {

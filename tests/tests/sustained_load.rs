@@ -1,0 +1,176 @@
+//! Sustained load: every queue the carrier keeps is bounded, and a full one is an explicit,
+//! counted answer (ESME_RMSGQFUL, ESME_RTHROTTLED, 429/503), never a silent drop.
+
+use std::time::Duration;
+
+use rusmpp::pdus::{BindReceiver, BindTransmitter};
+use rusmpp::{Command, CommandStatus, Pdu};
+use smpp::pdu::c_string;
+use testbed_tests::{PASSWORD, RawSession, SYSTEM_ID, TestNetwork, build, config};
+
+/// Polls `cond` every 20 ms for up to 10 s.
+async fn eventually<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within 10 s: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn bind_transmitter(s: &mut RawSession) {
+    let b = BindTransmitter::builder()
+        .system_id(c_string::<16>(SYSTEM_ID))
+        .password(c_string::<9>(PASSWORD))
+        .build();
+    assert_eq!(s.call(b).await.status(), CommandStatus::EsmeRok);
+}
+
+async fn bind_receiver(s: &mut RawSession) {
+    let b = BindReceiver::builder()
+        .system_id(c_string::<16>(SYSTEM_ID))
+        .password(c_string::<9>(PASSWORD))
+        .build();
+    assert_eq!(s.call(b).await.status(), CommandStatus::EsmeRok);
+}
+
+/// Reads `n` deliver_sm and acknowledges each.
+async fn take_receipts(s: &mut RawSession, n: usize) -> Vec<Command> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let c = s.next_non_probe().await;
+        if let Some(Pdu::DeliverSm(_)) = c.pdu() {
+            let seq = c.sequence_number();
+            s.send(Command::new(
+                CommandStatus::EsmeRok,
+                seq,
+                rusmpp::pdus::DeliverSmResp::default(),
+            ))
+            .await;
+            got.push(c);
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn receipts_backing_up_are_answered_with_queue_full_until_they_drain() {
+    let mut cfg = config();
+    cfg.receipts.store_capacity = 100;
+    cfg.receipts.high_water = Some(20);
+    cfg.receipts.low_water = Some(5);
+    let net = TestNetwork::carrier(cfg).await;
+    // A transmitter alone: nobody can take the receipts, so they back up.
+    let mut tx = RawSession::connect(net.smpp).await;
+    bind_transmitter(&mut tx).await;
+    let (mut accepted, mut full) = (0, 0);
+    for i in 0..60 {
+        let resp = tx
+            .call(build::text(&format!("4477009{i:05}"), "code"))
+            .await;
+        match resp.status() {
+            CommandStatus::EsmeRok => accepted += 1,
+            CommandStatus::EsmeRmsgqful => full += 1,
+            other => panic!("unexpected status {other:?}"),
+        }
+    }
+    // Each receipt is queued once its submit_sm_resp is written, before the next submit is read.
+    assert_eq!((accepted, full), (20, 40));
+    let stats = net.carrier_stats("default").await;
+    assert_eq!(stats["backpressure_refusals"], 40, "{stats}");
+    assert_eq!(stats["refusals"]["ESME_RMSGQFUL"], 40, "{stats}");
+    assert_eq!(stats["receipts"]["overflow"], 0, "{stats}");
+    assert_eq!(stats["receipts"]["queued"], 20, "{stats}");
+    assert_eq!(
+        net.metric("carrier_backpressure_refusals_total{carrier=\"default\"}")
+            .await,
+        40
+    );
+
+    // A receiver drains them; below the low-water mark submits are accepted again.
+    let mut rx = RawSession::connect(net.smpp).await;
+    bind_receiver(&mut rx).await;
+    take_receipts(&mut rx, 20).await;
+    eventually("the receipts are acknowledged", || async {
+        net.carrier_stats("default").await["receipts"]["delivered"] == 20
+    })
+    .await;
+    let resp = tx.call(build::quiet("447700900999")).await;
+    assert_eq!(resp.status(), CommandStatus::EsmeRok);
+    let stats = net.carrier_stats("default").await;
+    assert_eq!(stats["receipts_balanced"], true, "{stats}");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn back_pressure_can_answer_throttled_instead() {
+    let mut cfg = config();
+    cfg.receipts.store_capacity = 10;
+    cfg.receipts.high_water = Some(2);
+    cfg.receipts.low_water = Some(1);
+    cfg.receipts.full_response = simulator::config::ThrottleResponse::Throttled;
+    let net = TestNetwork::carrier(cfg).await;
+    let mut tx = RawSession::connect(net.smpp).await;
+    bind_transmitter(&mut tx).await;
+    let statuses: Vec<CommandStatus> = {
+        let mut v = Vec::new();
+        for i in 0..4 {
+            v.push(
+                tx.call(build::text(&format!("4477009{i:05}"), "x"))
+                    .await
+                    .status(),
+            );
+        }
+        v
+    };
+    assert_eq!(
+        statuses,
+        [
+            CommandStatus::EsmeRok,
+            CommandStatus::EsmeRok,
+            CommandStatus::EsmeRthrottled,
+            CommandStatus::EsmeRthrottled
+        ]
+    );
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn receipts_go_back_to_the_transceiver_that_submitted() {
+    let net = TestNetwork::carrier(config()).await;
+    let mut a = RawSession::bound(net.smpp).await;
+    let mut b = RawSession::bound(net.smpp).await;
+    // Both sessions can receive; each gets exactly the receipts of its own messages, each
+    // after the submit_sm_resp that announced its id.
+    for (session, prefix) in [(&mut a, "44770091"), (&mut b, "44770092")] {
+        let mut ids = Vec::new();
+        for i in 0..20 {
+            let seq = session
+                .request(build::text(&format!("{prefix}{i:04}"), "code"))
+                .await;
+            // The response comes first on this connection, then its receipt.
+            let resp = session.next_non_probe().await;
+            assert_eq!(resp.sequence_number(), seq);
+            let Some(Pdu::SubmitSmResp(r)) = resp.pdu() else {
+                panic!("expected submit_sm_resp, got {resp:?}");
+            };
+            ids.push(smpp::pdu::c_str(r.message_id()));
+            let receipt = take_receipts(session, 1).await.remove(0);
+            let Some(Pdu::DeliverSm(d)) = receipt.pdu() else {
+                unreachable!()
+            };
+            let text = String::from_utf8_lossy(d.short_message().as_ref()).into_owned();
+            let id = ids.last().expect("id");
+            assert!(text.starts_with(&format!("id:{id} ")), "{text}");
+        }
+    }
+    let stats = net.carrier_stats("default").await;
+    assert_eq!(stats["receipts"]["delivered"], 40, "{stats}");
+    net.shutdown().await;
+}
