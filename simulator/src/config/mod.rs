@@ -76,9 +76,16 @@ impl Default for SimConfig {
 pub struct HandsetsConfig {
     /// Messages and calls kept per handset; older ones are dropped (counted).
     pub inbox_capacity: usize,
-    /// Most numbers holding handset state; past it the handset created longest ago is
-    /// forgotten (counted), so a load test spraying random numbers cannot exhaust memory.
+    /// Most numbers holding handset state (about 100 bytes each); past it the handset created
+    /// longest ago is forgotten (counted), so a load test spraying random numbers cannot
+    /// exhaust memory.
     pub max_handsets: usize,
+    /// Most entries (messages and calls) kept in all inboxes together; past it the oldest
+    /// entries, of whichever numbers, are dropped (counted as `dropped`).
+    pub max_entries: usize,
+    /// Most bytes those entries may take (each about 100 bytes plus its text); past it the
+    /// oldest entries are dropped (counted as `dropped`).
+    pub max_bytes: usize,
 }
 
 impl Default for HandsetsConfig {
@@ -86,6 +93,8 @@ impl Default for HandsetsConfig {
         Self {
             inbox_capacity: 100,
             max_handsets: crate::handsets::DEFAULT_MAX_HANDSETS,
+            max_entries: crate::handsets::DEFAULT_MAX_ENTRIES,
+            max_bytes: crate::handsets::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -555,6 +564,12 @@ impl SimConfig {
         }
         if self.handsets.max_handsets == 0 {
             return Err(("handsets.max_handsets".into(), "must be at least 1".into()));
+        }
+        if self.handsets.max_entries == 0 {
+            return Err(("handsets.max_entries".into(), "must be at least 1".into()));
+        }
+        if self.handsets.max_bytes < 4096 {
+            return Err(("handsets.max_bytes".into(), "must be at least 4096".into()));
         }
         if self.events.capacity == 0 {
             return Err(("events.capacity".into(), "must be at least 1".into()));

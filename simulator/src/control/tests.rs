@@ -355,7 +355,7 @@ async fn handset_inbox_over_http() {
             NewEntry {
                 channel,
                 from: "VERIFY".into(),
-                text: format!("code {i}"),
+                text: format!("code {i}").into(),
                 carrier: "alpha".into(),
                 reference: format!("m{i}"),
                 parts: 1,

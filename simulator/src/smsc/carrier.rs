@@ -87,6 +87,8 @@ pub(crate) struct LiveView {
 pub(crate) struct Carrier {
     /// Configuration it runs with.
     pub cfg: CarrierConfig,
+    /// Its name, shared by every handset entry it delivers.
+    pub name_shared: Arc<str>,
     /// The world it shares with the other carriers of the run.
     pub world: Arc<World>,
     /// Accepted messages.
@@ -176,6 +178,7 @@ impl Carrier {
             shutdown: world.shutdown.child_token(),
             tasks: TaskTracker::new(),
             metrics,
+            name_shared: cfg.name.as_str().into(),
             cfg,
             world,
         })

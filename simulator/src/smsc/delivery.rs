@@ -18,7 +18,7 @@ use super::carrier::Carrier;
 use super::decide::Refusal;
 use super::receipts::{PendingReceipt, SessionInbox};
 use super::store::{MessageRecord, Slot, Submission};
-use crate::handsets::{Channel, NewEntry};
+use crate::handsets::{Channel, NewEntry, Text};
 use crate::world::behaviour::Status;
 use crate::world::engine::Decision;
 use crate::world::events::EventKind;
@@ -162,34 +162,45 @@ impl Carrier {
         self.metrics
             .messages_delivered
             .fetch_add(1, Ordering::Relaxed);
-        let text = smpp::text::decode(r.data_coding, &r.payload);
-        let events = &self.world.events;
-        // The event needs its own copy of the text only when someone listens.
-        let event_text = events.has_subscribers().then(|| text.clone());
-        self.world.handsets.deliver(
-            &r.destination,
-            NewEntry {
-                channel: Channel::Sms,
-                from: r.source.clone(),
+        // An MO reply goes from the handset back to the sender.
+        let reply = match (mo, r.account) {
+            (Some((delay, text)), Some(account)) => Some((
+                delay,
                 text,
-                carrier: self.name().to_string(),
-                reference: id.to_string(),
-                parts: r.parts,
-                received_at: Utc::now(),
-            },
-        );
+                account,
+                r.destination.clone(),
+                r.source.clone(),
+            )),
+            _ => None,
+        };
+        let events = &self.world.events;
+        // The event carries decoded text, made only when someone listens; the inbox keeps the
+        // user data and decodes it when read.
         events.publish_with(Some(self.name()), Some(&r.destination), || {
             EventKind::HandsetDelivered {
                 message_id: id.to_string(),
                 from: r.source.clone(),
                 to: r.destination.clone(),
                 channel: Channel::Sms,
-                // A subscriber that arrived since the check above: decode again.
-                text: event_text.unwrap_or_else(|| smpp::text::decode(r.data_coding, &r.payload)),
+                text: smpp::text::decode(r.data_coding, &r.payload),
             }
         });
-        if let (Some((delay, text)), Some(account)) = (mo, r.account) {
-            let (from, to) = (r.destination, r.source);
+        self.world.handsets.deliver(
+            &r.destination,
+            NewEntry {
+                channel: Channel::Sms,
+                from: r.source,
+                text: Text::Sms {
+                    data_coding: r.data_coding,
+                    payload: r.payload,
+                },
+                carrier: Arc::clone(&self.name_shared),
+                reference: id.to_string(),
+                parts: r.parts,
+                received_at: Utc::now(),
+            },
+        );
+        if let Some((delay, text, account, from, to)) = reply {
             self.at(delay, move |me| {
                 me.queue_mo(&account, &from, &to, &text);
             });

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::carrier::Carrier;
 use super::stats::{CarrierStats, Stats};
 use crate::config::{SimConfig, TimelineEntry};
-use crate::handsets::Handsets;
+use crate::handsets::{HandsetLimits, Handsets};
 use crate::world::World;
 use crate::world::calls::CallRecord;
 use crate::world::events::EventBus;
@@ -130,10 +130,12 @@ impl Network {
             plan: Arc::new(plan),
             unknown_numbers: cfg.unknown_numbers,
             has_plan: !cfg.ranges.is_empty(),
-            handsets: Arc::new(Handsets::with_limits(
-                cfg.handsets.inbox_capacity,
-                cfg.handsets.max_handsets,
-            )),
+            handsets: Arc::new(Handsets::with_limits(HandsetLimits {
+                inbox_capacity: cfg.handsets.inbox_capacity,
+                max_handsets: cfg.handsets.max_handsets,
+                max_entries: cfg.handsets.max_entries,
+                max_bytes: cfg.handsets.max_bytes,
+            })),
             events: Arc::new(EventBus::with_shutdown(
                 cfg.events.capacity,
                 shutdown.child_token(),

@@ -407,11 +407,6 @@ impl EventBus {
         self.seq.load(Ordering::Relaxed)
     }
 
-    /// Whether anyone subscribes now.
-    pub fn has_subscribers(&self) -> bool {
-        self.tx.receiver_count() > 0
-    }
-
     #[cfg(test)]
     /// Number of live subscriptions (one per open WebSocket, plus in-process ones).
     pub fn subscribers(&self) -> usize {

@@ -286,8 +286,8 @@ async fn play(world: Arc<World>, stop: CancellationToken, p: Plan) {
                 NewEntry {
                     channel: Channel::Voice,
                     from: p.from.clone(),
-                    text: p.text.clone(),
-                    carrier: p.carrier.clone(),
+                    text: p.text.clone().into(),
+                    carrier: p.carrier.as_str().into(),
                     reference: p.id.clone(),
                     parts: 1,
                     received_at: Utc::now(),
