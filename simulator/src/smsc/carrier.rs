@@ -439,7 +439,7 @@ impl Carrier {
             if destination.is_empty() {
                 return Err(CommandStatus::EsmeRcancelfail);
             }
-            self.store.find_ids(|r| {
+            self.store.find_ids(destination, |r| {
                 r.account == account
                     && !r.state.is_final()
                     && r.destination == destination
