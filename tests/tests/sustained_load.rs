@@ -174,3 +174,40 @@ async fn receipts_go_back_to_the_transceiver_that_submitted() {
     assert_eq!(stats["receipts"]["delivered"], 40, "{stats}");
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn timers_are_bounded_and_a_full_set_answers_queue_full() {
+    let mut cfg = config();
+    cfg.store.max_timers = 10;
+    let minute = simulator::config::Distribution::fixed(Duration::from_secs(60));
+    cfg.behaviour.handset_latency = Some(minute.clone());
+    cfg.behaviour.receipt_latency = Some(minute);
+    let net = TestNetwork::carrier(cfg).await;
+    let mut s = RawSession::bound(net.smpp).await;
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        statuses.push(
+            s.call(build::quiet(&format!("4477009{i:05}")))
+                .await
+                .status(),
+        );
+    }
+    // Two timers per message (handset and final state): five fit in ten.
+    let ok = statuses
+        .iter()
+        .filter(|s| **s == CommandStatus::EsmeRok)
+        .count();
+    assert_eq!(ok, 5, "{statuses:?}");
+    assert!(
+        statuses[5..]
+            .iter()
+            .all(|s| *s == CommandStatus::EsmeRmsgqful)
+    );
+    let stats = net.carrier_stats("default").await;
+    assert_eq!(stats["timer_refusals"], 3, "{stats}");
+    assert_eq!(stats["timers"], 10, "{stats}");
+    // Shutdown does not wait for a minute of timers.
+    let started = tokio::time::Instant::now();
+    net.shutdown().await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

@@ -432,13 +432,23 @@ pub enum MessageIdFormat {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// Most messages kept; the oldest are evicted first (counted).
+    /// Most messages kept (about 500 bytes each); the oldest are evicted first (counted; one
+    /// evicted before its final state never gets its receipt, counted apart as
+    /// `evicted_pending`).
     pub capacity: usize,
+    /// Most timers waiting at once (handset deliveries, final states with their receipts,
+    /// receipts held back, MO replies; about 150 bytes each); while full, new submits are
+    /// refused with ESME_RMSGQFUL (counted as `timer_refusals`). Only messages with a non-zero
+    /// latency use timers.
+    pub max_timers: usize,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { capacity: 200_000 }
+        Self {
+            capacity: 200_000,
+            max_timers: 200_000,
+        }
     }
 }
 
@@ -761,6 +771,9 @@ impl CarrierConfig {
         }
         if self.store.capacity == 0 {
             return Err(("store.capacity".into(), "must be at least 1".into()));
+        }
+        if self.store.max_timers < 2 {
+            return Err(("store.max_timers".into(), "must be at least 2".into()));
         }
         if let Some(t) = &self.throttle {
             t.validate().map_err(|m| ("throttle".to_string(), m))?;

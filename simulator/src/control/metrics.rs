@@ -150,7 +150,17 @@ pub(crate) fn render_prometheus(carriers: &[CarrierFigures<'_>]) -> String {
         }
     }
     type Pick = fn(&Metrics) -> &AtomicU64;
-    let counters: [(&str, &str, Pick); 10] = [
+    let counters: [(&str, &str, Pick); 12] = [
+        (
+            "carrier_timer_refusals_total",
+            "Submits refused because the carrier's timers were full (store.max_timers).",
+            |m| &m.timer_refusals,
+        ),
+        (
+            "carrier_evicted_pending_total",
+            "Messages evicted from the store before their final state (no receipt made).",
+            |m| &m.evicted_pending,
+        ),
         (
             "carrier_backpressure_refusals_total",
             "Submits refused because the account's receipts backed up past receipts.high_water.",

@@ -20,11 +20,14 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::delivery::Job;
 use super::metrics::Metrics;
 use super::receipts::ReceiptRouter;
 use super::stats::CarrierStats;
 use super::store::{IdGenerator, MessageStore};
+use super::timers::Timers;
 use crate::config::CarrierConfig;
+use crate::ratelog::Repeated;
 use crate::world::World;
 use crate::world::behaviour::{
     Behaviour, BehaviourPatch, CarrierPatch, Faults, Status, ThrottleSetting, Voice, VoicePatch,
@@ -109,8 +112,13 @@ pub(crate) struct Carrier {
     sessions: AtomicU64,
     /// Cancelled when the carrier shuts down.
     pub shutdown: CancellationToken,
-    /// Scheduled deliveries, so shutdown can stop them.
+    /// The carrier's own tasks (outage timers), so shutdown can stop them.
     pub tasks: TaskTracker,
+    /// Delayed work: handset deliveries, final states and receipts, MO replies (see
+    /// [`super::timers`]); run by [`Carrier::run_timers`].
+    pub(crate) timers: Timers<Job>,
+    pub(super) timers_full_warning: Repeated,
+    pub(super) evicted_pending_warning: Repeated,
 }
 
 /// Holds one of an account's binds; released on drop.
@@ -177,11 +185,22 @@ impl Carrier {
             sessions: AtomicU64::new(0),
             shutdown: world.shutdown.child_token(),
             tasks: TaskTracker::new(),
+            timers: Timers::new(cfg.store.max_timers),
+            timers_full_warning: Repeated::default(),
+            evicted_pending_warning: Repeated::default(),
             metrics,
             name_shared: cfg.name.as_str().into(),
             cfg,
             world,
         })
+    }
+
+    /// Runs the carrier's timers until it shuts down.
+    pub async fn run_timers(self: Arc<Self>) {
+        let stop = self.shutdown.clone();
+        self.timers
+            .run(|job| self.run(job), stop.cancelled_owned())
+            .await;
     }
 
     /// The carrier's name.
@@ -279,6 +298,9 @@ impl Carrier {
                 .map(|(s, n)| (Status(s).name(), n))
                 .collect(),
             backpressure_refusals: m.backpressure_refusals.load(Relaxed),
+            timer_refusals: m.timer_refusals.load(Relaxed),
+            timers: self.timers.len(),
+            evicted_pending: m.evicted_pending.load(Relaxed),
             receipts_lost: m.receipts_lost.load(Relaxed),
             receipts_duplicated: m.receipts_duplicated.load(Relaxed),
             mo: m.mo_generated.load(Relaxed),

@@ -51,6 +51,12 @@ impl Carrier {
                 .fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::now(CommandStatus::from(status)));
         }
+        // Room for the message's timers (handset delivery and final state) or a queue-full
+        // answer: the timers are bounded, and a full set is an explicit refusal.
+        if self.timers.would_overflow(2) {
+            self.metrics.timer_refusals.fetch_add(1, Ordering::Relaxed);
+            return Err(Refusal::now(CommandStatus::EsmeRmsgqful));
+        }
         self.admit(account, sub.parts_cost())
             .map_err(Refusal::now)?;
         let number = smpp::number::normalize(&sub.destination);

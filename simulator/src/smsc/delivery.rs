@@ -18,6 +18,7 @@ use super::carrier::Carrier;
 use super::decide::Refusal;
 use super::receipts::{PendingReceipt, SessionInbox};
 use super::store::{MessageRecord, Slot, Submission};
+use super::timers::Full;
 use crate::handsets::{Channel, NewEntry, Text};
 use crate::world::behaviour::Status;
 use crate::world::engine::Decision;
@@ -39,6 +40,47 @@ pub(crate) struct AfterResponse {
     /// The submitting session's inbox, where the receipt goes first (see
     /// [`crate::config::ReceiptRouting`]).
     origin: Option<Arc<SessionInbox>>,
+}
+
+/// Work that waits on a timer (see [`super::timers`]): everything it needs, so running it
+/// reads the store only where the record is the truth (its state, its parts).
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// The message (or part) reaches its handset; the handset may reply.
+    Handset {
+        slot: Slot,
+        id: String,
+        mo: Option<(Duration, String)>,
+    },
+    /// The message reaches its final state; its receipt is made.
+    Finish {
+        slot: Slot,
+        id: String,
+        fate: Fate,
+        origin: Option<Arc<SessionInbox>>,
+    },
+    /// A receipt held back to arrive out of order.
+    Publish {
+        receipt: PendingReceipt,
+        duplicated: bool,
+    },
+    /// A handset's MO reply.
+    Mo {
+        account: String,
+        from: String,
+        to: String,
+        text: String,
+    },
+}
+
+/// What the engine decided for a message's end (the part of the [`Decision`] finishing needs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fate {
+    outcome: ReceiptState,
+    error_code: u16,
+    lost: bool,
+    duplicated: bool,
+    reorder: Option<Duration>,
 }
 
 /// The answer to one submitted message.
@@ -124,33 +166,73 @@ impl Carrier {
         if let Some(delay) = d.handset_after {
             // Only the handset side needs the reply; finishing does not read it.
             let mo = d.mo_reply.take();
-            let id = after.id.clone();
-            self.at(delay, move |me| me.reach_handset(slot, &id, mo));
+            self.at(
+                delay,
+                Job::Handset {
+                    slot,
+                    id: after.id.clone(),
+                    mo,
+                },
+            );
         }
-        let id = after.id;
-        let receipt_after = d.receipt_after;
-        let origin = after.origin;
-        let finish = move |me: Arc<Carrier>| {
-            me.finish(slot, &id, &d, origin);
+        let fate = Fate {
+            outcome: d.outcome,
+            error_code: d.error_code,
+            lost: d.receipt_lost,
+            duplicated: d.receipt_duplicated,
+            reorder: d.receipt_reorder,
         };
-        self.at(receipt_after, finish);
+        self.at(
+            d.receipt_after,
+            Job::Finish {
+                slot,
+                id: after.id,
+                fate,
+                origin: after.origin,
+            },
+        );
     }
 
-    /// Runs `f` after `delay` (at once when zero), unless the carrier shuts down first: then
-    /// the message stays ENROUTE in the store, reported rather than lost.
-    fn at(self: &Arc<Self>, delay: Duration, f: impl FnOnce(Arc<Carrier>) + Send + 'static) {
+    /// Runs `job` after `delay` (at once when zero) on the carrier's timers (see
+    /// [`super::timers`]); a shutdown first leaves the message ENROUTE in the store, reported
+    /// rather than lost.
+    fn at(self: &Arc<Self>, delay: Duration, job: Job) {
         if delay.is_zero() {
-            f(Arc::clone(self));
+            self.run(job);
             return;
         }
-        let me = Arc::clone(self);
-        let token = self.shutdown.clone();
-        self.tasks.spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => f(me),
-                _ = token.cancelled() => {}
-            }
-        });
+        if let Err(Full(job)) = self.timers.insert(delay, job) {
+            // Admission keeps room for a message's timers (see `Carrier::decide`); should
+            // concurrent sessions still fill the last places, the work is done early rather
+            // than dropped.
+            self.timers_full_warning.hit(|count| {
+                tracing::warn!(carrier = %self.name(), count, capacity = self.cfg.store.max_timers, "timers full; delayed work run early");
+            });
+            self.run(job);
+        }
+    }
+
+    /// Runs one timer's work.
+    pub(crate) fn run(self: &Arc<Self>, job: Job) {
+        match job {
+            Job::Handset { slot, id, mo } => self.reach_handset(slot, &id, mo),
+            Job::Finish {
+                slot,
+                id,
+                fate,
+                origin,
+            } => self.finish(slot, &id, &fate, origin),
+            Job::Publish {
+                receipt,
+                duplicated,
+            } => self.publish_receipt(receipt, duplicated),
+            Job::Mo {
+                account,
+                from,
+                to,
+                text,
+            } => self.queue_mo(&account, &from, &to, &text),
+        }
     }
 
     /// The message (or part) reaches its handset; a message lands in the inbox when its last
@@ -201,9 +283,15 @@ impl Carrier {
             },
         );
         if let Some((delay, text, account, from, to)) = reply {
-            self.at(delay, move |me| {
-                me.queue_mo(&account, &from, &to, &text);
-            });
+            self.at(
+                delay,
+                Job::Mo {
+                    account,
+                    from,
+                    to,
+                    text,
+                },
+            );
         }
     }
 
@@ -242,35 +330,44 @@ impl Carrier {
         self: &Arc<Self>,
         slot: Slot,
         id: &str,
-        d: &Decision,
+        fate: &Fate,
         origin: Option<Arc<SessionInbox>>,
     ) {
-        let (outcome, error_code, lost) = (d.outcome, d.error_code, d.receipt_lost);
-        let (duplicated, reorder) = (d.receipt_duplicated, d.receipt_reorder);
+        let outcome = fate.outcome;
         // One record per slot, so at most one receipt (or one lost one): no Vecs per message.
         let mut receipt = None;
         let now = Utc::now();
         let mut lost_to = None;
-        self.store.update_slot(slot, |r| {
+        let found = self.store.update_slot(slot, |r| {
             if r.state.is_final() {
                 // Cancelled (DELETED) or already final: nothing to deliver.
                 return;
             }
             r.state = outcome;
-            r.error_code = error_code;
+            r.error_code = fate.error_code;
             r.done_at = Some(now);
             self.metrics.outcome(&r.account, outcome.word());
             if wants_final_receipt(r.registered_delivery, outcome) {
-                if lost {
+                if fate.lost {
                     lost_to = Some(r.destination.clone());
                 } else {
                     receipt = Some(PendingReceipt {
                         origin,
-                        ..self.receipt_for(r, outcome, error_code, false)
+                        ..self.receipt_for(r, outcome, fate.error_code, false)
                     });
                 }
             }
         });
+        if !found {
+            // The store evicted the record while it was pending (more messages accepted within
+            // its latency than the store holds): its final state and receipt are gone. Counted
+            // and logged, never silent; raise `store.capacity` to keep them.
+            self.metrics.evicted_pending.fetch_add(1, Ordering::Relaxed);
+            self.evicted_pending_warning.hit(|count| {
+                tracing::warn!(carrier = %self.name(), count, capacity = self.cfg.store.capacity, "pending messages evicted from the store before their final state; their receipts are not sent");
+            });
+            return;
+        }
         if let Some(to) = lost_to {
             self.metrics.receipts_lost.fetch_add(1, Ordering::Relaxed);
             self.world
@@ -280,22 +377,30 @@ impl Carrier {
                     to: to.clone(),
                 });
         }
-        let Some(r) = receipt else {
+        let Some(receipt) = receipt else {
             return;
         };
-        let publish = move |me: Arc<Carrier>| {
-            if duplicated {
-                me.metrics
-                    .receipts_duplicated
-                    .fetch_add(1, Ordering::Relaxed);
-                me.receipts.publish(r.clone());
-            }
-            me.receipts.publish(r);
-        };
-        match reorder {
-            Some(hold) => self.at(hold, publish),
-            None => publish(Arc::clone(self)),
+        match fate.reorder {
+            Some(hold) => self.at(
+                hold,
+                Job::Publish {
+                    receipt,
+                    duplicated: fate.duplicated,
+                },
+            ),
+            None => self.publish_receipt(receipt, fate.duplicated),
         }
+    }
+
+    /// Hands a final receipt to the router (twice when `duplicated`).
+    fn publish_receipt(&self, receipt: PendingReceipt, duplicated: bool) {
+        if duplicated {
+            self.metrics
+                .receipts_duplicated
+                .fetch_add(1, Ordering::Relaxed);
+            self.receipts.publish(receipt.clone());
+        }
+        self.receipts.publish(receipt);
     }
 
     fn receipt_for(

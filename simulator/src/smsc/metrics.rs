@@ -150,6 +150,10 @@ pub struct Metrics {
     pub receipts_overflow: AtomicU64,
     /// Submits refused because the account's receipts backed up past the high-water mark.
     pub backpressure_refusals: AtomicU64,
+    /// Submits refused because the carrier's timers were full (`store.max_timers`).
+    pub timer_refusals: AtomicU64,
+    /// Messages evicted from the store before their final state (their receipts never made).
+    pub evicted_pending: AtomicU64,
     /// Receipt sends that failed (error status or no response) and were retried.
     pub receipts_retried: AtomicU64,
     /// Receipts never sent by design (simulated silent loss).

@@ -86,8 +86,9 @@ pub(crate) fn serve(
             )));
         }
     }
-    // Every carrier sweeps its expired receipts, listening or not.
+    // Every carrier runs its timers and sweeps its expired receipts, listening or not.
     for carrier in net.carriers() {
+        sweepers.push(tokio::spawn(Arc::clone(carrier).run_timers()));
         sweepers.push(tokio::spawn({
             let carrier = Arc::clone(carrier);
             let stop = stop_accepting.clone();

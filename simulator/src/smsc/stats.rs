@@ -38,6 +38,12 @@ pub struct CarrierStats {
     /// Of those, submits refused because the account's receipts backed up past
     /// `receipts.high_water` (answered with `receipts.full_response`).
     pub backpressure_refusals: u64,
+    /// Of those, submits refused because the carrier's timers were full (`store.max_timers`).
+    pub timer_refusals: u64,
+    /// Timers waiting now (delayed handset deliveries, final states, receipts, MO replies).
+    pub timers: usize,
+    /// Messages the store evicted before their final state (their receipts were never made).
+    pub evicted_pending: u64,
     /// Receipts withheld by simulated loss.
     pub receipts_lost: u64,
     /// Receipts sent twice by design.
