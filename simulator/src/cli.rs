@@ -85,7 +85,7 @@ pub(crate) struct ServeArgs {
     /// Close connections that have not bound within this time.
     #[arg(long, value_parser = humantime_parse)]
     pub bind_timeout: Option<Duration>,
-    /// Most simultaneous connections per listener.
+    /// Most simultaneous connections per carrier (all its listeners together).
     #[arg(long)]
     pub max_connections: Option<usize>,
 }

@@ -211,3 +211,37 @@ async fn timers_are_bounded_and_a_full_set_answers_queue_full() {
     net.shutdown().await;
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn held_responses_are_capped_per_session_with_throttled_answers() {
+    let mut cfg = config();
+    cfg.session.max_held_responses = 3;
+    cfg.behaviour.submit_latency = Some(simulator::config::Distribution::fixed(
+        Duration::from_millis(300),
+    ));
+    let net = TestNetwork::carrier(cfg).await;
+    let mut s = RawSession::bound(net.smpp).await;
+    // Ten requests pipelined: three are held for 300 ms, the other seven answered at once.
+    for i in 0..10 {
+        s.request(build::quiet(&format!("4477009{i:05}"))).await;
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        statuses.push(s.next_non_probe().await.status());
+    }
+    let throttled = statuses
+        .iter()
+        .filter(|s| **s == CommandStatus::EsmeRthrottled)
+        .count();
+    assert_eq!(throttled, 7, "{statuses:?}");
+    // The refusals came first; the held responses after their latency.
+    assert!(
+        statuses[..7]
+            .iter()
+            .all(|s| *s == CommandStatus::EsmeRthrottled)
+    );
+    let stats = net.carrier_stats("default").await;
+    assert_eq!(stats["window_refusals"], 7, "{stats}");
+    assert_eq!(stats["messages_accepted"], 3, "{stats}");
+    net.shutdown().await;
+}

@@ -246,8 +246,14 @@ pub struct SessionConfig {
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
     pub response_timeout: Duration,
-    /// Most simultaneous connections per listener; more are refused with a clear answer.
+    /// Most simultaneous connections to this carrier, all its listeners (plain and TLS)
+    /// together; more are refused with a clear answer (a bind_resp with ESME_RBINDFAIL), and
+    /// counted.
     pub max_connections: usize,
+    /// Most requests a session may have waiting for a held-back response (configured
+    /// `submit_latency`, injected `response_delay`); past it, new operations are answered at once
+    /// with ESME_RTHROTTLED (counted). Responses that are not held back do not count.
+    pub max_held_responses: usize,
     /// Most deliver_sm a session may have outstanding (unacknowledged) at once.
     pub deliver_window: usize,
     /// How long shutdown waits for sessions to unbind and drain.
@@ -263,7 +269,8 @@ impl Default for SessionConfig {
             bind_timeout: Duration::from_secs(10),
             enquire_link_interval: Duration::from_secs(30),
             response_timeout: Duration::from_secs(10),
-            max_connections: 10_000,
+            max_connections: 1_000,
+            max_held_responses: 1_000,
             deliver_window: 64,
             shutdown_grace: Duration::from_secs(5),
         }
@@ -727,6 +734,12 @@ impl CarrierConfig {
         if s.max_connections == 0 {
             return Err((
                 "session.max_connections".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if s.max_held_responses == 0 {
+            return Err((
+                "session.max_held_responses".into(),
                 "must be at least 1".into(),
             ));
         }

@@ -150,7 +150,12 @@ pub(crate) fn render_prometheus(carriers: &[CarrierFigures<'_>]) -> String {
         }
     }
     type Pick = fn(&Metrics) -> &AtomicU64;
-    let counters: [(&str, &str, Pick); 12] = [
+    let counters: [(&str, &str, Pick); 13] = [
+        (
+            "carrier_window_refusals_total",
+            "Operations refused with ESME_RTHROTTLED past session.max_held_responses.",
+            |m| &m.window_refusals,
+        ),
         (
             "carrier_timer_refusals_total",
             "Submits refused because the carrier's timers were full (store.max_timers).",

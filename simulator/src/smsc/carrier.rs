@@ -299,6 +299,7 @@ impl Carrier {
                 .collect(),
             backpressure_refusals: m.backpressure_refusals.load(Relaxed),
             timer_refusals: m.timer_refusals.load(Relaxed),
+            window_refusals: m.window_refusals.load(Relaxed),
             timers: self.timers.len(),
             evicted_pending: m.evicted_pending.load(Relaxed),
             receipts_lost: m.receipts_lost.load(Relaxed),

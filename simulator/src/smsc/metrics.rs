@@ -150,6 +150,8 @@ pub struct Metrics {
     pub receipts_overflow: AtomicU64,
     /// Submits refused because the account's receipts backed up past the high-water mark.
     pub backpressure_refusals: AtomicU64,
+    /// Operations refused because their session held `session.max_held_responses` responses.
+    pub window_refusals: AtomicU64,
     /// Submits refused because the carrier's timers were full (`store.max_timers`).
     pub timer_refusals: AtomicU64,
     /// Messages evicted from the store before their final state (their receipts never made).

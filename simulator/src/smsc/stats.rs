@@ -38,6 +38,9 @@ pub struct CarrierStats {
     /// Of those, submits refused because the account's receipts backed up past
     /// `receipts.high_water` (answered with `receipts.full_response`).
     pub backpressure_refusals: u64,
+    /// Of those, operations refused with ESME_RTHROTTLED because their session held
+    /// `session.max_held_responses` responses back already.
+    pub window_refusals: u64,
     /// Of those, submits refused because the carrier's timers were full (`store.max_timers`).
     pub timer_refusals: u64,
     /// Timers waiting now (delayed handset deliveries, final states, receipts, MO replies).

@@ -136,6 +136,7 @@ pub(crate) async fn run<S>(
                                 timers.push(tokio::time::sleep(d.after).map(move |_| key));
                                 held.insert(key, d);
                             }
+                            state.held = held.len();
                             if actions.close {
                                 close = true;
                                 break;
@@ -157,6 +158,7 @@ pub(crate) async fn run<S>(
                     out.extend(d.send);
                     ready.extend(d.then);
                 }
+                state.held = held.len();
             }
             changed = outage.changed() => {
                 if changed.is_err() || *outage.borrow_and_update() {

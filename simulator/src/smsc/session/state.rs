@@ -130,6 +130,8 @@ pub(crate) struct SessionState {
     faults_rng: rand_pcg::Pcg64Mcg,
     /// This session's own receipt queue, when it can receive and receipts go to their origin.
     pub(super) inbox: Option<Arc<SessionInbox>>,
+    /// Requests whose responses the I/O loop holds back now (submit latency, response delay).
+    pub(super) held: usize,
 }
 
 impl SessionState {
@@ -156,6 +158,7 @@ impl SessionState {
             received: 0,
             faults_rng,
             inbox: None,
+            held: 0,
         }
     }
 
@@ -225,6 +228,21 @@ impl SessionState {
         }
         if bound && faults.ignore_enquire_link && header.id() == CommandId::EnquireLink {
             return Actions::default();
+        }
+        // The client's window is its promise, not ours: past `max_held_responses` requests
+        // waiting for a held-back response, new operations are answered at once with
+        // ESME_RTHROTTLED (counted) instead of holding more.
+        if bound
+            && self.held >= self.carrier.cfg.session.max_held_responses
+            && is_operation(header.id())
+        {
+            let metrics = &self.carrier.metrics;
+            metrics.window_refusals.fetch_add(1, Ordering::Relaxed);
+            metrics.refusal(
+                self.account().unwrap_or_default(),
+                u32::from(CommandStatus::EsmeRthrottled),
+            );
+            return Actions::reply(error_response(&header, CommandStatus::EsmeRthrottled));
         }
         let mark = self.after_response.len();
         self.latency = Duration::ZERO;
@@ -723,6 +741,19 @@ impl SessionState {
             }
         }
     }
+}
+
+/// Operations whose answer may be held back (and so count against the held-response cap).
+fn is_operation(id: CommandId) -> bool {
+    matches!(
+        id,
+        CommandId::SubmitSm
+            | CommandId::DataSm
+            | CommandId::SubmitMulti
+            | CommandId::QuerySm
+            | CommandId::CancelSm
+            | CommandId::ReplaceSm
+    )
 }
 
 /// The fields of submit_sm and data_sm that acceptance needs.
