@@ -245,3 +245,37 @@ async fn held_responses_are_capped_per_session_with_throttled_answers() {
     assert_eq!(stats["messages_accepted"], 3, "{stats}");
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn event_subscribers_are_capped_with_503_and_counted() {
+    let mut sim = testbed_tests::network_of(config());
+    sim.events.max_subscribers = 3;
+    let net = TestNetwork::start(sim).await;
+    let url = format!("ws://{}/v1/events?type=call", net.http);
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .expect("handshake under the cap");
+        open.push(ws);
+    }
+    match tokio_tungstenite::connect_async(url.as_str()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 503);
+        }
+        other => panic!("expected 503 past the cap, got {other:?}"),
+    }
+    let stats = net.get_ok("/v1/stats").await;
+    assert_eq!(stats["event_subscribers"]["open"], 3, "{stats}");
+    assert_eq!(stats["event_subscribers"]["refused"], 1, "{stats}");
+    // A place frees when a subscriber leaves.
+    drop(open.pop());
+    eventually("the subscription is dropped", || async {
+        net.get_ok("/v1/stats").await["event_subscribers"]["open"] == 2
+    })
+    .await;
+    tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("a place again");
+    net.shutdown().await;
+}

@@ -103,13 +103,25 @@ impl Default for HandsetsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventsConfig {
-    /// Events buffered for subscribers; a subscriber further behind is told how many it missed.
+    /// Events held in the ring all subscribers read (about 300 bytes each while anyone
+    /// subscribes); a subscriber further behind is told how many it missed.
     pub capacity: usize,
+    /// Most WebSocket subscribers of `GET /v1/events` at once; more are answered 503 (counted).
+    pub max_subscribers: usize,
+    /// A WebSocket subscriber told this many times that it fell behind the ring is closed
+    /// (close code 1008, counted): a client that cannot keep up is told to reconnect with a
+    /// narrower filter rather than served a stream of gaps.
+    pub max_lags: u32,
 }
 
 impl Default for EventsConfig {
     fn default() -> Self {
-        Self { capacity: 4096 }
+        let limits = crate::world::events::EventLimits::default();
+        Self {
+            capacity: 4096,
+            max_subscribers: limits.max_subscribers,
+            max_lags: limits.max_lags,
+        }
     }
 }
 
@@ -588,8 +600,14 @@ impl SimConfig {
         if self.handsets.max_bytes < 4096 {
             return Err(("handsets.max_bytes".into(), "must be at least 4096".into()));
         }
-        if self.events.capacity == 0 {
-            return Err(("events.capacity".into(), "must be at least 1".into()));
+        if self.events.capacity == 0 || self.events.capacity > 1 << 24 {
+            return Err((
+                "events.capacity".into(),
+                "must be from 1 to 16777216".into(),
+            ));
+        }
+        if self.events.max_lags == 0 {
+            return Err(("events.max_lags".into(), "must be at least 1".into()));
         }
         let mut listeners = std::collections::HashSet::new();
         for (name, c) in &self.carriers {

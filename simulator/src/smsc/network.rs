@@ -22,7 +22,7 @@ use crate::config::{SimConfig, TimelineEntry};
 use crate::handsets::{HandsetLimits, Handsets};
 use crate::world::World;
 use crate::world::calls::CallRecord;
-use crate::world::events::EventBus;
+use crate::world::events::{EventBus, EventLimits};
 use crate::world::lookup::CarrierStatus;
 use crate::world::plan::{NumberPlan, PlanError};
 use crate::world::voice::{self, CallError, CallRequest};
@@ -136,8 +136,12 @@ impl Network {
                 max_entries: cfg.handsets.max_entries,
                 max_bytes: cfg.handsets.max_bytes,
             })),
-            events: Arc::new(EventBus::with_shutdown(
+            events: Arc::new(EventBus::with_limits(
                 cfg.events.capacity,
+                EventLimits {
+                    max_subscribers: cfg.events.max_subscribers,
+                    max_lags: cfg.events.max_lags,
+                },
                 shutdown.child_token(),
             )),
             calls: crate::world::calls::Calls::default(),

@@ -10,6 +10,7 @@ use super::receipts::ReceiptAccount;
 use super::store::StoreStats;
 use crate::handsets::HandsetStats;
 use crate::world::World;
+use crate::world::events::SubscriberStats;
 
 /// One carrier's figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,6 +83,8 @@ pub struct Stats {
     pub handsets: HandsetStats,
     /// Events published.
     pub events_published: u64,
+    /// Event-stream subscribers: open, refused at the cap, closed for lagging.
+    pub event_subscribers: SubscriberStats,
     /// Per carrier.
     pub carriers: Vec<CarrierStats>,
 }
@@ -110,6 +113,7 @@ impl Stats {
             scenario_elapsed_secs: world.scenario_elapsed().as_secs_f64(),
             handsets: world.handsets.stats(),
             events_published: world.events.published(),
+            event_subscribers: world.events.subscriber_stats(),
             carriers,
         }
     }
