@@ -416,6 +416,9 @@ impl Running {
         let carriers = self.serving.shutdown().await;
         let world = &self.net.world;
         world.shutdown.cancel();
+        // Calls end when their carrier's token is cancelled; wait for them, briefly.
+        world.calls.tasks.close();
+        let _ = tokio::time::timeout(Duration::from_millis(200), world.calls.tasks.wait()).await;
         if let Some(h) = self.http {
             let _ = tokio::time::timeout(Duration::from_secs(1), h).await;
         }
@@ -423,7 +426,7 @@ impl Running {
         let mut total = CarrierReport::default();
         for r in carriers.values() {
             total.receipts.add(&r.receipts);
-            total.sessions_cut = r.sessions_cut;
+            total.sessions_cut += r.sessions_cut;
             total.messages_accepted += r.messages_accepted;
         }
         Report {

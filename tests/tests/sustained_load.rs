@@ -279,3 +279,63 @@ async fn event_subscribers_are_capped_with_503_and_counted() {
         .expect("a place again");
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn long_mo_text_arrives_whole_and_too_long_is_refused() {
+    let net = TestNetwork::carrier(config()).await;
+    let mut rx = RawSession::bound(net.smpp).await;
+    let text = "stop ".repeat(60); // 300 characters: more than one short_message
+    let (status, body) = net
+        .send_json(
+            reqwest::Method::POST,
+            "/v1/mo",
+            &serde_json::json!({"from": "+447700900001", "to": "12345", "text": text}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let mo = take_receipts(&mut rx, 1).await.remove(0);
+    let Some(Pdu::DeliverSm(d)) = mo.pdu() else {
+        unreachable!()
+    };
+    assert!(d.short_message().as_ref().is_empty());
+    let payload = smpp::pdu::message_payload(d.tlvs()).expect("message_payload");
+    assert_eq!(payload, text.as_bytes());
+
+    let (status, body) = net
+        .send_json(
+            reqwest::Method::POST,
+            "/v1/mo",
+            &serde_json::json!({"from": "+447700900001", "to": "12345", "text": "x".repeat(1_000_000)}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("at most 1530"),
+        "{body}"
+    );
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn call_text_is_capped() {
+    let net = TestNetwork::carrier(config()).await;
+    let (status, body) = net
+        .send_json(
+            reqwest::Method::POST,
+            "/v1/calls",
+            &serde_json::json!({"to": "+447700900001", "from": "+15550001", "text": "1 ".repeat(5_000)}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("at most 1000"),
+        "{body}"
+    );
+    net.shutdown().await;
+}

@@ -143,7 +143,8 @@ impl Carrier {
     /// configured refusal status.
     pub(super) fn admit(&self, account: &str, parts: u32) -> Result<(), CommandStatus> {
         let now = std::time::Instant::now();
-        if let Some(b) = self.account_throttles.get(account) {
+        let account_bucket = self.account_throttles.get(account);
+        if let Some(b) = account_bucket {
             let mut b = lock(b);
             if b.try_take(now, parts).is_err() {
                 return Err(CommandStatus::from(b.config().response.command_status()));
@@ -152,6 +153,11 @@ impl Carrier {
         if let Some(b) = lock(&self.throttle).as_mut()
             && b.try_take(now, parts).is_err()
         {
+            // The account's tokens were spent on a message the carrier refused: give them
+            // back, or a throttled carrier would also drain every account's budget.
+            if let Some(a) = account_bucket {
+                lock(a).refund(now, parts);
+            }
             return Err(CommandStatus::from(b.config().response.command_status()));
         }
         Ok(())
@@ -230,6 +236,21 @@ mod tests {
             );
             assert_eq!(x.map(|d| d.submit_latency), y.map(|d| d.submit_latency));
         }
+    }
+
+    #[tokio::test]
+    async fn a_carrier_refusal_refunds_the_account_tokens() {
+        let net = carrier_toml(
+            "[carriers.default.throttle]\nrate = 0.001\nburst = 1\n[carriers.default.accounts.test.throttle]\nrate = 0.001\nburst = 2\n",
+        );
+        let c = net.carrier("default").expect("carrier");
+        assert!(c.decide("test", &submission("447700900001")).is_ok());
+        // The carrier's bucket is empty now; the account had two tokens and keeps one.
+        for _ in 0..5 {
+            assert!(c.decide("test", &submission("447700900001")).is_err());
+        }
+        let tokens = lock(&c.account_throttles["test"]).tokens(std::time::Instant::now());
+        assert!(tokens > 0.99, "the account kept its token: {tokens}");
     }
 
     #[test]

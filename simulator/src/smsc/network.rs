@@ -51,6 +51,10 @@ pub(crate) struct MoRequest {
     pub account: Option<String>,
 }
 
+/// Longest MO text: ten concatenated GSM-7 parts' worth. Longer than one short_message (254
+/// octets), it is sent whole in message_payload.
+pub(crate) const MAX_MO_CHARS: usize = 1_530;
+
 /// Where an MO message was queued.
 #[derive(Debug, serde::Serialize)]
 pub(crate) struct MoQueued {
@@ -73,6 +77,12 @@ pub(crate) enum MoError {
     /// `text` is empty.
     #[error("text: must not be empty")]
     EmptyText,
+    /// `text` is longer than an MO message may be.
+    #[error("text: {chars} characters; an MO message has at most {MAX_MO_CHARS}")]
+    TextTooLong {
+        /// Characters given.
+        chars: usize,
+    },
     /// The named carrier does not exist.
     #[error(transparent)]
     UnknownCarrier(#[from] UnknownCarrier),
@@ -214,7 +224,7 @@ impl Network {
             occurrence: carrier.next_occurrence(&format!("voice:{to}")),
             stop: carrier.shutdown.clone(),
         };
-        Ok(voice::place(&self.world, req, to, resolved.as_ref(), route))
+        voice::place(&self.world, req, to, resolved.as_ref(), route)
     }
 
     /// Queues a handset's text for an ESME: through the named carrier or the handset's own (the
@@ -226,6 +236,10 @@ impl Network {
             .to_string();
         if req.text.is_empty() {
             return Err(MoError::EmptyText);
+        }
+        let chars = req.text.chars().count();
+        if chars > MAX_MO_CHARS {
+            return Err(MoError::TextTooLong { chars });
         }
         let carrier = match req
             .carrier
