@@ -285,12 +285,13 @@ pub async fn start(config: SimConfig, binds: Binds) -> Result<Running, StartErro
     let http_stop = CancellationToken::new();
     let http = http_listener.map(|l| {
         let app = crate::control::router(Arc::clone(&net));
-        let stop = http_stop.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(l, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-        })
+        tokio::spawn(crate::control::server::serve(
+            l,
+            app,
+            net.http_limits,
+            Arc::clone(&net.http),
+            http_stop.clone(),
+        ))
     });
     tracing::info!(
         seed = net.world.seed,
@@ -420,7 +421,7 @@ impl Running {
         world.calls.tasks.close();
         let _ = tokio::time::timeout(Duration::from_millis(200), world.calls.tasks.wait()).await;
         if let Some(h) = self.http {
-            let _ = tokio::time::timeout(Duration::from_secs(1), h).await;
+            let _ = tokio::time::timeout(Duration::from_millis(1500), h).await;
         }
         let elapsed = world.started.elapsed();
         let mut total = CarrierReport::default();

@@ -280,6 +280,9 @@ pub fn main() -> std::process::ExitCode {
             }
         }
     });
+    // Whatever is still running (connections being torn down, the runtime's blocking pool)
+    // gets half a second: the report is out, and exit must not wait on a peer.
+    runtime.shutdown_timeout(Duration::from_millis(500));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

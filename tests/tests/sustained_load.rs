@@ -339,3 +339,51 @@ async fn call_text_is_capped() {
     );
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn http_connections_are_capped_and_slow_headers_time_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sim = testbed_tests::network_of(config());
+    sim.http.max_connections = 2;
+    sim.http.header_timeout = Duration::from_millis(300);
+    let net = TestNetwork::start(sim).await;
+    // Two slowloris clients: a few bytes of headers, then nothing.
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(net.http)
+            .await
+            .expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("write");
+        slow.push(s);
+    }
+    // While they hold both places, a third connection is answered 503 at once.
+    let mut third = tokio::net::TcpStream::connect(net.http)
+        .await
+        .expect("connect");
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), third.read_to_string(&mut answer))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    // The slow ones are closed when their header time runs out.
+    for mut s in slow {
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+            .await
+            .expect("closed by the server within the header timeout");
+        assert!(read.is_ok());
+    }
+    // Places are free again.
+    eventually("the control plane answers again", || async {
+        reqwest::get(net.url("/healthz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    let stats = net.get_ok("/v1/stats").await;
+    assert_eq!(stats["http"]["refused"], 1, "{stats}");
+    net.shutdown().await;
+}

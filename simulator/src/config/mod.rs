@@ -42,6 +42,8 @@ pub struct SimConfig {
     pub handsets: HandsetsConfig,
     /// The event stream.
     pub events: EventsConfig,
+    /// The HTTP control plane's connections.
+    pub http: HttpConfig,
     /// Currency of the prices in `ranges`.
     pub currency: String,
     /// Carriers by name; each has its own SMPP listeners, accounts and behaviour. With none, one
@@ -62,6 +64,7 @@ impl Default for SimConfig {
             unknown_numbers: UnknownNumbers::Reject,
             handsets: HandsetsConfig::default(),
             events: EventsConfig::default(),
+            http: HttpConfig::default(),
             currency: "EUR".into(),
             carriers: BTreeMap::new(),
             ranges: Vec::new(),
@@ -121,6 +124,35 @@ impl Default for EventsConfig {
             capacity: 4096,
             max_subscribers: limits.max_subscribers,
             max_lags: limits.max_lags,
+        }
+    }
+}
+
+/// Bounds of the HTTP control plane's connections.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Most connections open at once (WebSocket streams included); one more is answered 503
+    /// and closed (counted).
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers; also how long a keep-alive connection
+    /// may stay idle between requests.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub header_timeout: Duration,
+    /// Time a request may take, reading its body included; longer ones are answered 408
+    /// (counted). WebSocket streams are not bound by it once upgraded.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 1_024,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -605,6 +637,17 @@ impl SimConfig {
                 "events.capacity".into(),
                 "must be from 1 to 16777216".into(),
             ));
+        }
+        if self.http.max_connections == 0 {
+            return Err(("http.max_connections".into(), "must be at least 1".into()));
+        }
+        for (name, d) in [
+            ("http.header_timeout", self.http.header_timeout),
+            ("http.request_timeout", self.http.request_timeout),
+        ] {
+            if d.is_zero() {
+                return Err((name.into(), "must be longer than zero".into()));
+            }
         }
         if self.events.max_lags == 0 {
             return Err(("events.max_lags".into(), "must be at least 1".into()));

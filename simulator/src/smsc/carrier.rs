@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::delivery::Job;
+use super::jobs::Job;
 use super::metrics::Metrics;
 use super::receipts::ReceiptRouter;
 use super::stats::CarrierStats;

@@ -16,6 +16,7 @@ use smpp::receipt::ReceiptState;
 
 use super::carrier::Carrier;
 use super::decide::Refusal;
+use super::jobs::{Fate, Job};
 use super::receipts::{PendingReceipt, SessionInbox};
 use super::store::{MessageRecord, Slot, Submission};
 use super::timers::Full;
@@ -40,47 +41,6 @@ pub(crate) struct AfterResponse {
     /// The submitting session's inbox, where the receipt goes first (see
     /// [`crate::config::ReceiptRouting`]).
     origin: Option<Arc<SessionInbox>>,
-}
-
-/// Work that waits on a timer (see [`super::timers`]): everything it needs, so running it
-/// reads the store only where the record is the truth (its state, its parts).
-#[derive(Debug)]
-pub(crate) enum Job {
-    /// The message (or part) reaches its handset; the handset may reply.
-    Handset {
-        slot: Slot,
-        id: String,
-        mo: Option<(Duration, String)>,
-    },
-    /// The message reaches its final state; its receipt is made.
-    Finish {
-        slot: Slot,
-        id: String,
-        fate: Fate,
-        origin: Option<Arc<SessionInbox>>,
-    },
-    /// A receipt held back to arrive out of order.
-    Publish {
-        receipt: PendingReceipt,
-        duplicated: bool,
-    },
-    /// A handset's MO reply.
-    Mo {
-        account: String,
-        from: String,
-        to: String,
-        text: String,
-    },
-}
-
-/// What the engine decided for a message's end (the part of the [`Decision`] finishing needs).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Fate {
-    outcome: ReceiptState,
-    error_code: u16,
-    lost: bool,
-    duplicated: bool,
-    reorder: Option<Duration>,
 }
 
 /// The answer to one submitted message.

@@ -17,7 +17,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::carrier::Carrier;
-use super::stats::{CarrierStats, Stats};
+use super::stats::{CarrierStats, HttpCounters, Stats};
 use crate::config::{SimConfig, TimelineEntry};
 use crate::handsets::{HandsetLimits, Handsets};
 use crate::world::World;
@@ -112,6 +112,10 @@ pub(crate) struct Network {
     carriers: BTreeMap<String, Arc<Carrier>>,
     /// The timeline from the file, applied by [`Network::run_timeline`].
     timeline: Vec<TimelineEntry>,
+    /// The control plane's connection counters (its server counts, stats report).
+    pub http: Arc<HttpCounters>,
+    /// The control plane's connection limits.
+    pub http_limits: crate::config::HttpConfig,
 }
 
 impl Network {
@@ -165,6 +169,8 @@ impl Network {
             world,
             carriers,
             timeline: cfg.timeline.clone(),
+            http: Arc::default(),
+            http_limits: cfg.http,
         }))
     }
 
@@ -275,7 +281,7 @@ impl Network {
     /// The stats of every carrier and their totals.
     pub fn stats(&self) -> Stats {
         let carriers: Vec<CarrierStats> = self.carriers().map(|c| c.stats()).collect();
-        Stats::of(&self.world, carriers)
+        Stats::of(&self.world, &self.http, carriers)
     }
 
     /// Applies the timeline until `stop`: each entry at its offset from start, divided by the

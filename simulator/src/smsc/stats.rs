@@ -3,6 +3,7 @@
 //! plane serves it as `GET /v1/stats`, and embedders read it from the front door.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +57,24 @@ pub struct CarrierStats {
     pub mo: u64,
 }
 
+/// Counters of the control plane's connections (kept by its server, reported here).
+#[derive(Debug, Default)]
+pub(crate) struct HttpCounters {
+    /// Connections refused at `http.max_connections`.
+    pub refused: AtomicU64,
+    /// Requests answered 408 for taking longer than `http.request_timeout`.
+    pub timed_out: AtomicU64,
+}
+
+/// The control plane's refusals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpStats {
+    /// Connections refused (503) because `http.max_connections` were open.
+    pub refused: u64,
+    /// Requests answered 408 for taking longer than `http.request_timeout`.
+    pub timed_out: u64,
+}
+
 /// A whole network's figures: the totals at the top (so a one-carrier run reads as one
 /// carrier), each carrier under `carriers`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,13 +104,15 @@ pub struct Stats {
     pub events_published: u64,
     /// Event-stream subscribers: open, refused at the cap, closed for lagging.
     pub event_subscribers: SubscriberStats,
+    /// The control plane's refusals.
+    pub http: HttpStats,
     /// Per carrier.
     pub carriers: Vec<CarrierStats>,
 }
 
 impl Stats {
     /// Totals over `carriers`, with the world's clock and counts.
-    pub(crate) fn of(world: &World, carriers: Vec<CarrierStats>) -> Self {
+    pub(crate) fn of(world: &World, http: &HttpCounters, carriers: Vec<CarrierStats>) -> Self {
         let mut receipts = ReceiptAccount::default();
         let mut store = StoreStats::default();
         for c in &carriers {
@@ -114,6 +135,10 @@ impl Stats {
             handsets: world.handsets.stats(),
             events_published: world.events.published(),
             event_subscribers: world.events.subscriber_stats(),
+            http: HttpStats {
+                refused: http.refused.load(Ordering::Relaxed),
+                timed_out: http.timed_out.load(Ordering::Relaxed),
+            },
             carriers,
         }
     }
