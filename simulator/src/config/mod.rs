@@ -314,7 +314,7 @@ impl Default for SessionConfig {
             enquire_link_interval: Duration::from_secs(30),
             response_timeout: Duration::from_secs(10),
             max_connections: 1_000,
-            max_held_responses: 1_000,
+            max_held_responses: 256,
             deliver_window: 64,
             shutdown_grace: Duration::from_secs(5),
         }
