@@ -15,6 +15,8 @@
 # Usage: bench/soak.sh            (RUNS x (DURATION + ~5 s); 11 minutes with the defaults)
 # Env:   RUNS=10 DURATION=60s RATE=20000 BINDS=4 WINDOW=1000 LOADGEN_THREADS=1
 #        CARRIER_ARGS="--delivery-delay 0s"
+#        CARRIER_BIN=path/to/carrier-sim (default: the release build; e.g. one built with
+#        --no-default-features, without mimalloc, to compare)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -28,9 +30,10 @@ CARRIER_ARGS=${CARRIER_ARGS:---delivery-delay 0s}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 echo "== build (release)"
-cargo build --release -q -p simulator --bin carrier-sim
+[ -n "${CARRIER_BIN:-}" ] || cargo build --release -q -p simulator --bin carrier-sim
 cargo build --release -q -p loadgen --bin loadgen
 BIN=$CARGO_TARGET_DIR/release
+CARRIER_BIN=${CARRIER_BIN:-$BIN/carrier-sim}
 WORK=$(mktemp -d)
 PID=
 cleanup() {
@@ -46,7 +49,7 @@ kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 
 echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # shellcheck disable=SC2086 # CARRIER_ARGS is a list of arguments
-"$BIN/carrier-sim" serve --smpp 127.0.0.1:0 --http 127.0.0.1:0 --account test:secret \
+"$CARRIER_BIN" serve --smpp 127.0.0.1:0 --http 127.0.0.1:0 --account test:secret \
     $CARRIER_ARGS >"$WORK/carrier.out" 2>"$WORK/carrier.err" &
 PID=$!
 ADDR=

@@ -370,10 +370,15 @@ impl Carrier {
         error_code: u16,
         intermediate: bool,
     ) -> PendingReceipt {
-        let text: String = smpp::text::decode(r.data_coding, &r.payload)
-            .chars()
-            .take(self.cfg.receipts.text_chars)
-            .collect();
+        // Only the first `text_chars` characters are copied: decode just enough bytes for
+        // them (no SMPP encoding takes more than 4 octets a character) instead of the whole
+        // message.
+        let n = self.cfg.receipts.text_chars;
+        let head = &r.payload[..r.payload.len().min(n.saturating_mul(4))];
+        let mut text = smpp::text::decode(r.data_coding, head);
+        if let Some((cut, _)) = text.char_indices().nth(n) {
+            text.truncate(cut);
+        }
         PendingReceipt {
             message_id: r.message_id.clone(),
             account: r.account.clone(),
