@@ -25,33 +25,13 @@ WINDOW=${WINDOW:-1000}
 CARRIER_ARGS=${CARRIER_ARGS:---delivery-delay 0s}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
-echo "== build (release)"
-[ -n "${CARRIER_BIN:-}" ] || cargo build --release -q -p simulator --bin carrier-sim
-cargo build --release -q -p loadgen --bin loadgen
-BIN=$CARGO_TARGET_DIR/release
-CARRIER_BIN=${CARRIER_BIN:-$BIN/carrier-sim}
-WORK=$(mktemp -d)
-PID=
-cleanup() {
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null || true
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=bench/carrier.sh
+. "$(dirname "$0")/carrier.sh"
+prepare
 
 echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # shellcheck disable=SC2086 # CARRIER_ARGS is a list of arguments
-"$CARRIER_BIN" serve --smpp 127.0.0.1:0 --http 127.0.0.1:0 --account test:secret \
-    $CARRIER_ARGS >"$WORK/carrier.out" 2>"$WORK/carrier.err" &
-PID=$!
-ADDR=
-for _ in $(seq 1 200); do
-    ADDR=$(jq -r 'select(.event=="listening" and .service=="smpp") | .addr' "$WORK/carrier.out" 2>/dev/null | head -1)
-    [ -n "$ADDR" ] && break
-    sleep 0.05
-done
-[ -n "$ADDR" ] || { echo "carrier-sim did not start:" >&2; cat "$WORK/carrier.err" >&2; exit 1; }
-HTTP=$(jq -r 'select(.event=="listening" and .service=="http") | .addr' "$WORK/carrier.out" | head -1)
+start_carrier "$WORK" $CARRIER_ARGS
 echo "   carrier-sim $ADDR (pid $PID, $CARRIER_ARGS); $BINDS binds, window $WINDOW"
 
 phase() {

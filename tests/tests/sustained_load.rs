@@ -301,42 +301,34 @@ async fn long_mo_text_arrives_whole_and_too_long_is_refused() {
     let payload = smpp::pdu::message_payload(d.tlvs()).expect("message_payload");
     assert_eq!(payload, text.as_bytes());
 
-    let (status, body) = net
-        .send_json(
-            reqwest::Method::POST,
-            "/v1/mo",
-            &serde_json::json!({"from": "+447700900001", "to": "12345", "text": "x".repeat(1_000_000)}),
-        )
-        .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("at most 1530"),
-        "{body}"
-    );
+    refused_with(
+        &net,
+        "/v1/mo",
+        serde_json::json!({"from": "+447700900001", "to": "12345", "text": "x".repeat(1_000_000)}),
+        "at most 1530",
+    )
+    .await;
     net.shutdown().await;
+}
+
+/// POSTs `body` to `path` and checks the answer is 400 with an error that says `why`.
+async fn refused_with(net: &TestNetwork, path: &str, body: serde_json::Value, why: &str) {
+    let (status, answer) = net.send_json(reqwest::Method::POST, path, &body).await;
+    assert_eq!(status, 400, "{answer}");
+    let error = answer["error"].as_str().unwrap_or_default();
+    assert!(error.contains(why), "{answer}");
 }
 
 #[tokio::test]
 async fn call_text_is_capped() {
     let net = TestNetwork::carrier(config()).await;
-    let (status, body) = net
-        .send_json(
-            reqwest::Method::POST,
-            "/v1/calls",
-            &serde_json::json!({"to": "+447700900001", "from": "+15550001", "text": "1 ".repeat(5_000)}),
-        )
-        .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("at most 1000"),
-        "{body}"
-    );
+    refused_with(
+        &net,
+        "/v1/calls",
+        serde_json::json!({"to": "+447700900001", "from": "+15550001", "text": "1 ".repeat(5_000)}),
+        "at most 1000",
+    )
+    .await;
     net.shutdown().await;
 }
 

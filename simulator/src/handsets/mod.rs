@@ -199,7 +199,53 @@ struct Held {
     received_at: DateTime<Utc>,
     carrier: Arc<str>,
     /// `from`, `reference`, then the text.
-    data: Box<[u8]>,
+    data: Data,
+}
+
+/// Octets of an entry's strings held inside the entry itself: an OTP's sender, message id and
+/// text fit, so most deliveries allocate nothing and the ring is one allocation, not a million.
+const INLINE_DATA: usize = 64;
+
+/// An entry's strings, inline when they fit.
+#[derive(Debug)]
+enum Data {
+    Inline { len: u8, bytes: [u8; INLINE_DATA] },
+    Heap(Box<[u8]>),
+}
+
+impl Data {
+    fn new(parts: [&[u8]; 3]) -> Self {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len <= INLINE_DATA {
+            let mut bytes = [0u8; INLINE_DATA];
+            let mut at = 0;
+            for p in parts {
+                bytes[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
+            Data::Inline {
+                len: len as u8,
+                bytes,
+            }
+        } else {
+            Data::Heap(parts.concat().into_boxed_slice())
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Data::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Data::Heap(b) => b,
+        }
+    }
+
+    /// Bytes allocated outside the entry.
+    fn heap_len(&self) -> usize {
+        match self {
+            Data::Inline { .. } => 0,
+            Data::Heap(b) => b.len() + ALLOC_OVERHEAD,
+        }
+    }
 }
 
 /// What the allocator adds to each allocation, roughly: counted in the byte budget.
@@ -207,11 +253,11 @@ const ALLOC_OVERHEAD: usize = 16;
 
 impl Held {
     fn bytes(&self) -> usize {
-        std::mem::size_of::<Option<Held>>() + self.data.len() + ALLOC_OVERHEAD
+        std::mem::size_of::<Option<Held>>() + self.data.heap_len()
     }
 
     fn view(&self) -> InboxEntry {
-        let (from, rest) = self.data.split_at(usize::from(self.from_len));
+        let (from, rest) = self.data.as_slice().split_at(usize::from(self.from_len));
         let (reference, text) = rest.split_at(usize::from(self.reference_len));
         InboxEntry {
             seq: self.seq,
@@ -470,7 +516,7 @@ impl std::borrow::Borrow<str> for NumberKey {
 /// Default cap on the number of handsets: a load test spraying random numbers must not grow
 /// the process without bound. About 100 bytes each (map slot, inbox, creation order).
 pub const DEFAULT_MAX_HANDSETS: usize = 1_000_000;
-/// Default cap on entries held in all inboxes together.
+/// Default cap on entries held in all inboxes together (about 140 bytes each for an OTP).
 pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
 /// Default cap on the bytes those entries take: 256 MiB.
 pub const DEFAULT_MAX_BYTES: usize = 256 << 20;
@@ -552,10 +598,7 @@ impl Handsets {
         // comes from SMPP longer than 65 octets; HTTP callers get the first 255).
         let from = truncate(&entry.from);
         let reference = truncate(&entry.reference);
-        let mut data = Vec::with_capacity(from.len() + reference.len() + text.len());
-        data.extend_from_slice(from.as_bytes());
-        data.extend_from_slice(reference.as_bytes());
-        data.extend_from_slice(&text);
+        let data = Data::new([from.as_bytes(), reference.as_bytes(), &text]);
         let limits = self.limits;
         let mut guard = self.shard(number);
         let shard = &mut *guard;
@@ -586,7 +629,7 @@ impl Handsets {
             reference_len: reference.len() as u8,
             received_at: entry.received_at,
             carrier: entry.carrier,
-            data: data.into_boxed_slice(),
+            data,
         };
         shard.live += 1;
         shard.bytes += held.bytes();
