@@ -286,8 +286,9 @@ impl MessageStore {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         // Allocated once at the bound: doubling a store full of live records stalled the
-        // carrier while it copied them.
-        let reserve = capacity.min(1 << 20);
+        // carrier while it copied them. One more than the bound, because a record (and its
+        // index entries) is added before the oldest is evicted.
+        let reserve = capacity.min(1 << 20) + 1;
         let inner = Inner {
             records: VecDeque::with_capacity(reserve),
             by_id: FastMap::with_capacity_and_hasher(reserve, Default::default()),
