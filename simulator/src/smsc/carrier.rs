@@ -108,6 +108,10 @@ pub(crate) struct Carrier {
     pub(super) account_throttles: HashMap<String, Mutex<TokenBucket>>,
     outage: watch::Sender<bool>,
     outage_epoch: AtomicU64,
+    /// Cancels the timer of the outage in force, so a new outage (or its end) stops the old
+    /// timer instead of leaving a task behind: at most one outage timer per carrier, however
+    /// often the control plane is called.
+    outage_timer: Mutex<CancellationToken>,
     pub(super) occurrences: Box<[AtomicU32]>,
     sessions: AtomicU64,
     /// Cancelled when the carrier shuts down.
@@ -181,6 +185,7 @@ impl Carrier {
                 .collect(),
             outage: watch::channel(false).0,
             outage_epoch: AtomicU64::new(0),
+            outage_timer: Mutex::new(CancellationToken::new()),
             occurrences: (0..OCCURRENCE_BUCKETS).map(|_| AtomicU32::new(0)).collect(),
             sessions: AtomicU64::new(0),
             shutdown: world.shutdown.child_token(),
@@ -383,9 +388,10 @@ impl Carrier {
                     "duration_ms": duration.map(|d| d.as_millis() as u64),
                 }),
             });
+        let replaced = self.shutdown.child_token();
+        std::mem::replace(&mut *lock(&self.outage_timer), replaced.clone()).cancel();
         if let Some(d) = duration {
             let me = Arc::clone(self);
-            let stop = self.shutdown.clone();
             self.tasks.spawn(async move {
                 tokio::select! {
                     _ = tokio::time::sleep(d) => {
@@ -394,7 +400,8 @@ impl Carrier {
                             me.end_outage();
                         }
                     }
-                    _ = stop.cancelled() => {}
+                    // A newer outage, an explicit end, or shutdown.
+                    _ = replaced.cancelled() => {}
                 }
             });
         }
@@ -403,6 +410,7 @@ impl Carrier {
     /// Brings the carrier back up.
     pub fn end_outage(&self) {
         self.outage_epoch.fetch_add(1, Ordering::SeqCst);
+        lock(&self.outage_timer).cancel();
         if self.outage.send_replace(false) {
             tracing::info!(carrier = %self.name(), "outage ended");
             self.world
@@ -522,6 +530,29 @@ impl Carrier {
 mod tests {
     use super::*;
     use crate::config::AccountConfig;
+
+    #[tokio::test]
+    async fn repeated_outages_keep_one_timer() {
+        let mut cfg = CarrierConfig::default();
+        cfg.accounts
+            .insert("test".into(), AccountConfig::new("secret"));
+        let net = crate::smsc::network::Network::single(cfg);
+        let c = net.carrier("default").expect("carrier");
+        for _ in 0..1000 {
+            c.start_outage(Some(Duration::from_secs(3600)));
+        }
+        // The replaced timers end as soon as they run.
+        for _ in 0..100 {
+            if c.tasks.len() <= 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(c.tasks.len(), 1);
+        assert!(c.is_down());
+        c.end_outage();
+        assert!(!c.is_down());
+    }
 
     #[test]
     fn bind_limits_and_credentials() {
