@@ -229,6 +229,26 @@ impl SessionState {
         if bound && faults.ignore_enquire_link && header.id() == CommandId::EnquireLink {
             return Actions::default();
         }
+        // Back-pressure answers before the body is even decoded: under overload refusals come
+        // at the offered rate, and each must cost as little as possible so the carrier keeps
+        // its CPU for the messages it accepted (and their receipts).
+        if bound
+            && matches!(
+                header.id(),
+                CommandId::SubmitSm | CommandId::DataSm | CommandId::SubmitMulti
+            )
+            && let Some(status) = self
+                .carrier
+                .receipts
+                .refusal(self.account().unwrap_or_default())
+        {
+            let metrics = &self.carrier.metrics;
+            metrics
+                .backpressure_refusals
+                .fetch_add(1, Ordering::Relaxed);
+            metrics.refusal(self.account().unwrap_or_default(), status);
+            return Actions::reply(error_response(&header, CommandStatus::from(status)));
+        }
         // The client's window is its promise, not ours: past `max_held_responses` requests
         // waiting for a held-back response, new operations are answered at once with
         // ESME_RTHROTTLED (counted) instead of holding more.
