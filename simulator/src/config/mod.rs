@@ -121,7 +121,9 @@ impl Default for EventsConfig {
     fn default() -> Self {
         let limits = crate::world::events::EventLimits::default();
         Self {
-            capacity: 4096,
+            // About 270 ms of events at 20,000 messages/s with receipts (three events each):
+            // room for a subscriber's task to be scheduled late on a busy machine.
+            capacity: 16_384,
             max_subscribers: limits.max_subscribers,
             max_lags: limits.max_lags,
         }
