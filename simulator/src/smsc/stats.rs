@@ -75,6 +75,15 @@ pub struct HttpStats {
     pub timed_out: u64,
 }
 
+/// Voice calls in progress and refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallStats {
+    /// Calls in progress now.
+    pub active: usize,
+    /// Calls refused (503) because as many as the voice channel carries were in progress.
+    pub refused: u64,
+}
+
 /// A whole network's figures: the totals at the top (so a one-carrier run reads as one
 /// carrier), each carrier under `carriers`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +115,8 @@ pub struct Stats {
     pub event_subscribers: SubscriberStats,
     /// The control plane's refusals.
     pub http: HttpStats,
+    /// Voice calls in progress now, and those refused because 10,000 were.
+    pub calls: CallStats,
     /// Per carrier.
     pub carriers: Vec<CarrierStats>,
 }
@@ -135,6 +146,10 @@ impl Stats {
             handsets: world.handsets.stats(),
             events_published: world.events.published(),
             event_subscribers: world.events.subscriber_stats(),
+            calls: CallStats {
+                active: world.calls.active.load(Ordering::Relaxed),
+                refused: world.calls.refused.load(Ordering::Relaxed),
+            },
             http: HttpStats {
                 refused: http.refused.load(Ordering::Relaxed),
                 timed_out: http.timed_out.load(Ordering::Relaxed),

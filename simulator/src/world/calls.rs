@@ -82,6 +82,8 @@ pub(crate) struct Calls {
     pub(crate) active: std::sync::atomic::AtomicUsize,
     /// Their tasks, so shutdown can wait for them to end.
     pub(crate) tasks: tokio_util::task::TaskTracker,
+    /// Calls refused because [`super::voice::MAX_ACTIVE_CALLS`] were in progress.
+    pub(crate) refused: std::sync::atomic::AtomicU64,
 }
 
 impl Calls {

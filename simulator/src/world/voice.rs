@@ -165,6 +165,10 @@ pub(crate) fn place(
     let active = &world.calls.active;
     if active.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= MAX_ACTIVE_CALLS {
         active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        world
+            .calls
+            .refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(CallError::Busy);
     }
     // Shaped like the call ids of the voice APIs: "CA" and 32 hex digits.
