@@ -129,7 +129,8 @@ pub(crate) struct Carrier {
 #[derive(Debug)]
 pub(crate) struct BindGuard {
     carrier: Arc<Carrier>,
-    account: String,
+    /// Shared with every record and receipt of the session's messages (no copy per message).
+    account: Arc<str>,
 }
 
 impl BindGuard {
@@ -137,12 +138,17 @@ impl BindGuard {
     pub fn account(&self) -> &str {
         &self.account
     }
+
+    /// The account bound, shared.
+    pub fn account_shared(&self) -> &Arc<str> {
+        &self.account
+    }
 }
 
 impl Drop for BindGuard {
     fn drop(&mut self) {
         let mut binds = self.carrier.binds.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = binds.get_mut(&self.account) {
+        if let Some(n) = binds.get_mut(&*self.account) {
             *n = n.saturating_sub(1);
         }
     }
@@ -236,7 +242,7 @@ impl Carrier {
         *n += 1;
         Ok(BindGuard {
             carrier: Arc::clone(self),
-            account: system_id.to_string(),
+            account: system_id.into(),
         })
     }
 
@@ -448,7 +454,7 @@ impl Carrier {
         let records = self.store.get(id);
         let r = records
             .iter()
-            .find(|r| r.account == account && (source.is_empty() || r.source == source))
+            .find(|r| &*r.account == account && (source.is_empty() || r.source == source))
             .ok_or(CommandStatus::EsmeRqueryfail)?;
         Ok(QueryResult {
             state: r.state,
@@ -471,7 +477,7 @@ impl Carrier {
                 return Err(CommandStatus::EsmeRcancelfail);
             }
             self.store.find_ids(destination, |r| {
-                r.account == account
+                &*r.account == account
                     && !r.state.is_final()
                     && r.destination == destination
                     && (source.is_empty() || r.source == source)
@@ -483,7 +489,7 @@ impl Carrier {
         let now = Utc::now();
         for id in ids {
             self.store.update(&id, |r| {
-                let matches = r.account == account
+                let matches = &*r.account == account
                     && (source.is_empty() || r.source == source)
                     && (destination.is_empty() || r.destination == destination);
                 if matches && !r.state.is_final() {
@@ -510,7 +516,7 @@ impl Carrier {
     ) -> Result<(), CommandStatus> {
         let mut replaced = 0;
         self.store.update(id, |r| {
-            if r.account == account
+            if &*r.account == account
                 && (source.is_empty() || r.source == source)
                 && !r.state.is_final()
             {

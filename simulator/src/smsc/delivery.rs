@@ -58,7 +58,7 @@ impl Carrier {
     /// wire (see [`AfterResponse`]), or the refusal.
     pub(crate) fn accept(
         self: &Arc<Self>,
-        account: &str,
+        account: &Arc<str>,
         sub: Submission,
         origin: Option<&Arc<SessionInbox>>,
     ) -> Submitted {
@@ -84,7 +84,7 @@ impl Carrier {
         };
         let latency = decision.submit_latency;
         let id = self.ids.next_id();
-        let record = MessageRecord::new(id.clone(), account.to_string(), sub);
+        let record = MessageRecord::new(id.clone(), Arc::clone(account), sub);
         self.metrics.accepted(account);
         self.world
             .events
@@ -260,7 +260,7 @@ impl Carrier {
         self.metrics.mo_generated.fetch_add(1, Ordering::Relaxed);
         self.receipts.publish(PendingReceipt {
             message_id: String::new(),
-            account: account.to_string(),
+            account: account.into(),
             original_source: to.to_string(),
             original_destination: from.to_string(),
             state: ReceiptState::Delivered,
@@ -381,7 +381,7 @@ impl Carrier {
         }
         PendingReceipt {
             message_id: r.message_id.clone(),
-            account: r.account.clone(),
+            account: Arc::clone(&r.account),
             original_source: r.source.clone(),
             original_destination: r.destination.clone(),
             state,

@@ -37,7 +37,7 @@ pub struct PendingReceipt {
     /// The message id the receipt reports on.
     pub message_id: String,
     /// Account the receipt goes back to.
-    pub account: String,
+    pub account: Arc<str>,
     /// The original message's source (the receipt's destination_addr).
     pub original_source: String,
     /// The original message's destination (the receipt's source_addr).

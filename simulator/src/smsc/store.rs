@@ -7,8 +7,8 @@
 //! Both collections are bounded; evictions are counted, never silent.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -75,8 +75,9 @@ impl Submission {
 pub struct MessageRecord {
     /// The id given in the submit response.
     pub message_id: String,
-    /// Account (system_id) that submitted it; receipts go back to this account.
-    pub account: String,
+    /// Account (system_id) that submitted it; receipts go back to this account. Shared with
+    /// the session and the receipts (no copy per message).
+    pub account: Arc<str>,
     /// source_addr as submitted.
     pub source: String,
     /// Destination as submitted.
@@ -318,7 +319,7 @@ impl MessageStore {
             Some(c) if c.total > 1 => {
                 let idx = usize::from(c.seq.clamp(1, c.total)) - 1;
                 let key = (
-                    record.account.clone(),
+                    record.account.to_string(),
                     record.source.clone(),
                     record.destination.clone(),
                     c.reference,
@@ -463,7 +464,7 @@ impl MessageStore {
         Some(Reached {
             source: first.source.clone(),
             destination: first.destination.clone(),
-            account: with_account.then(|| first.account.clone()),
+            account: with_account.then(|| first.account.to_string()),
             data_coding: first.data_coding,
             parts: total,
             payload,
@@ -554,7 +555,7 @@ impl MessageStore {
             out.push(MessageView {
                 message_id: first.message_id.clone(),
                 part_ids: parts.iter().map(|p| p.message_id.clone()).collect(),
-                account: first.account.clone(),
+                account: first.account.to_string(),
                 source: first.source.clone(),
                 destination: first.destination.clone(),
                 text: smpp::text::decode(first.data_coding, &payload),
@@ -625,7 +626,7 @@ fn logical_mut(inner: &mut Inner, seq: u64) -> Option<&mut Logical> {
 
 impl MessageRecord {
     /// A new record in state ENROUTE.
-    pub fn new(message_id: String, account: String, sub: Submission) -> Self {
+    pub fn new(message_id: String, account: Arc<str>, sub: Submission) -> Self {
         Self {
             message_id,
             account,

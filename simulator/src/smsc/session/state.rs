@@ -175,6 +175,15 @@ impl SessionState {
         }
     }
 
+    /// The account bound, shared (operations are refused before binding, so unbound sessions
+    /// never submit; they would get an empty account).
+    fn account_shared(&self) -> Arc<str> {
+        match &self.bind {
+            BindState::Bound { guard, .. } => Arc::clone(guard.account_shared()),
+            BindState::Open => Arc::from(""),
+        }
+    }
+
     pub(super) fn kind(&self) -> Option<BindKind> {
         match &self.bind {
             BindState::Bound { kind, .. } => Some(*kind),
@@ -480,7 +489,7 @@ impl SessionState {
         let destination = c_str(m.destination);
         check_destination(&destination)?;
         let (payload, concat) = split_concat(m.esm_class, m.user_data, m.tlvs)?;
-        let account = self.account().unwrap_or_default().to_string();
+        let account = self.account_shared();
         self.submit(
             &account,
             Submission {
@@ -495,7 +504,7 @@ impl SessionState {
     }
 
     /// Hands one message to the carrier; keeps its deferred work and its response latency.
-    fn submit(&mut self, account: &str, sub: Submission) -> Result<String, CommandStatus> {
+    fn submit(&mut self, account: &Arc<str>, sub: Submission) -> Result<String, CommandStatus> {
         let submitted = self.carrier.accept(account, sub, self.inbox.as_ref());
         self.latency = self.latency.max(submitted.latency);
         let (id, after) = submitted.result?;
@@ -522,7 +531,7 @@ impl SessionState {
             Ok(x) => x,
             Err(status) => return fail(status),
         };
-        let account = self.account().unwrap_or_default().to_string();
+        let account = self.account_shared();
         let mut first_id: Option<String> = None;
         let mut unsuccess = Vec::new();
         for dest in m.dest_address() {
@@ -686,7 +695,7 @@ impl SessionState {
                     Some(self.carrier.name()),
                     Some(&r.original_destination),
                     || crate::world::events::EventKind::ReceiptSent {
-                        account: r.account.clone(),
+                        account: r.account.to_string(),
                         message_id: r.message_id.clone(),
                         to: r.original_destination.clone(),
                         stat: r.state.word().to_string(),
