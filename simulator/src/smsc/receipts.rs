@@ -163,6 +163,8 @@ pub struct ReceiptRouter {
     in_flight: AtomicU64,
     overflow_warning: Repeated,
     expiry_warning: Repeated,
+    /// Receipts an ESME refused or left unanswered (each retried): one line a second.
+    pub(crate) retry_notice: Repeated,
 }
 
 impl ReceiptRouter {
@@ -185,6 +187,7 @@ impl ReceiptRouter {
             in_flight: AtomicU64::new(0),
             overflow_warning: Repeated::default(),
             expiry_warning: Repeated::default(),
+            retry_notice: Repeated::default(),
         })
     }
 

@@ -233,6 +233,7 @@ async fn accept_loop(
 ) {
     // Refusals are answered by short-lived tasks; bound them too so a flood cannot grow them.
     let refusals = Arc::new(Semaphore::new(64));
+    let full = crate::ratelog::Repeated::default();
     let mut backoff = Duration::from_millis(5);
     loop {
         let accepted = tokio::select! {
@@ -258,7 +259,9 @@ async fn accept_loop(
                 .metrics
                 .connections_refused
                 .fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%peer, "connection cap of {} reached; refusing", carrier.cfg.session.max_connections);
+            full.hit(|count| {
+                tracing::warn!(%peer, count, max = carrier.cfg.session.max_connections, "connection cap reached; refusing");
+            });
             if let Ok(p) = Arc::clone(&refusals).try_acquire_owned() {
                 let tls = tls.clone();
                 tokio::spawn(async move {

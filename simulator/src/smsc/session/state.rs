@@ -669,7 +669,10 @@ impl SessionState {
                 if status == CommandStatus::EsmeRok {
                     self.carrier.receipts.delivered();
                 } else {
-                    tracing::info!(peer = %self.peer, message_id = %r.message_id, ?status, "receipt refused by ESME; will retry");
+                    let peer = self.peer;
+                    self.carrier.receipts.retry_notice.hit(|count| {
+                        tracing::info!(%peer, message_id = %r.message_id, ?status, count, "receipts refused by the ESME; they will be retried");
+                    });
                     self.carrier.receipts.failed(r);
                 }
                 Actions::default()
@@ -739,7 +742,10 @@ impl SessionState {
             if let Some((what, _)) = self.take_outstanding(seq) {
                 match what {
                     Outstanding::Receipt(r) => {
-                        tracing::info!(peer = %self.peer, message_id = %r.message_id, "no deliver_sm_resp; receipt will be retried");
+                        let peer = self.peer;
+                        self.carrier.receipts.retry_notice.hit(|count| {
+                            tracing::info!(%peer, message_id = %r.message_id, count, "receipts without deliver_sm_resp; they will be retried");
+                        });
                         self.carrier.receipts.failed(r);
                     }
                     Outstanding::EnquireLink => {
