@@ -21,6 +21,8 @@
 #
 # Usage: bench/smpp.sh            (about 4-5 minutes)
 # Env:   TRIAL=3s START=25000 STEPS=3 BINDS=4 WINDOW=1000 LOADGEN_THREADS=1 SERVER_THREADS=2
+#        CARRIER_SIM=path/to/carrier-sim  (another build of the carrier, e.g. an older commit's,
+#        measured with this tree's loadgen and baseline: the same driver for both)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -38,6 +40,7 @@ cargo build --release -q -p simulator --bin carrier-sim
 cargo build --release -q -p loadgen --bin loadgen --example baseline_smsc
 BIN=$CARGO_TARGET_DIR/release
 LOADGEN=$BIN/loadgen
+CARRIER_SIM=${CARRIER_SIM:-$BIN/carrier-sim}
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -128,7 +131,7 @@ search() {
 }
 
 echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-start carrier "$BIN/carrier-sim" serve --smpp 127.0.0.1:0 --http 127.0.0.1:0 \
+start carrier "$CARRIER_SIM" serve --smpp 127.0.0.1:0 --http 127.0.0.1:0 \
     --account test:secret --delivery-delay 0s
 CARRIER=$ADDR
 CARRIER_PID=$PID
@@ -204,7 +207,7 @@ awk -v a="$(jq .peak_rss_bytes "$WORK/r0.json")" -v b="$(jq .peak_rss_bytes "$WO
 # the message records alone. RSS after minus RSS before, per message.
 M=100000
 for rd in 0 1; do
-    start "carrier-mem$rd" "$BIN/carrier-sim" serve --smpp 127.0.0.1:0 --http 127.0.0.1:0 \
+    start "carrier-mem$rd" "$CARRIER_SIM" serve --smpp 127.0.0.1:0 --http 127.0.0.1:0 \
         --account test:secret --delivery-delay 0s
     before=$(awk '/^VmRSS/ { print $2 * 1024 }' "/proc/$PID/status")
     extra=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the independent SMPP peers that the interop tests drive against
-# carrier-sim: Kannel (bearerbox + smsbox, Debian package `kannel`) and python
-# smpplib (PyPI). Idempotent and non-interactive: meant for a fresh Debian
+# Installs the independent peers the interop tests drive: Kannel (bearerbox +
+# smsbox, Debian package `kannel`) and python smpplib (PyPI) against carrier-sim,
+# and Twilio's official Python SDK (PyPI `twilio`) against the verifier's
+# Twilio-compatible endpoints. Idempotent and non-interactive: meant for a fresh Debian
 # machine as root (CI runs it), and fast when everything is already present.
 #
 # Installing the Debian package must not leave a system bearerbox running and
@@ -9,6 +10,7 @@
 set -euo pipefail
 
 SMPPLIB_VERSION="2.2.4"
+TWILIO_VERSION="9.13.0"
 
 log() { printf 'install-peers: %s\n' "$*" >&2; }
 
@@ -72,24 +74,27 @@ disable_kannel_service() {
     fi
 }
 
-have_smpplib() {
-    python3 - "$SMPPLIB_VERSION" <<'PY' 2>/dev/null
+# Whether PyPI package $1 is installed at exactly version $2.
+have_pypi() {
+    python3 - "$1" "$2" <<'PY' 2>/dev/null
 import sys
 from importlib.metadata import version
-sys.exit(0 if version("smpplib") == sys.argv[1] else 1)
+sys.exit(0 if version(sys.argv[1]) == sys.argv[2] else 1)
 PY
 }
 
-install_smpplib() {
+# Installs PyPI package $1 at version $2 unless it is already there.
+install_pypi() {
+    local name="$1" pinned="$2"
     if ! command -v python3 >/dev/null 2>&1; then
         log "python3 not found: install it first (apt-get install python3 python3-pip)"
         exit 1
     fi
-    if have_smpplib; then
-        log "smpplib ${SMPPLIB_VERSION} already installed"
+    if have_pypi "$name" "$pinned"; then
+        log "$name ${pinned} already installed"
         return
     fi
-    log "installing smpplib==${SMPPLIB_VERSION} from PyPI"
+    log "installing ${name}==${pinned} from PyPI"
     # Debian's own python3 refuses system-wide pip installs (PEP 668); the
     # flag is only passed where pip knows it.
     local extra=()
@@ -102,10 +107,11 @@ install_smpplib() {
     if python3 -m pip install --help 2>/dev/null | grep -q -- '--root-user-action'; then
         extra+=(--root-user-action=ignore)
     fi
-    python3 -m pip install --quiet --disable-pip-version-check "${extra[@]}" "smpplib==${SMPPLIB_VERSION}"
-    have_smpplib || { log "smpplib ${SMPPLIB_VERSION} still not importable after pip install"; exit 1; }
+    python3 -m pip install --quiet --disable-pip-version-check "${extra[@]}" "${name}==${pinned}"
+    have_pypi "$name" "$pinned" || { log "$name ${pinned} still not importable after pip install"; exit 1; }
 }
 
 install_kannel
-install_smpplib
+install_pypi smpplib "$SMPPLIB_VERSION"
+install_pypi twilio "$TWILIO_VERSION"
 log "peers ready"

@@ -218,7 +218,7 @@ async fn serve(args: Box<ServeArgs>) -> anyhow::Result<Report> {
 /// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not when
 /// the future is first polled: call it before announcing readiness, or a signal sent right
 /// after the readiness line would find the default action (exit) still in place.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -245,10 +245,9 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// Runs the `carrier-sim` command line (the binary's whole `main`): parses the arguments, runs
-/// the command, prints errors as `carrier-sim: ...` and returns the exit code (0 ok, 2 error).
-pub fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+/// Logs to stderr at `info` (or as `RUST_LOG` says), so stdout carries only the readiness and
+/// report lines; the project's other binaries log the same way.
+pub fn init_logging() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // Colour codes only for a person at a terminal, not in CI logs or files.
@@ -258,6 +257,13 @@ pub fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+}
+
+/// Runs the `carrier-sim` command line (the binary's whole `main`): parses the arguments, runs
+/// the command, prints errors as `carrier-sim: ...` and returns the exit code (0 ok, 2 error).
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -11,7 +11,6 @@
 //! Run: `cargo bench -p smpp --bench framing`.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -20,29 +19,20 @@ use rusmpp::tlvs::MessageSubmissionRequestTlvValue as SubmitTlv;
 use rusmpp::tokio_codec::CommandCodec;
 use rusmpp::types::OctetString;
 use rusmpp::values::{DataCoding, EsmClass, Npi, RegisteredDelivery, Ton, UserMessageReference};
-use rusmpp::{Command, CommandStatus, Pdu};
+use rusmpp::{Command, CommandStatus};
 use smpp::frame::{DEFAULT_MAX_COMMAND_LENGTH, SmppCodec};
 use smpp::pdu::c_string;
-use smpp::receipt::{
-    NetworkError, OutgoingReceipt, Receipt, ReceiptDate, ReceiptProfile, ReceiptState, build_pdu,
-};
+use smpp::receipt::ReceiptProfile;
 use tokio_util::codec::{Decoder, Encoder};
+
+mod common;
 
 /// PDUs per buffer in the batch benchmarks.
 const BATCH: usize = 1000;
 
-/// A 160-character OTP message, all in the GSM 03.38 default alphabet.
-fn otp_text() -> String {
-    let base = "Your verification code is 482913. It expires in 10 minutes. Do not share this code with anyone, \
-                our staff will never ask for it. If you did not request it, ignore this.";
-    let mut text: String = base.chars().cycle().take(160).collect();
-    text.truncate(160);
-    text
-}
-
 fn submit_sm(with_tlvs: bool) -> SubmitSm {
-    let text =
-        smpp::text::encode(&otp_text(), smpp::text::Encoding::Gsm7).expect("the OTP text is GSM-7");
+    let text = smpp::text::encode(&common::otp_text(), smpp::text::Encoding::Gsm7)
+        .expect("the OTP text is GSM-7");
     let mut sm = SubmitSm::builder()
         .source_addr_ton(Ton::Alphanumeric)
         .source_addr_npi(Npi::Unknown)
@@ -70,32 +60,6 @@ fn submit_sm(with_tlvs: bool) -> SubmitSm {
     sm
 }
 
-/// A standard receipt deliver_sm, built as carriers build them (`smpp::receipt::build_pdu`).
-fn receipt_deliver_sm() -> Pdu {
-    let date = ReceiptDate {
-        year: 26,
-        month: 11,
-        day: 22,
-        hour: 12,
-        minute: 30,
-        second: None,
-    };
-    let receipt = Receipt {
-        submit_date: Some(date),
-        done_date: Some(date),
-        text: otp_text().chars().take(20).collect(),
-        ..Receipt::new("1a2b3c4d5e6f", ReceiptState::Undeliverable).with_err_code(1)
-    };
-    let out = OutgoingReceipt {
-        receipt: &receipt,
-        original_source: "VerifyCo",
-        original_destination: "447700900123",
-        intermediate: false,
-        network_error: Some(NetworkError::gsm(1)),
-    };
-    build_pdu(&out, &ReceiptProfile::STANDARD).expect("short ASCII id")
-}
-
 /// The PDUs benchmarked, by name.
 fn cases() -> Vec<(&'static str, Command)> {
     let ok = CommandStatus::EsmeRok;
@@ -104,7 +68,12 @@ fn cases() -> Vec<(&'static str, Command)> {
         ("submit_sm_160_tlvs", Command::new(ok, 1, submit_sm(true))),
         (
             "deliver_sm_receipt",
-            Command::new(ok, 1, receipt_deliver_sm()),
+            // A standard receipt deliver_sm, built as carriers build them.
+            Command::new(
+                ok,
+                1,
+                common::receipt_pdu("1a2b3c4d5e6f", &ReceiptProfile::STANDARD),
+            ),
         ),
     ]
 }
@@ -229,17 +198,9 @@ fn bench_encode(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    // 24 benchmarks: keep the whole run to a few minutes on a 2-core machine.
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(50)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = bench_decode, bench_encode
 }
 criterion_main!(benches);

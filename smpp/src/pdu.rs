@@ -143,8 +143,14 @@ pub fn message_payload(tlvs: &[Tlv]) -> Option<&[u8]> {
 /// The user data of a message: short_message, or the message_payload TLV when short_message is
 /// empty (SMPP 3.4 section 5.3.2.32: a message uses one or the other; data_sm has only the TLV).
 pub fn user_data<'a>(short_message: &'a [u8], tlvs: &'a [Tlv]) -> &'a [u8] {
+    pick_user_data(short_message, message_payload(tlvs))
+}
+
+/// The rule behind [`user_data`], on fields already found: a reader that walks the raw body
+/// (`smpp::receipt::DeliveryView::from_body`) picks the same octets as one that decoded it.
+pub fn pick_user_data<'a>(short_message: &'a [u8], message_payload: Option<&'a [u8]>) -> &'a [u8] {
     if short_message.is_empty() {
-        message_payload(tlvs).unwrap_or(&[])
+        message_payload.unwrap_or(&[])
     } else {
         short_message
     }

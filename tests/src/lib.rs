@@ -402,3 +402,29 @@ pub fn collect(
         (got, events)
     })
 }
+
+/// Polls `probe` until `done` holds for what it returns, or `within` has passed, and returns the
+/// last value seen; the one helper for "wait until the carrier's state has settled".
+///
+/// It does not judge: the caller asserts on the value it gets back, with the assertion it would
+/// have made anyway, so a state that never settles fails on that assertion with its own message.
+/// This replaces "sleep a fixed time, then assert an exact count", which fails on a slow machine
+/// and wastes the time on a fast one.
+pub async fn poll_until<T>(
+    within: Duration,
+    mut probe: impl AsyncFnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let value = probe().await;
+        if done(&value) || tokio::time::Instant::now() >= deadline {
+            return value;
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// How often [`poll_until`] looks again: often enough that a test waits little past the
+/// moment the state settles, seldom enough not to load the carrier it watches.
+const POLL_EVERY: Duration = Duration::from_millis(10);

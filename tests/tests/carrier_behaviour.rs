@@ -13,7 +13,7 @@ use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use smpp::client::{Client, Delivered};
 use smpp::receipt::{Receipt, ReceiptState};
 use testbed_tests::{
-    Delivery, RawSession, TestNetwork, build, collect, esme, network_toml, sim_config,
+    Delivery, RawSession, TestNetwork, build, collect, esme, network_toml, poll_until, sim_config,
 };
 use tokio::time::Instant;
 
@@ -45,24 +45,26 @@ fn receipts_by_id(deliveries: &[Delivery]) -> HashMap<String, Vec<Receipt>> {
 /// Polls `/v1/stats` until `n` messages of `name` reached a final state; returns its stats
 /// (the loss and duplicate counters are settled by then).
 async fn settled(net: &TestNetwork, name: &str, n: u64) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let stats = net.carrier_stats(name).await;
-        let finals: u64 = stats["outcomes"]
+    let finals = |stats: &serde_json::Value| -> u64 {
+        stats["outcomes"]
             .as_object()
             .expect("outcomes")
             .values()
             .filter_map(serde_json::Value::as_u64)
-            .sum();
-        if finals >= n {
-            return stats;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {finals} of {n} final: {stats}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+            .sum()
+    };
+    let stats = poll_until(
+        Duration::from_secs(10),
+        async || net.carrier_stats(name).await,
+        |s| finals(s) >= n,
+    )
+    .await;
+    assert!(
+        finals(&stats) >= n,
+        "only {} of {n} final: {stats}",
+        finals(&stats)
+    );
+    stats
 }
 
 /// The inbox of a handset.
@@ -304,6 +306,7 @@ async fn lost_receipts_never_come_but_the_handset_gets_the_message() {
         .await
         .unwrap();
     assert_eq!(got.len(), n - lost, "every receipt not lost arrives");
+    // Listening a while longer is the point: a lost receipt must not turn up late.
     let (late, _) = collect(events, 1, Duration::from_millis(300))
         .await
         .unwrap();
@@ -455,15 +458,14 @@ behaviour = { handset_latency = "3s", receipt_latency = "0s" }
         0,
         "the receipt came before the handset got it"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while inbox(&net, "447700900200").await["received"] == 0 {
-        assert!(Instant::now() < deadline, "the handset never got it");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        inbox_texts(&inbox(&net, "447700900200").await),
-        vec!["late code"]
-    );
+    let later = poll_until(
+        Duration::from_secs(10),
+        async || inbox(&net, "447700900200").await,
+        |b| b["received"] != 0,
+    )
+    .await;
+    assert_ne!(later["received"], 0, "the handset never got it");
+    assert_eq!(inbox_texts(&later), vec!["late code"]);
     client.unbind().await.ok();
     net.shutdown().await;
 }

@@ -18,7 +18,9 @@ use rusmpp::values::MessagePayload;
 use rusmpp::{Command, CommandId, CommandStatus};
 use smpp::client::Client;
 use smpp::receipt::ReceiptState;
-use testbed_tests::{RawSession, TestNetwork, build, collect, esme, network_toml, sim_config};
+use testbed_tests::{
+    RawSession, TestNetwork, build, collect, esme, network_toml, poll_until, sim_config,
+};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -161,14 +163,17 @@ outage = "4s"
     assert_eq!(view["down"], true, "{view}");
     assert_eq!(try_bind(addr).await, Some(CommandStatus::EsmeRbindfail));
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if try_bind(addr).await == Some(CommandStatus::EsmeRok) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the carrier never came back");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let back = poll_until(
+        Duration::from_secs(10),
+        async || try_bind(addr).await,
+        |status| *status == Some(CommandStatus::EsmeRok),
+    )
+    .await;
+    assert_eq!(
+        back,
+        Some(CommandStatus::EsmeRok),
+        "the carrier never came back"
+    );
     assert!(
         t0.elapsed() >= Duration::from_millis(1450),
         "binds work again only after the outage: {:?}",
@@ -624,6 +629,7 @@ async fn unacknowledged_receipts_are_capped_by_the_deliver_window() {
             other => panic!("unexpected {other:?}"),
         }
     }
+    // Waiting is the point here and below: nothing may arrive while the window is full.
     assert!(
         tokio::time::timeout(Duration::from_millis(300), s.next_frame())
             .await
@@ -689,17 +695,21 @@ async fn call(net: &TestNetwork, to: &str, text: &str) -> String {
 
 /// Polls a call until it reaches a final status; returns its record.
 async fn final_call(net: &TestNetwork, id: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, body) = net.get_json(&format!("/v1/calls/{id}")).await;
-        assert_eq!(status, 200);
-        if ["completed", "busy", "no_answer", "failed"].contains(&body["status"].as_str().unwrap())
-        {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "call never ended: {body}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let ended = |body: &serde_json::Value| {
+        ["completed", "busy", "no_answer", "failed"].contains(&body["status"].as_str().unwrap())
+    };
+    let body = poll_until(
+        Duration::from_secs(10),
+        async || {
+            let (status, body) = net.get_json(&format!("/v1/calls/{id}")).await;
+            assert_eq!(status, 200);
+            body
+        },
+        ended,
+    )
+    .await;
+    assert!(ended(&body), "call never ended: {body}");
+    body
 }
 
 #[tokio::test]

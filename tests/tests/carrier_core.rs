@@ -17,7 +17,7 @@ use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use simulator::config::Distribution;
 use simulator::config::{AccountConfig, MessageIdFormat};
 use smpp::pdu::{c_str, c_string};
-use testbed_tests::{PASSWORD, RawSession, SYSTEM_ID, TestNetwork, build, config};
+use testbed_tests::{PASSWORD, RawSession, SYSTEM_ID, TestNetwork, build, config, poll_until};
 
 fn message_id(c: &Command) -> String {
     match c.pdu() {
@@ -548,6 +548,8 @@ async fn connection_that_never_binds_is_closed() {
     assert!(started.elapsed() >= Duration::from_millis(250));
     // A bound session is not closed by the bind timer.
     let mut bound = RawSession::bound(c.smpp).await;
+    // The wait is the point: twice the bind timeout passes, and the bound session must still
+    // answer (and only the unbound one has counted as a bind timeout).
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(
         bound.call(Pdu::EnquireLink).await.status(),
@@ -664,9 +666,13 @@ async fn receipts_are_stored_until_a_receiver_binds() {
     got.sort();
     ids.sort();
     assert_eq!(got, ids);
-    // The account adds up once the acks are in.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let stats = c.get_ok("/v1/stats").await;
+    // The account adds up once the carrier has read the acks.
+    let stats = poll_until(
+        Duration::from_secs(10),
+        async || c.get_ok("/v1/stats").await,
+        |s| s["receipts"]["delivered"] == 3,
+    )
+    .await;
     assert_eq!(stats["receipts"]["delivered"], 3);
     assert_eq!(stats["receipts"]["queued"], 0);
     assert_eq!(stats["receipts_balanced"], true);
@@ -689,8 +695,12 @@ async fn refused_or_unanswered_receipts_are_retried() {
     assert_eq!(c2.id(), CommandId::DeliverSm);
     let (_, _, third) = receipt(&mut s, CommandStatus::EsmeRok).await;
     assert_eq!(third.as_deref(), Some(id.as_str()));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let stats = c.get_ok("/v1/stats").await;
+    let stats = poll_until(
+        Duration::from_secs(10),
+        async || c.get_ok("/v1/stats").await,
+        |s| s["receipts"]["delivered"] == 1,
+    )
+    .await;
     assert_eq!(stats["receipts"]["generated"], 1);
     assert_eq!(stats["receipts"]["delivered"], 1);
     assert_eq!(stats["receipts_balanced"], true);
@@ -712,8 +722,12 @@ async fn receipts_expire_after_their_last_attempt() {
     s.call(build::text("447700900051", "doomed")).await;
     receipt(&mut s, CommandStatus::EsmeRsyserr).await;
     receipt(&mut s, CommandStatus::EsmeRsyserr).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let stats = c.get_ok("/v1/stats").await;
+    let stats = poll_until(
+        Duration::from_secs(10),
+        async || c.get_ok("/v1/stats").await,
+        |s| s["receipts"]["expired"] == 1,
+    )
+    .await;
     assert_eq!(stats["receipts"]["expired"], 1);
     assert_eq!(stats["receipts_balanced"], true);
     c.shutdown().await;
@@ -793,14 +807,20 @@ async fn control_plane_health_and_metrics() {
     s.call(build::text("447700900080", "count me")).await;
     receipt(&mut s, CommandStatus::EsmeRok).await;
     assert_eq!(c.get_text("/healthz").await, "ok\n");
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let m = c.get_text("/metrics").await;
-    for needle in [
+    let needles = [
         "carrier_pdus_total{carrier=\"default\",direction=\"in\",command=\"submit_sm\",status=\"0x00000000\"} 1",
         "carrier_binds_total{carrier=\"default\",kind=\"transceiver\",status=\"0x00000000\"} 1",
         "carrier_receipts_total{carrier=\"default\",fate=\"delivered\"} 1",
         "carrier_messages_accepted_total{carrier=\"default\"} 1",
-    ] {
+    ];
+    // The receipt counts as delivered once the carrier has read its ack.
+    let m = poll_until(
+        Duration::from_secs(10),
+        async || c.get_text("/metrics").await,
+        |m| needles.iter().all(|n| m.contains(n)),
+    )
+    .await;
+    for needle in needles {
         assert!(m.contains(needle), "missing {needle} in\n{m}");
     }
     c.shutdown().await;

@@ -11,7 +11,7 @@ use smpp::client::{
     BindMode, Client, ClientConfig, ClientError, DeliverAck, Event, Events, ReconnectPolicy, Target,
 };
 use smpp::receipt::ReceiptState;
-use testbed_tests::{PASSWORD, SYSTEM_ID, TestNetwork, build, config, network_of};
+use testbed_tests::{PASSWORD, SYSTEM_ID, TestNetwork, build, config, network_of, poll_until};
 
 fn cfg(bind: BindMode) -> ClientConfig {
     let mut c = ClientConfig::new(SYSTEM_ID, PASSWORD);
@@ -120,16 +120,26 @@ async fn receipts_wait_for_a_receiver_and_survive_a_rebind() {
         .submit_sm(build::text("447700900100", "two"))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(c.running.stats().receipts.queued, 1);
+    let account = poll_until(
+        Duration::from_secs(10),
+        async || c.running.stats().receipts,
+        |a| a.queued == 1,
+    )
+    .await;
+    assert_eq!(account.queued, 1);
     // The next receiver bind gets it.
     let (_rx2, mut rx2_events) = connect(&c, cfg(BindMode::Receiver)).await;
     assert_eq!(
         next_receipt(&mut rx2_events).await.0,
         second.message_id.unwrap()
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let account = c.running.stats().receipts;
+    // Delivered once the carrier has read the client's ack.
+    let account = poll_until(
+        Duration::from_secs(10),
+        async || c.running.stats().receipts,
+        |a| (a.delivered, a.stored()) == (2, 0),
+    )
+    .await;
     assert_eq!((account.delivered, account.stored()), (2, 0));
     c.shutdown().await;
 }
@@ -171,8 +181,12 @@ async fn a_refused_receipt_comes_again() {
         }
     }
     assert_eq!(attempts, vec![id.clone(), id]);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let a = c.running.stats().receipts;
+    let a = poll_until(
+        Duration::from_secs(10),
+        async || c.running.stats().receipts,
+        |a| (a.generated, a.delivered, a.stored()) == (1, 1, 0),
+    )
+    .await;
     assert_eq!((a.generated, a.delivered, a.stored()), (1, 1, 0));
     c.shutdown().await;
 }

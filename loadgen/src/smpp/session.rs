@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use smpp::frame::{FrameError, SmppCodec};
-use smpp::receipt::{self, DeliveryKind};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -26,7 +25,7 @@ use tokio_util::codec::Decoder;
 use super::receipts::{AcceptOutcome, KeyHash, ReceiptBook, ReceiptOutcome};
 use super::schedule::Schedule;
 use super::stats::{PUBLISH_EVERY, Stats, record_ns};
-use super::wire::{self, SubmitTemplate, id};
+use super::wire::{self, Delivery, SubmitTemplate, id};
 
 /// Most messages claimed in one turn, so reads are not starved by a long backlog.
 const MAX_BATCH: u64 = 1024;
@@ -719,23 +718,13 @@ impl Task {
         }
     }
 
-    /// A deliver_sm or data_sm, read with the shared receipt reader (`smpp::receipt`, which the
-    /// ESME client uses too) so both agree on every id. One that does not decode, or a receipt
-    /// that names no message, is counted as malformed: an SMSC bug to report.
+    /// A deliver_sm or data_sm, counted by what [`wire::delivery`] makes of it.
     fn on_delivery(&mut self, frame: &smpp::frame::Frame, now: u64) {
-        let info = frame
-            .decode()
-            .ok()
-            .and_then(|cmd| cmd.pdu().and_then(receipt::from_pdu));
-        let Some(info) = info else {
-            self.stats.malformed_pdus += 1;
-            return;
-        };
-        match (info.kind, info.receipt) {
-            (DeliveryKind::Receipt, Some(r)) => self.on_receipt_id(r.id.as_bytes(), now),
-            (DeliveryKind::Receipt, None) => self.stats.malformed_pdus += 1,
-            (DeliveryKind::Intermediate, _) => self.stats.intermediate_notifications += 1,
-            (DeliveryKind::Message, _) => self.stats.mo_messages += 1,
+        match wire::delivery(frame) {
+            Delivery::Receipt(id) => self.on_receipt_id(id.as_bytes(), now),
+            Delivery::Intermediate => self.stats.intermediate_notifications += 1,
+            Delivery::Message => self.stats.mo_messages += 1,
+            Delivery::Malformed => self.stats.malformed_pdus += 1,
         }
     }
 }

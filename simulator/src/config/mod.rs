@@ -866,23 +866,62 @@ impl CarrierConfig {
 
 /// A TOML error with the file, line and column, naming the field.
 fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let located = locate_toml_error(text, e);
+    ConfigError::Parse {
+        path: path.to_path_buf(),
+        line: located.line,
+        column: located.column,
+        message: located.message,
+    }
+}
+
+/// Where a TOML syntax or type error is, and what it says, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TomlErrorAt {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// toml's message, with `field `name`: ` in front when toml did not name it.
+    pub message: String,
+}
+
+/// Locates a TOML error in `text` (for every tool that reads TOML files: carrier-sim, the
+/// verifier, loadgen's scenarios). toml names unknown keys but not the key whose value is wrong:
+/// the key is read from the line the error points at (`key = value`, or a `[table]` header).
+pub fn locate_toml_error(text: &str, e: &toml::de::Error) -> TomlErrorAt {
     let (line, column) = e
         .span()
         .map(|span| line_col(text, span.start))
         .unwrap_or((1, 1));
     let mut message = e.message().trim().to_string();
-    // toml names unknown keys but not the key whose value is wrong: add it from the line.
-    if let Some(key) = text
-        .lines()
-        .nth(line - 1)
-        .and_then(|l| l.split_once('='))
-        .map(|(k, _)| k.trim())
-        .filter(|k| !k.is_empty() && !message.contains(*k))
-    {
-        message = format!("field `{key}`: {message}");
+    let header = |l: &str| {
+        l.trim().strip_prefix('[').map(|h| {
+            h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .trim()
+                .to_string()
+        })
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    // (the key as written on the line, its dotted path)
+    let key = lines.get(line - 1).and_then(|l| match header(l) {
+        Some(table) => Some((table.clone(), table)),
+        None => {
+            let key = l.split_once('=')?.0.trim().to_string();
+            // The table the key sits in: the nearest header above it.
+            let table = lines[..line - 1].iter().rev().find_map(|l| header(l));
+            let path = match &table {
+                Some(t) if !key.is_empty() => format!("{t}.{key}"),
+                _ => key.clone(),
+            };
+            Some((key, path))
+        }
+    });
+    if let Some((_, path)) = key.filter(|(k, _)| !k.is_empty() && !message.contains(k.as_str())) {
+        message = format!("field `{path}`: {message}");
     }
-    ConfigError::Parse {
-        path: path.to_path_buf(),
+    TomlErrorAt {
         line,
         column,
         message,
@@ -955,6 +994,31 @@ pub fn json_schema() -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn toml_errors_name_the_field_with_its_table() {
+        let locate = |text: &str| {
+            let e = toml::from_str::<SimConfig>(text).expect_err("refused");
+            locate_toml_error(text, &e)
+        };
+        let at = locate("seed = \"x\"\n");
+        assert_eq!((at.line, at.column), (1, 8));
+        assert!(at.message.starts_with("field `seed`: "), "{}", at.message);
+        let at = locate("seed = 1\n\n[carriers.alpha]\nsmpp = 5\n");
+        assert_eq!(at.line, 4);
+        assert!(
+            at.message.starts_with("field `carriers.alpha.smpp`: "),
+            "{}",
+            at.message
+        );
+        // An unknown key is named by toml itself: nothing is added.
+        let at = locate("[handsets]\nbogus = 1\n");
+        assert!(
+            at.message.starts_with("unknown field `bogus`"),
+            "{}",
+            at.message
+        );
+    }
 
     fn parse(text: &str) -> Result<SimConfig, String> {
         SimConfig::parse(Path::new("c.toml"), text).map_err(|e| e.to_string())

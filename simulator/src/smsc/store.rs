@@ -451,16 +451,29 @@ impl MessageStore {
         if logical.reached < logical.total {
             return None;
         }
-        let positions: Vec<u64> = logical.parts.as_slice().to_vec();
         let total = logical.total;
-        let mut payload = Vec::new();
-        let mut first: Option<&MessageRecord> = None;
-        for pos in positions {
-            let part = inner.at(pos)?;
-            payload.extend_from_slice(&part.payload);
-            first.get_or_insert(part);
-        }
-        let first = first?;
+        // Most messages are one part: copy its payload once, with nothing else to gather.
+        let many = match &logical.parts {
+            Parts::One(_) => None,
+            Parts::Many(positions) => Some(positions.clone()),
+        };
+        let (first, payload) = match many {
+            None => {
+                let part = inner.at(slot.0)?;
+                (part, part.payload.clone())
+            }
+            Some(positions) => {
+                let parts: Vec<&MessageRecord> = positions
+                    .iter()
+                    .map(|&p| inner.at(p))
+                    .collect::<Option<_>>()?;
+                let mut payload = Vec::with_capacity(parts.iter().map(|p| p.payload.len()).sum());
+                for part in &parts {
+                    payload.extend_from_slice(&part.payload);
+                }
+                (*parts.first()?, payload)
+            }
+        };
         Some(Reached {
             source: first.source.clone(),
             destination: first.destination.clone(),

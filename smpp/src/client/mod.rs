@@ -25,7 +25,8 @@
 //! - **Incoming** PDUs arrive as [`Event`]s on a bounded channel ([`Events`]). deliver_sm and
 //!   data_sm are answered according to [`DeliverAck`] (automatically with a fixed status, or by
 //!   the application through a [`DeliverResponder`]); delivery receipts (`esm_class & 0x3C`
-//!   is 0x04) are read with [`crate::receipt::from_parts`], the reader loadgen uses too.
+//!   is 0x04) are read with [`crate::receipt::from_parts`], over the same rules
+//!   ([`crate::receipt::DeliveryView`]) loadgen reads them with in place.
 //!   Delivery events are never dropped: a full event channel stops the reader, which pushes
 //!   back on the SMSC (so drain the events, or drop the receiver to discard them). The other events (enquire_link, generic_nack, unbind,
 //!   disconnects, reconnects) are dropped when the channel is full and counted in
@@ -778,8 +779,19 @@ impl Client {
     /// `response_timeout`), then closes the connection and stops the session, without
     /// reconnecting. Returns the unbind_resp, or why none came; the session is closed either
     /// way.
+    ///
+    /// With no bound connection up (the SMSC is gone and the client is dialling it again),
+    /// there is nobody to unbind from: the session is closed at once and the answer is
+    /// [`ClientError::Closed`], rather than a wait for a link that may never come back (a
+    /// service shutting down after its SMSC went away stops at once).
     pub async fn unbind(&self) -> Result<Response, ClientError> {
         let shared = self.shared();
+        if !shared.is_up() {
+            self.close().await;
+            return Err(ClientError::Closed {
+                reason: "no bound connection to unbind; the session is closed".into(),
+            });
+        }
         shared.begin_local_close(DisconnectReason::Unbound);
         let result = shared.call(Pdu::Unbind, true).await;
         shared.shutdown.cancel();

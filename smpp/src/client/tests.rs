@@ -995,6 +995,44 @@ async fn a_request_waits_for_the_link_no_longer_than_its_timeout() {
 }
 
 #[tokio::test]
+async fn unbind_while_the_link_is_down_closes_at_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let server = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.expect("accept");
+        let mut smsc = Smsc::new(s);
+        smsc.accept_bind().await;
+        drop(smsc);
+        listener
+    });
+    let mut c = cfg();
+    // Long enough that waiting for the link would be seen: the unbind must not wait.
+    c.response_timeout = Duration::from_secs(20);
+    c.reconnect = Some(ReconnectPolicy {
+        initial_backoff: Duration::from_secs(30),
+        max_backoff: Duration::from_secs(30),
+        jitter: false,
+        max_attempts: None,
+    });
+    let (client, mut events) = Client::connect(Target::Tcp(addr), c)
+        .await
+        .expect("connect");
+    let _listener = server.await.expect("server");
+    assert!(matches!(
+        next_event(&mut events).await,
+        Some(Event::Disconnected { .. })
+    ));
+    let unbound = tokio::time::timeout(Duration::from_secs(5), client.unbind())
+        .await
+        .expect("unbind returns without waiting for the link");
+    assert!(
+        matches!(unbound, Err(ClientError::Closed { .. })),
+        "{unbound:?}"
+    );
+    assert!(client.is_closed());
+}
+
+#[tokio::test]
 async fn reconnection_gives_up_after_max_attempts() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
