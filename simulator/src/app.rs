@@ -285,12 +285,13 @@ pub async fn start(config: SimConfig, binds: Binds) -> Result<Running, StartErro
     let http_stop = CancellationToken::new();
     let http = http_listener.map(|l| {
         let app = crate::control::router(Arc::clone(&net));
-        let stop = http_stop.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(l, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-        })
+        tokio::spawn(crate::control::server::serve(
+            l,
+            app,
+            net.http_limits,
+            Arc::clone(&net.http),
+            http_stop.clone(),
+        ))
     });
     tracing::info!(
         seed = net.world.seed,
@@ -416,14 +417,17 @@ impl Running {
         let carriers = self.serving.shutdown().await;
         let world = &self.net.world;
         world.shutdown.cancel();
+        // Calls end when their carrier's token is cancelled; wait for them, briefly.
+        world.calls.tasks.close();
+        let _ = tokio::time::timeout(Duration::from_millis(200), world.calls.tasks.wait()).await;
         if let Some(h) = self.http {
-            let _ = tokio::time::timeout(Duration::from_secs(1), h).await;
+            let _ = tokio::time::timeout(Duration::from_millis(1500), h).await;
         }
         let elapsed = world.started.elapsed();
         let mut total = CarrierReport::default();
         for r in carriers.values() {
             total.receipts.add(&r.receipts);
-            total.sessions_cut = r.sessions_cut;
+            total.sessions_cut += r.sessions_cut;
             total.messages_accepted += r.messages_accepted;
         }
         Report {

@@ -85,7 +85,7 @@ pub(crate) struct ServeArgs {
     /// Close connections that have not bound within this time.
     #[arg(long, value_parser = humantime_parse)]
     pub bind_timeout: Option<Duration>,
-    /// Most simultaneous connections per listener.
+    /// Most simultaneous connections per carrier (all its listeners together).
     #[arg(long)]
     pub max_connections: Option<usize>,
 }
@@ -286,6 +286,9 @@ pub fn main() -> std::process::ExitCode {
             }
         }
     });
+    // Whatever is still running (connections being torn down, the runtime's blocking pool)
+    // gets half a second: the report is out, and exit must not wait on a peer.
+    runtime.shutdown_timeout(Duration::from_millis(500));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -67,7 +67,7 @@
 //! 4. `world/`: the simulated world: number plan, lookup, behaviour and its engine,
 //!    distributions, throttles, voice, the event bus;
 //! 5. `handsets/`: virtual handsets and their inboxes;
-//! 6. `fasthash`: a leaf utility.
+//! 6. `fasthash` and `ratelog`: leaf utilities.
 //!
 //! `app` (the front door) and [`cli`] (the command line over it) sit on top.
 
@@ -77,6 +77,7 @@ pub mod config;
 mod control;
 mod fasthash;
 mod handsets;
+mod ratelog;
 mod smsc;
 mod world;
 

@@ -4,7 +4,7 @@
 
 /// Layers from the bottom up; a module may use its own layer and those before it.
 const LAYERS: &[&[&str]] = &[
-    &["fasthash"],
+    &["fasthash", "ratelog"],
     &["handsets"],
     &["world"],
     &["config"],

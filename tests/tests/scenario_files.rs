@@ -40,7 +40,10 @@ fn bad_file_names_file_line_and_field() {
         .unwrap_err()
         .to_string();
     assert!(err.starts_with(&format!("{}:4:", path.display())), "{err}");
-    assert!(err.contains("field `bind_timeout`"), "{err}");
+    assert!(
+        err.contains("field `carriers.x.session.bind_timeout`"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

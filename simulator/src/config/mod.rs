@@ -42,6 +42,8 @@ pub struct SimConfig {
     pub handsets: HandsetsConfig,
     /// The event stream.
     pub events: EventsConfig,
+    /// The HTTP control plane's connections.
+    pub http: HttpConfig,
     /// Currency of the prices in `ranges`.
     pub currency: String,
     /// Carriers by name; each has its own SMPP listeners, accounts and behaviour. With none, one
@@ -62,6 +64,7 @@ impl Default for SimConfig {
             unknown_numbers: UnknownNumbers::Reject,
             handsets: HandsetsConfig::default(),
             events: EventsConfig::default(),
+            http: HttpConfig::default(),
             currency: "EUR".into(),
             carriers: BTreeMap::new(),
             ranges: Vec::new(),
@@ -76,9 +79,16 @@ impl Default for SimConfig {
 pub struct HandsetsConfig {
     /// Messages and calls kept per handset; older ones are dropped (counted).
     pub inbox_capacity: usize,
-    /// Most numbers holding handset state; past it the handset created longest ago is
-    /// forgotten (counted), so a load test spraying random numbers cannot exhaust memory.
+    /// Most numbers holding handset state (about 100 bytes each); past it the handset created
+    /// longest ago is forgotten (counted), so a load test spraying random numbers cannot
+    /// exhaust memory.
     pub max_handsets: usize,
+    /// Most entries (messages and calls) kept in all inboxes together; past it the oldest
+    /// entries, of whichever numbers, are dropped (counted as `dropped`).
+    pub max_entries: usize,
+    /// Most bytes those entries may take (each about 100 bytes plus its text); past it the
+    /// oldest entries are dropped (counted as `dropped`).
+    pub max_bytes: usize,
 }
 
 impl Default for HandsetsConfig {
@@ -86,6 +96,8 @@ impl Default for HandsetsConfig {
         Self {
             inbox_capacity: 100,
             max_handsets: crate::handsets::DEFAULT_MAX_HANDSETS,
+            max_entries: crate::handsets::DEFAULT_MAX_ENTRIES,
+            max_bytes: crate::handsets::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -94,13 +106,56 @@ impl Default for HandsetsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventsConfig {
-    /// Events buffered for subscribers; a subscriber further behind is told how many it missed.
+    /// Events held in the ring all subscribers read (about 300 bytes each while anyone
+    /// subscribes); a subscriber further behind is told how many it missed.
     pub capacity: usize,
+    /// Most WebSocket subscribers of `GET /v1/events` at once; more are answered 503 (counted).
+    pub max_subscribers: usize,
+    /// A WebSocket subscriber told this many times that it fell behind the ring is closed
+    /// (close code 1008, counted): a client that cannot keep up is told to reconnect with a
+    /// narrower filter rather than served a stream of gaps.
+    pub max_lags: u32,
 }
 
 impl Default for EventsConfig {
     fn default() -> Self {
-        Self { capacity: 4096 }
+        let limits = crate::world::events::EventLimits::default();
+        Self {
+            // About 270 ms of events at 20,000 messages/s with receipts (three events each):
+            // room for a subscriber's task to be scheduled late on a busy machine.
+            capacity: 16_384,
+            max_subscribers: limits.max_subscribers,
+            max_lags: limits.max_lags,
+        }
+    }
+}
+
+/// Bounds of the HTTP control plane's connections.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Most connections open at once (WebSocket streams included); one more is answered 503
+    /// and closed (counted).
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers; also how long a keep-alive connection
+    /// may stay idle between requests.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub header_timeout: Duration,
+    /// Time a request may take, reading its body included; longer ones are answered 408
+    /// (counted). WebSocket streams are not bound by it once upgraded.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 1_024,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -237,8 +292,14 @@ pub struct SessionConfig {
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
     pub response_timeout: Duration,
-    /// Most simultaneous connections per listener; more are refused with a clear answer.
+    /// Most simultaneous connections to this carrier, all its listeners (plain and TLS)
+    /// together; more are refused with a clear answer (a bind_resp with ESME_RBINDFAIL), and
+    /// counted.
     pub max_connections: usize,
+    /// Most requests a session may have waiting for a held-back response (configured
+    /// `submit_latency`, injected `response_delay`); past it, new operations are answered at once
+    /// with ESME_RTHROTTLED (counted). Responses that are not held back do not count.
+    pub max_held_responses: usize,
     /// Most deliver_sm a session may have outstanding (unacknowledged) at once.
     pub deliver_window: usize,
     /// How long shutdown waits for sessions to unbind and drain.
@@ -254,7 +315,8 @@ impl Default for SessionConfig {
             bind_timeout: Duration::from_secs(10),
             enquire_link_interval: Duration::from_secs(30),
             response_timeout: Duration::from_secs(10),
-            max_connections: 10_000,
+            max_connections: 1_000,
+            max_held_responses: 256,
             deliver_window: 64,
             shutdown_grace: Duration::from_secs(5),
         }
@@ -265,8 +327,27 @@ impl Default for SessionConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReceiptConfig {
-    /// Most receipts held per account while no receiver is bound; more are counted as overflow.
+    /// Most receipts held per account (queued for a receiver or waiting to be retried), about
+    /// 400 bytes each; past it a new receipt is dropped and counted as overflow, the last resort
+    /// once back-pressure (`high_water`) could not hold the backlog.
     pub store_capacity: usize,
+    /// Back-pressure: when an account's held receipts reach this many, its new submits are
+    /// refused with `full_response` until they fall below `low_water`. Receipts of messages
+    /// already accepted keep coming for their receipt latency, so leave room below
+    /// `store_capacity` for rate x latency of them. Default: half of `store_capacity`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub high_water: Option<usize>,
+    /// Back-pressure ends when the account's held receipts fall below this. Default: a quarter
+    /// of `store_capacity`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub low_water: Option<usize>,
+    /// The status of a submit refused by back-pressure: `queue_full` (ESME_RMSGQFUL, 0x14) or
+    /// `throttled` (ESME_RTHROTTLED, 0x58).
+    pub full_response: ThrottleResponse,
+    /// Which session a receipt goes to: `origin_first` (the receiving session that submitted
+    /// the message, a transceiver, while it is bound; then any receiver of the account) or `any`
+    /// (any receiver of the account).
+    pub routing: ReceiptRouting,
     /// A stored receipt older than this is expired (counted).
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
@@ -306,6 +387,10 @@ impl Default for ReceiptConfig {
     fn default() -> Self {
         Self {
             store_capacity: 100_000,
+            high_water: None,
+            low_water: None,
+            full_response: ThrottleResponse::QueueFull,
+            routing: ReceiptRouting::OriginFirst,
             ttl: Duration::from_secs(24 * 3600),
             max_attempts: 5,
             retry_backoff: Duration::from_secs(1),
@@ -324,6 +409,16 @@ impl Default for ReceiptConfig {
 }
 
 impl ReceiptConfig {
+    /// The back-pressure high-water mark in force (`high_water`, or half the store).
+    pub fn high_water(&self) -> usize {
+        self.high_water.unwrap_or(self.store_capacity / 2).max(1)
+    }
+
+    /// The back-pressure low-water mark in force (`low_water`, or a quarter of the store).
+    pub fn low_water(&self) -> usize {
+        self.low_water.unwrap_or(self.store_capacity / 4)
+    }
+
     /// The shared library's receipt profile this config describes (what
     /// [`smpp::receipt::build_pdu`] builds receipts with).
     pub fn profile(&self) -> smpp::receipt::ReceiptProfile {
@@ -348,6 +443,18 @@ impl ReceiptConfig {
             text_chars: self.text_chars,
         }
     }
+}
+
+/// Which session a receipt goes to.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptRouting {
+    /// The session that submitted the message when it can receive (a transceiver) and is still
+    /// bound, else any receiver of the account. A receipt then follows its submit_sm_resp on
+    /// the same connection; it can arrive before the response only across sessions.
+    OriginFirst,
+    /// Any receiver or transceiver of the account.
+    Any,
 }
 
 /// The PDU that carries receipts.
@@ -378,13 +485,23 @@ pub enum MessageIdFormat {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// Most messages kept; the oldest are evicted first (counted).
+    /// Most messages kept (about 500 bytes each); the oldest are evicted first (counted; one
+    /// evicted before its final state never gets its receipt, counted apart as
+    /// `evicted_pending`).
     pub capacity: usize,
+    /// Most timers waiting at once (handset deliveries, final states with their receipts,
+    /// receipts held back, MO replies; about 150 bytes each); while full, new submits are
+    /// refused with ESME_RMSGQFUL (counted as `timer_refusals`). Only messages with a non-zero
+    /// latency use timers.
+    pub max_timers: usize,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { capacity: 200_000 }
+        Self {
+            capacity: 200_000,
+            max_timers: 200_000,
+        }
     }
 }
 
@@ -511,8 +628,31 @@ impl SimConfig {
         if self.handsets.max_handsets == 0 {
             return Err(("handsets.max_handsets".into(), "must be at least 1".into()));
         }
-        if self.events.capacity == 0 {
-            return Err(("events.capacity".into(), "must be at least 1".into()));
+        if self.handsets.max_entries == 0 {
+            return Err(("handsets.max_entries".into(), "must be at least 1".into()));
+        }
+        if self.handsets.max_bytes < 4096 {
+            return Err(("handsets.max_bytes".into(), "must be at least 4096".into()));
+        }
+        if self.events.capacity == 0 || self.events.capacity > 1 << 24 {
+            return Err((
+                "events.capacity".into(),
+                "must be from 1 to 16777216".into(),
+            ));
+        }
+        if self.http.max_connections == 0 {
+            return Err(("http.max_connections".into(), "must be at least 1".into()));
+        }
+        for (name, d) in [
+            ("http.header_timeout", self.http.header_timeout),
+            ("http.request_timeout", self.http.request_timeout),
+        ] {
+            if d.is_zero() {
+                return Err((name.into(), "must be longer than zero".into()));
+            }
+        }
+        if self.events.max_lags == 0 {
+            return Err(("events.max_lags".into(), "must be at least 1".into()));
         }
         let mut listeners = std::collections::HashSet::new();
         for (name, c) in &self.carriers {
@@ -660,10 +800,42 @@ impl CarrierConfig {
                 "must be at least 1".into(),
             ));
         }
+        if s.max_held_responses == 0 {
+            return Err((
+                "session.max_held_responses".into(),
+                "must be at least 1".into(),
+            ));
+        }
         if s.deliver_window == 0 {
             return Err(("session.deliver_window".into(), "must be at least 1".into()));
         }
         let r = &self.receipts;
+        if r.store_capacity == 0 {
+            return Err((
+                "receipts.store_capacity".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if r.high_water() == 0 || r.high_water() > r.store_capacity {
+            return Err((
+                "receipts.high_water".into(),
+                format!(
+                    "must be from 1 to store_capacity ({}), not {}",
+                    r.store_capacity,
+                    r.high_water()
+                ),
+            ));
+        }
+        if r.low_water() >= r.high_water() {
+            return Err((
+                "receipts.low_water".into(),
+                format!(
+                    "must be below high_water ({}), not {}",
+                    r.high_water(),
+                    r.low_water()
+                ),
+            ));
+        }
         if r.max_attempts == 0 {
             return Err(("receipts.max_attempts".into(), "must be at least 1".into()));
         }
@@ -675,6 +847,9 @@ impl CarrierConfig {
         }
         if self.store.capacity == 0 {
             return Err(("store.capacity".into(), "must be at least 1".into()));
+        }
+        if self.store.max_timers < 2 {
+            return Err(("store.max_timers".into(), "must be at least 2".into()));
         }
         if let Some(t) = &self.throttle {
             t.validate().map_err(|m| ("throttle".to_string(), m))?;
@@ -691,23 +866,62 @@ impl CarrierConfig {
 
 /// A TOML error with the file, line and column, naming the field.
 fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let located = locate_toml_error(text, e);
+    ConfigError::Parse {
+        path: path.to_path_buf(),
+        line: located.line,
+        column: located.column,
+        message: located.message,
+    }
+}
+
+/// Where a TOML syntax or type error is, and what it says, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TomlErrorAt {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// toml's message, with `field `name`: ` in front when toml did not name it.
+    pub message: String,
+}
+
+/// Locates a TOML error in `text` (for every tool that reads TOML files: carrier-sim, the
+/// verifier, loadgen's scenarios). toml names unknown keys but not the key whose value is wrong:
+/// the key is read from the line the error points at (`key = value`, or a `[table]` header).
+pub fn locate_toml_error(text: &str, e: &toml::de::Error) -> TomlErrorAt {
     let (line, column) = e
         .span()
         .map(|span| line_col(text, span.start))
         .unwrap_or((1, 1));
     let mut message = e.message().trim().to_string();
-    // toml names unknown keys but not the key whose value is wrong: add it from the line.
-    if let Some(key) = text
-        .lines()
-        .nth(line - 1)
-        .and_then(|l| l.split_once('='))
-        .map(|(k, _)| k.trim())
-        .filter(|k| !k.is_empty() && !message.contains(*k))
-    {
-        message = format!("field `{key}`: {message}");
+    let header = |l: &str| {
+        l.trim().strip_prefix('[').map(|h| {
+            h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .trim()
+                .to_string()
+        })
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    // (the key as written on the line, its dotted path)
+    let key = lines.get(line - 1).and_then(|l| match header(l) {
+        Some(table) => Some((table.clone(), table)),
+        None => {
+            let key = l.split_once('=')?.0.trim().to_string();
+            // The table the key sits in: the nearest header above it.
+            let table = lines[..line - 1].iter().rev().find_map(|l| header(l));
+            let path = match &table {
+                Some(t) if !key.is_empty() => format!("{t}.{key}"),
+                _ => key.clone(),
+            };
+            Some((key, path))
+        }
+    });
+    if let Some((_, path)) = key.filter(|(k, _)| !k.is_empty() && !message.contains(k.as_str())) {
+        message = format!("field `{path}`: {message}");
     }
-    ConfigError::Parse {
-        path: path.to_path_buf(),
+    TomlErrorAt {
         line,
         column,
         message,
@@ -780,6 +994,31 @@ pub fn json_schema() -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn toml_errors_name_the_field_with_its_table() {
+        let locate = |text: &str| {
+            let e = toml::from_str::<SimConfig>(text).expect_err("refused");
+            locate_toml_error(text, &e)
+        };
+        let at = locate("seed = \"x\"\n");
+        assert_eq!((at.line, at.column), (1, 8));
+        assert!(at.message.starts_with("field `seed`: "), "{}", at.message);
+        let at = locate("seed = 1\n\n[carriers.alpha]\nsmpp = 5\n");
+        assert_eq!(at.line, 4);
+        assert!(
+            at.message.starts_with("field `carriers.alpha.smpp`: "),
+            "{}",
+            at.message
+        );
+        // An unknown key is named by toml itself: nothing is added.
+        let at = locate("[handsets]\nbogus = 1\n");
+        assert!(
+            at.message.starts_with("unknown field `bogus`"),
+            "{}",
+            at.message
+        );
+    }
 
     fn parse(text: &str) -> Result<SimConfig, String> {
         SimConfig::parse(Path::new("c.toml"), text).map_err(|e| e.to_string())

@@ -42,7 +42,10 @@ impl From<CallError> for Error {
     fn from(e: CallError) -> Self {
         match e {
             CallError::UnknownCarrier(_) => Error::NotFound(e.to_string()),
-            CallError::BadNumber(_) | CallError::EmptyText => Error::BadRequest(e.to_string()),
+            CallError::BadNumber(_) | CallError::EmptyText | CallError::TextTooLong { .. } => {
+                Error::BadRequest(e.to_string())
+            }
+            CallError::Busy => Error::Unavailable(e.to_string()),
         }
     }
 }

@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use super::error::Error;
 use crate::smsc::network::Network;
-use crate::world::events::{EventFilter, Subscription};
+use crate::world::events::{EventBus, EventFilter, EventKind, Subscription};
 
 /// Query of `GET /v1/events` (each value comma-separated).
 #[derive(Debug, Deserialize)]
@@ -77,15 +77,23 @@ async fn events(
     }
     // Subscribing before answering the upgrade means a client sees every event published after
     // its handshake completes.
-    let subscription = bus.subscribe(filter);
+    let Some(subscription) = bus.subscribe_capped(filter) else {
+        return Err(Error::Unavailable(format!(
+            "event stream: {} subscribers already (events.max_subscribers); try again later",
+            bus.limits().max_subscribers
+        )));
+    };
+    let bus = Arc::clone(bus);
     Ok(ws
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| stream_events(socket, subscription)))
+        .on_upgrade(move |socket| stream_events(socket, subscription, bus)))
 }
 
-async fn stream_events(socket: WebSocket, mut subscription: Subscription) {
+async fn stream_events(socket: WebSocket, mut subscription: Subscription, bus: Arc<EventBus>) {
     let shutdown = subscription.closed();
+    let max_lags = bus.limits().max_lags;
+    let mut lags = 0u32;
     let (mut sink, mut incoming) = socket.split();
     loop {
         let event = tokio::select! {
@@ -112,6 +120,23 @@ async fn stream_events(socket: WebSocket, mut subscription: Subscription) {
                 }
             },
         };
+        if let EventKind::Lagged { missed } = event.kind {
+            lags += 1;
+            if lags > max_lags {
+                // Told often enough: a client this far behind gets a close it can act on
+                // instead of a stream of gaps.
+                bus.count_closed_lagging();
+                let frame = CloseFrame {
+                    code: close_code::POLICY,
+                    reason: Utf8Bytes::from(format!(
+                        "fell behind the event ring {lags} times (last {missed} events); reconnect with a narrower filter"
+                    )),
+                };
+                let _ =
+                    tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+                return;
+            }
+        }
         let text = match serde_json::to_string(&*event) {
             Ok(text) => text,
             Err(e) => {

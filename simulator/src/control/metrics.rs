@@ -150,7 +150,27 @@ pub(crate) fn render_prometheus(carriers: &[CarrierFigures<'_>]) -> String {
         }
     }
     type Pick = fn(&Metrics) -> &AtomicU64;
-    let counters: [(&str, &str, Pick); 9] = [
+    let counters: [(&str, &str, Pick); 13] = [
+        (
+            "carrier_window_refusals_total",
+            "Operations refused with ESME_RTHROTTLED past session.max_held_responses.",
+            |m| &m.window_refusals,
+        ),
+        (
+            "carrier_timer_refusals_total",
+            "Submits refused because the carrier's timers were full (store.max_timers).",
+            |m| &m.timer_refusals,
+        ),
+        (
+            "carrier_evicted_pending_total",
+            "Messages evicted from the store before their final state (no receipt made).",
+            |m| &m.evicted_pending,
+        ),
+        (
+            "carrier_backpressure_refusals_total",
+            "Submits refused because the account's receipts backed up past receipts.high_water.",
+            |m| &m.backpressure_refusals,
+        ),
         (
             "carrier_faults_injected_total",
             "Session faults injected (drops, unbinds, generic_nacks).",

@@ -19,9 +19,10 @@ pub(crate) fn router(net: Arc<Network>) -> Router {
 impl From<MoError> for Error {
     fn from(e: MoError) -> Self {
         match e {
-            MoError::BadFrom(_) | MoError::EmptyText | MoError::AmbiguousAccount => {
-                Error::BadRequest(e.to_string())
-            }
+            MoError::BadFrom(_)
+            | MoError::EmptyText
+            | MoError::TextTooLong { .. }
+            | MoError::AmbiguousAccount => Error::BadRequest(e.to_string()),
             MoError::UnknownCarrier(_) | MoError::NoCarrier | MoError::UnknownAccount { .. } => {
                 Error::NotFound(e.to_string())
             }

@@ -6,7 +6,8 @@
 //! - [`lookup`]: number intelligence and the open-SMS list; [`calls`]: the voice channel;
 //! - [`carriers`]: behaviour in force, run-time changes and outages; [`mo`]: a handset sends
 //!   a text;
-//! - [`stats`]: `/v1/stats`; [`metrics`]: Prometheus text.
+//! - [`stats`]: `/v1/stats`; [`metrics`]: Prometheus text;
+//! - [`server`]: the HTTP/1 connection loop, bounded in connections and time.
 //!
 //! Handlers translate HTTP to calls on the layers below and return `Result<_, Error>`: JSON
 //! bodies with stable keys, and one error type ([`error::Error`]) that maps each failure to its status and a
@@ -22,6 +23,7 @@ mod lookup;
 mod messages;
 mod metrics;
 mod mo;
+pub(crate) mod server;
 mod stats;
 
 use std::sync::Arc;

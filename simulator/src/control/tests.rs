@@ -13,6 +13,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::config::SimConfig;
 use crate::handsets::{Channel, Handsets, NewEntry};
@@ -237,8 +238,21 @@ async fn slow_consumer_lags_instead_of_growing_memory() {
     assert!(server.bus.queued() <= server.bus.capacity());
 
     let (mut received, mut missed, mut lagged_events, mut last_seq) = (0u64, 0u64, 0u64, 0u64);
+    let mut closed = None;
     while last_seq < PUBLISHED {
-        let ev = next_json(&mut ws).await;
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("stream open")
+            .expect("websocket frame");
+        let ev: serde_json::Value = match msg {
+            Message::Text(text) => serde_json::from_str(&text).expect("event JSON"),
+            Message::Close(frame) => {
+                closed = frame;
+                break;
+            }
+            _ => continue,
+        };
         if ev["type"] == "lagged" {
             missed += ev["missed"].as_u64().expect("missed");
             lagged_events += 1;
@@ -251,8 +265,16 @@ async fn slow_consumer_lags_instead_of_growing_memory() {
     }
     assert!(lagged_events >= 1, "the slow consumer was told it lagged");
     assert!(missed > 0);
-    assert_eq!(received + missed, PUBLISHED);
     assert!(received < PUBLISHED);
+    match closed {
+        // Told `max_lags` times, then closed with a reason (and counted).
+        Some(frame) => {
+            assert_eq!(frame.code, CloseCode::Policy);
+            assert_eq!(lagged_events, u64::from(server.bus.limits().max_lags));
+            assert_eq!(server.bus.subscriber_stats().closed_lagging, 1);
+        }
+        None => assert_eq!(received + missed, PUBLISHED),
+    }
     server.shut_down();
 }
 
@@ -355,7 +377,7 @@ async fn handset_inbox_over_http() {
             NewEntry {
                 channel,
                 from: "VERIFY".into(),
-                text: format!("code {i}"),
+                text: format!("code {i}").into(),
                 carrier: "alpha".into(),
                 reference: format!("m{i}"),
                 parts: 1,

@@ -1,18 +1,36 @@
-//! Virtual handsets: a bounded inbox per number that received something.
+//! Virtual handsets: an inbox per number that received something, all of them within one
+//! budget.
 //!
-//! The carrier delivers each message (reassembled and decoded) and each heard call to the
-//! destination's inbox with [`Handsets::deliver`]; testers read it over HTTP through the control
-//! plane (`GET /v1/handsets/{e164}/messages`, `DELETE` to clear). A number plan can cover a hundred
-//! million numbers, so state is created lazily on the first delivery: memory grows with the
-//! numbers that actually received something, never with the size of a range. Each inbox keeps
-//! only its newest `inbox_capacity` entries and counts what it had to drop.
+//! The carrier delivers each message (reassembled) and each heard call to the destination's
+//! inbox with [`Handsets::deliver`]; testers read it over HTTP through the control plane
+//! (`GET /v1/handsets/{e164}/messages`, `DELETE` to clear). A number plan can cover a hundred
+//! million numbers, so state is created lazily on the first delivery.
 //!
-//! Many SMPP sessions deliver at once, so the map is split into [`SHARDS`] independently locked
-//! shards chosen by the number's hash: two deliveries contend only when their numbers share a
-//! shard, and the critical section is a hash lookup plus a push.
+//! # Bounds
+//!
+//! Memory is bounded by totals across all numbers, not per number times numbers:
+//!
+//! - `max_handsets` numbers hold state; past it the handset created longest ago is forgotten
+//!   (counted in [`HandsetStats::evicted`]);
+//! - `max_entries` entries and `max_bytes` bytes of entries are kept in all; past either, the
+//!   oldest entries (of whichever numbers) are dropped first (counted in
+//!   [`HandsetStats::dropped`]);
+//! - each inbox keeps only its newest `inbox_capacity` entries (counted as its `overflow`).
+//!
+//! Entries live in one arrival-order ring per shard, allocated once up front, and each inbox is
+//! a chain of positions through it (oldest to newest): delivering is a push and a link, the
+//! oldest entry of the ring is always the oldest of its own inbox (so dropping it is O(1)), and
+//! nothing grows per number. The per-number `VecDeque`s this replaced each doubled its storage
+//! as the run went on, all at about the same moment when a load test cycles through its
+//! numbers, which stalled the carrier for a second at a time and grew it to gigabytes. An entry
+//! keeps the message's user data as it arrived and decodes it when read, so the hot path does
+//! not decode text nobody may read.
+//!
+//! Many SMPP sessions deliver at once, so the handsets are split into [`SHARDS`] independently
+//! locked shards chosen by the number's hash, each with its share of every bound.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -55,6 +73,36 @@ pub struct InboxEntry {
     pub received_at: DateTime<Utc>,
 }
 
+/// The text of a new entry: already text (a call, an MO), or an SMS's user data as submitted,
+/// decoded only when someone reads the inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Text {
+    /// Text.
+    Utf8(String),
+    /// User data in an SMPP data_coding.
+    Sms {
+        /// data_coding.
+        data_coding: u8,
+        /// The user data (all parts, in order, without UDH).
+        payload: Vec<u8>,
+    },
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Text::Utf8(s)
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        Text::Utf8(s.to_owned())
+    }
+}
+
+/// Marks UTF-8 text in [`Held::coding`] (SMPP data_coding is a byte; 0xFF is reserved there).
+const UTF8: u8 = 0xFF;
+
 /// What the carrier hands to [`Handsets::deliver`]: an [`InboxEntry`] before it has a `seq`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEntry {
@@ -62,31 +110,16 @@ pub struct NewEntry {
     pub channel: Channel,
     /// Sender address.
     pub from: String,
-    /// Decoded text.
-    pub text: String,
+    /// The text.
+    pub text: Text,
     /// Carrier name.
-    pub carrier: String,
+    pub carrier: Arc<str>,
     /// Message id or call id.
     pub reference: String,
     /// Number of SMS parts.
     pub parts: u8,
     /// Arrival time.
     pub received_at: DateTime<Utc>,
-}
-
-impl NewEntry {
-    fn with_seq(self, seq: u64) -> InboxEntry {
-        InboxEntry {
-            seq,
-            channel: self.channel,
-            from: self.from,
-            text: self.text,
-            carrier: self.carrier,
-            reference: self.reference,
-            parts: self.parts,
-            received_at: self.received_at,
-        }
-    }
 }
 
 /// Which entries [`Handsets::messages`] returns.
@@ -122,48 +155,306 @@ pub struct HandsetStats {
     pub handsets: usize,
     /// Entries currently held in inboxes.
     pub entries: usize,
+    /// Bytes those entries take (estimated: the entry, its data and the allocator's overhead).
+    pub bytes: usize,
     /// Entries dropped because an inbox was full.
     pub overflow: u64,
+    /// Entries dropped, oldest first, to keep within `max_entries` or `max_bytes`.
+    #[serde(default)]
+    pub dropped: u64,
     /// Handsets forgotten because the handset cap was reached (oldest first).
     pub evicted: u64,
 }
 
-#[derive(Debug, Default)]
+/// Bounds of the handsets (see the module documentation); each is a total over all numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandsetLimits {
+    /// Entries kept per number.
+    pub inbox_capacity: usize,
+    /// Numbers holding state.
+    pub max_handsets: usize,
+    /// Entries kept in all.
+    pub max_entries: usize,
+    /// Bytes of entries kept in all.
+    pub max_bytes: usize,
+}
+
+/// Marks "no entry" in position fields.
+const NONE: u64 = u64::MAX;
+
+/// An entry as held: the strings in one allocation, the carrier name shared.
+#[derive(Debug)]
+struct Held {
+    seq: u64,
+    /// Position of the next (newer) entry of the same inbox, or [`NONE`].
+    next: u64,
+    /// Index of its inbox in [`Shard::inboxes`].
+    inbox: u32,
+    channel: Channel,
+    parts: u8,
+    /// data_coding of the text, or [`UTF8`].
+    coding: u8,
+    from_len: u8,
+    reference_len: u8,
+    received_at: DateTime<Utc>,
+    carrier: Arc<str>,
+    /// `from`, `reference`, then the text.
+    data: Data,
+}
+
+/// Octets of an entry's strings held inside the entry itself: an OTP's sender, message id and
+/// text fit, so most deliveries allocate nothing and the ring is one allocation, not a million.
+const INLINE_DATA: usize = 64;
+
+/// An entry's strings, inline when they fit.
+#[derive(Debug)]
+enum Data {
+    Inline { len: u8, bytes: [u8; INLINE_DATA] },
+    Heap(Box<[u8]>),
+}
+
+impl Data {
+    fn new(parts: [&[u8]; 3]) -> Self {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len <= INLINE_DATA {
+            let mut bytes = [0u8; INLINE_DATA];
+            let mut at = 0;
+            for p in parts {
+                bytes[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
+            Data::Inline {
+                len: len as u8,
+                bytes,
+            }
+        } else {
+            Data::Heap(parts.concat().into_boxed_slice())
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Data::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Data::Heap(b) => b,
+        }
+    }
+
+    /// Bytes allocated outside the entry.
+    fn heap_len(&self) -> usize {
+        match self {
+            Data::Inline { .. } => 0,
+            Data::Heap(b) => b.len() + ALLOC_OVERHEAD,
+        }
+    }
+}
+
+/// What the allocator adds to each allocation, roughly: counted in the byte budget.
+const ALLOC_OVERHEAD: usize = 16;
+
+impl Held {
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Option<Held>>() + self.data.heap_len()
+    }
+
+    fn view(&self) -> InboxEntry {
+        let (from, rest) = self.data.as_slice().split_at(usize::from(self.from_len));
+        let (reference, text) = rest.split_at(usize::from(self.reference_len));
+        InboxEntry {
+            seq: self.seq,
+            channel: self.channel,
+            from: String::from_utf8_lossy(from).into_owned(),
+            text: if self.coding == UTF8 {
+                String::from_utf8_lossy(text).into_owned()
+            } else {
+                smpp::text::decode(self.coding, text)
+            },
+            carrier: self.carrier.to_string(),
+            reference: String::from_utf8_lossy(reference).into_owned(),
+            parts: self.parts,
+            received_at: self.received_at,
+        }
+    }
+}
+
+/// One number's inbox: counters and the ends of its chain of entries.
+#[derive(Debug)]
 struct Inbox {
     /// Seq of the last entry ever delivered; survives `clear` so `since` stays meaningful.
     last_seq: u64,
     received: u64,
     overflow: u64,
-    entries: VecDeque<InboxEntry>,
+    /// Positions of its oldest and newest entries ([`NONE`] when empty).
+    head: u64,
+    tail: u64,
+    count: usize,
 }
 
 impl Inbox {
-    /// Appends `entry`, dropping the oldest past `capacity`; returns the entry's seq.
-    fn push(&mut self, entry: NewEntry, capacity: usize) -> u64 {
-        self.last_seq += 1;
-        self.received += 1;
-        let seq = self.last_seq;
-        if self.entries.len() >= capacity {
-            self.entries.pop_front();
-            self.overflow += 1;
+    fn new() -> Self {
+        Self {
+            last_seq: 0,
+            received: 0,
+            overflow: 0,
+            head: NONE,
+            tail: NONE,
+            count: 0,
         }
-        self.entries.push_back(entry.with_seq(seq));
-        seq
     }
 }
 
-/// One shard: its inboxes, and their numbers in creation order for eviction.
-///
+/// One shard: its inboxes, their numbers in creation order for eviction, and the ring of
+/// entries.
 ///
 /// Keys are [`NumberKey`]s (the number inline) and the map uses the fast hasher: a load test
 /// sends every message to a new or rarely repeated number, so creating or finding a handset
 /// runs once per message, and SipHash, string copies and pointer-chasing compares showed in
 /// the profile.
-#[derive(Debug, Default)]
-struct ShardInner {
-    map: FastMap<NumberKey, Inbox>,
+#[derive(Debug)]
+struct Shard {
+    map: FastMap<NumberKey, u32>,
+    inboxes: Vec<Inbox>,
+    free: Vec<u32>,
     created: VecDeque<NumberKey>,
+    /// Entries in arrival order; position `p` is `ring[p - first_pos]`. `None` marks an entry
+    /// already dropped (an inbox's overflow, a clear, a forgotten handset) that has not yet
+    /// reached the front.
+    ring: VecDeque<Option<Held>>,
+    first_pos: u64,
+    live: usize,
+    bytes: usize,
+    overflow: u64,
+    dropped: u64,
     evicted: u64,
+}
+
+/// Largest up-front allocation per shard (entries or handsets): beyond it, structures grow as
+/// they fill (a configured bound of hundreds of millions should not reserve gigabytes).
+const PREALLOCATE_MAX: usize = 1 << 20;
+
+impl Shard {
+    fn new(limits: &ShardLimits) -> Self {
+        // Allocated once, at their bound: growing by doubling while full of live data was what
+        // stalled the old per-number inboxes. With the system allocator untouched pages cost
+        // address space only; mimalloc (the binary's allocator) commits them, which is most of
+        // carrier-sim's 160 MB resident at start with the defaults.
+        Self {
+            map: FastMap::with_capacity_and_hasher(
+                limits.handsets.min(PREALLOCATE_MAX) + 1,
+                Default::default(),
+            ),
+            inboxes: Vec::with_capacity(limits.handsets.min(PREALLOCATE_MAX)),
+            free: Vec::new(),
+            created: VecDeque::with_capacity(limits.handsets.min(PREALLOCATE_MAX)),
+            // One more than the bound: an entry is pushed before the oldest leaves.
+            ring: VecDeque::with_capacity(limits.entries.min(PREALLOCATE_MAX) + 1),
+            first_pos: 0,
+            live: 0,
+            bytes: 0,
+            overflow: 0,
+            dropped: 0,
+            evicted: 0,
+        }
+    }
+
+    fn at(&self, pos: u64) -> Option<&Held> {
+        let idx = pos.checked_sub(self.first_pos)?;
+        self.ring.get(usize::try_from(idx).ok()?)?.as_ref()
+    }
+
+    fn at_mut(&mut self, pos: u64) -> Option<&mut Held> {
+        let idx = pos.checked_sub(self.first_pos)?;
+        self.ring.get_mut(usize::try_from(idx).ok()?)?.as_mut()
+    }
+
+    /// Takes the entry at `pos` out of the ring (leaving a tombstone); returns its successor.
+    fn remove_at(&mut self, pos: u64) -> u64 {
+        let Some(idx) = pos
+            .checked_sub(self.first_pos)
+            .and_then(|i| usize::try_from(i).ok())
+        else {
+            return NONE;
+        };
+        match self.ring.get_mut(idx).and_then(Option::take) {
+            Some(held) => {
+                self.live -= 1;
+                self.bytes -= held.bytes();
+                held.next
+            }
+            None => NONE,
+        }
+    }
+
+    /// Drops the oldest entry of inbox `i`; returns false when it had none.
+    fn pop_oldest(&mut self, i: u32) -> bool {
+        let head = self.inboxes[i as usize].head;
+        if head == NONE {
+            return false;
+        }
+        let next = self.remove_at(head);
+        let inbox = &mut self.inboxes[i as usize];
+        inbox.head = next;
+        if next == NONE {
+            inbox.tail = NONE;
+        }
+        inbox.count -= 1;
+        true
+    }
+
+    /// Drops every entry of inbox `i`; returns how many.
+    fn empty(&mut self, i: u32) -> usize {
+        let mut n = 0;
+        while self.pop_oldest(i) {
+            n += 1;
+        }
+        n
+    }
+
+    /// The front of the ring leaves it: a live entry there is the oldest of its inbox.
+    fn pop_front(&mut self) {
+        if let Some(front) = self.ring.pop_front() {
+            self.first_pos += 1;
+            if let Some(held) = front {
+                self.live -= 1;
+                self.bytes -= held.bytes();
+                self.dropped += 1;
+                let inbox = &mut self.inboxes[held.inbox as usize];
+                inbox.head = held.next;
+                if held.next == NONE {
+                    inbox.tail = NONE;
+                }
+                inbox.count -= 1;
+            }
+        }
+    }
+
+    /// The inbox of `number`, created (forgetting the oldest handset past the cap) if new.
+    fn inbox_for(&mut self, number: &str, max_handsets: usize) -> u32 {
+        if let Some(&i) = self.map.get(number) {
+            return i;
+        }
+        if self.map.len() >= max_handsets
+            && let Some(oldest) = self.created.pop_front()
+            && let Some(i) = self.map.remove(&oldest)
+        {
+            self.empty(i);
+            self.free.push(i);
+            self.evicted += 1;
+        }
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.inboxes[i as usize] = Inbox::new();
+                i
+            }
+            None => {
+                self.inboxes.push(Inbox::new());
+                u32::try_from(self.inboxes.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        let key = NumberKey::new(number);
+        self.created.push_back(key.clone());
+        self.map.insert(key, i);
+        i
+    }
 }
 
 /// Longest number held inline by [`NumberKey`]; E.164 numbers have at most 15 digits.
@@ -225,53 +516,61 @@ impl std::borrow::Borrow<str> for NumberKey {
     }
 }
 
-impl std::ops::Deref for ShardInner {
-    type Target = FastMap<NumberKey, Inbox>;
-    fn deref(&self) -> &Self::Target {
-        &self.map
-    }
-}
-
-impl std::ops::DerefMut for ShardInner {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.map
-    }
-}
-
-type Shard = Mutex<ShardInner>;
-
 /// Default cap on the number of handsets: a load test spraying random numbers must not grow
-/// the process without bound. About 300 bytes each when holding one message.
+/// the process without bound. About 100 bytes each (map slot, inbox, creation order).
 pub const DEFAULT_MAX_HANDSETS: usize = 1_000_000;
+/// Default cap on entries held in all inboxes together (about 140 bytes each for an OTP).
+pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
+/// Default cap on the bytes those entries take: 256 MiB.
+pub const DEFAULT_MAX_BYTES: usize = 256 << 20;
+
+/// One shard's share of the limits.
+#[derive(Debug, Clone, Copy)]
+struct ShardLimits {
+    inbox_capacity: usize,
+    handsets: usize,
+    entries: usize,
+    bytes: usize,
+}
 
 /// All virtual handsets of a process. Share it behind an `Arc`; every method takes `&self`.
 #[derive(Debug)]
 pub struct Handsets {
-    shards: Box<[Shard]>,
-    capacity: usize,
-    max_per_shard: usize,
+    shards: Box<[Mutex<Shard>]>,
+    limits: ShardLimits,
 }
 
 impl Handsets {
-    /// Handsets whose inboxes keep the newest `inbox_capacity` entries each (at least 1).
+    /// Handsets whose inboxes keep the newest `inbox_capacity` entries each (at least 1), with
+    /// the default totals.
     #[cfg(test)]
     pub fn new(inbox_capacity: usize) -> Self {
-        Self::with_limits(inbox_capacity, DEFAULT_MAX_HANDSETS)
+        Self::with_limits(HandsetLimits {
+            inbox_capacity,
+            max_handsets: DEFAULT_MAX_HANDSETS,
+            max_entries: DEFAULT_MAX_ENTRIES,
+            max_bytes: DEFAULT_MAX_BYTES,
+        })
     }
 
-    /// Handsets with a cap on how many numbers hold state: past it, the handset created longest
-    /// ago is forgotten (counted in [`HandsetStats::evicted`]).
-    pub fn with_limits(inbox_capacity: usize, max_handsets: usize) -> Self {
+    /// Handsets within `limits` (see the module documentation); each shard takes its share.
+    pub fn with_limits(limits: HandsetLimits) -> Self {
+        let share = |total: usize| total.div_ceil(SHARDS).max(1);
+        let limits = ShardLimits {
+            inbox_capacity: limits.inbox_capacity.max(1),
+            handsets: share(limits.max_handsets),
+            entries: share(limits.max_entries),
+            bytes: share(limits.max_bytes),
+        };
         Self {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(ShardInner::default()))
+                .map(|_| Mutex::new(Shard::new(&limits)))
                 .collect(),
-            capacity: inbox_capacity.max(1),
-            max_per_shard: max_handsets.div_ceil(SHARDS).max(1),
+            limits,
         }
     }
 
-    fn shard(&self, number: &str) -> MutexGuard<'_, ShardInner> {
+    fn shard(&self, number: &str) -> MutexGuard<'_, Shard> {
         // Reduce in u64 before narrowing so the choice does not depend on the pointer width.
         // The shard comes from bits 32 and up: each shard's map indexes its buckets with the
         // low bits of the same hash, and a shard chosen by those would leave every key of a
@@ -287,29 +586,68 @@ impl Handsets {
 
     /// Put `entry` into `number`'s inbox (a leading `+` is ignored), creating the inbox on the
     /// first delivery; when the inbox is full its oldest entry is dropped and counted as
-    /// overflow. Returns the entry's seq.
+    /// overflow, and past the totals the oldest entries of the shard go. Returns the entry's
+    /// seq.
     pub fn deliver(&self, number: &str, entry: NewEntry) -> u64 {
         let number = normalize(number);
+        let (coding, text) = match entry.text {
+            Text::Utf8(s) => (UTF8, s.into_bytes()),
+            Text::Sms {
+                data_coding,
+                payload,
+            } => (data_coding, payload),
+        };
+        // Lengths are kept in a byte each: longer senders and references are cut (neither
+        // comes from SMPP longer than 65 octets; HTTP callers get the first 255).
+        let from = truncate(&entry.from);
+        let reference = truncate(&entry.reference);
+        let data = Data::new([from.as_bytes(), reference.as_bytes(), &text]);
+        let limits = self.limits;
         let mut guard = self.shard(number);
         let shard = &mut *guard;
-        if let Some(inbox) = shard.map.get_mut(number) {
-            return inbox.push(entry, self.capacity);
+        let i = shard.inbox_for(number, limits.handsets);
+        let pos = shard.first_pos + shard.ring.len() as u64;
+        let inbox = &mut shard.inboxes[i as usize];
+        inbox.last_seq += 1;
+        inbox.received += 1;
+        let seq = inbox.last_seq;
+        let prev_tail = inbox.tail;
+        inbox.tail = pos;
+        if inbox.head == NONE {
+            inbox.head = pos;
         }
-        if shard.map.len() >= self.max_per_shard
-            && let Some(oldest) = shard.created.pop_front()
-        {
-            shard.map.remove(&oldest);
-            shard.evicted += 1;
+        inbox.count += 1;
+        let over = inbox.count > limits.inbox_capacity;
+        if over {
+            inbox.overflow += 1;
         }
-        let key = NumberKey::new(number);
-        shard.created.push_back(key.clone());
-        // Most numbers of a load test receive one message: start with room for one, not the
-        // four entries VecDeque grows to on its first push.
-        let inbox = shard.map.entry(key).or_insert_with(|| Inbox {
-            entries: VecDeque::with_capacity(1),
-            ..Inbox::default()
-        });
-        inbox.push(entry, self.capacity)
+        let held = Held {
+            seq,
+            next: NONE,
+            inbox: i,
+            channel: entry.channel,
+            parts: entry.parts,
+            coding,
+            from_len: from.len() as u8,
+            reference_len: reference.len() as u8,
+            received_at: entry.received_at,
+            carrier: entry.carrier,
+            data,
+        };
+        shard.live += 1;
+        shard.bytes += held.bytes();
+        shard.ring.push_back(Some(held));
+        if let Some(prev) = shard.at_mut(prev_tail) {
+            prev.next = pos;
+        }
+        if over {
+            shard.overflow += 1;
+            shard.pop_oldest(i);
+        }
+        while shard.ring.len() > limits.entries || shard.bytes > limits.bytes {
+            shard.pop_front();
+        }
+        seq
     }
 
     /// The entries of `number` selected by `query` (see [`InboxQuery`]), or `None` when the
@@ -317,27 +655,31 @@ impl Handsets {
     pub fn messages(&self, number: &str, query: &InboxQuery) -> Option<InboxView> {
         let number = normalize(number);
         let shard = self.shard(number);
-        let inbox = shard.get(number)?;
-        let matching = |e: &&InboxEntry| {
+        let &i = shard.map.get(number)?;
+        let inbox = &shard.inboxes[i as usize];
+        let matching = |e: &&&Held| {
             query.since.is_none_or(|since| e.seq > since)
                 && query.channel.is_none_or(|channel| e.channel == channel)
         };
+        let mut all: Vec<&Held> = Vec::with_capacity(inbox.count);
+        let mut pos = inbox.head;
+        while let Some(e) = shard.at(pos) {
+            all.push(e);
+            pos = e.next;
+        }
         let messages: Vec<InboxEntry> = if query.since.is_some() {
-            inbox
-                .entries
-                .iter()
+            all.iter()
                 .filter(matching)
                 .take(query.limit)
-                .cloned()
+                .map(|e| e.view())
                 .collect()
         } else {
-            let mut newest: Vec<InboxEntry> = inbox
-                .entries
+            let mut newest: Vec<InboxEntry> = all
                 .iter()
                 .rev()
                 .filter(matching)
                 .take(query.limit)
-                .cloned()
+                .map(|e| e.view())
                 .collect();
             newest.reverse();
             newest
@@ -356,16 +698,14 @@ impl Handsets {
     pub fn clear(&self, number: &str) -> usize {
         let number = normalize(number);
         let mut shard = self.shard(number);
-        match shard.get_mut(number) {
-            Some(inbox) => {
-                let removed = inbox.entries.len();
-                inbox.entries = VecDeque::new();
-                inbox.received = 0;
-                inbox.overflow = 0;
-                removed
-            }
-            None => 0,
-        }
+        let Some(&i) = shard.map.get(number) else {
+            return 0;
+        };
+        let removed = shard.empty(i);
+        let inbox = &mut shard.inboxes[i as usize];
+        inbox.received = 0;
+        inbox.overflow = 0;
+        removed
     }
 
     /// Totals over all handsets (each shard is locked in turn, so under concurrent deliveries
@@ -376,21 +716,32 @@ impl Handsets {
             let shard = shard
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            stats.handsets += shard.len();
+            stats.handsets += shard.map.len();
+            stats.entries += shard.live;
+            stats.bytes += shard.bytes;
+            stats.overflow += shard.overflow;
+            stats.dropped += shard.dropped;
             stats.evicted += shard.evicted;
-            for inbox in shard.values() {
-                stats.entries += inbox.entries.len();
-                stats.overflow += inbox.overflow;
-            }
         }
         stats
     }
 }
 
+/// The longest prefix of `s` that fits a byte length, cut at a character boundary.
+fn truncate(s: &str) -> &str {
+    if s.len() <= 255 {
+        return s;
+    }
+    let mut end = 255;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn sms(text: &str) -> NewEntry {
         entry(Channel::Sms, text)
@@ -422,13 +773,84 @@ mod tests {
 
     #[test]
     fn handset_cap_forgets_the_oldest_numbers() {
-        let h = Handsets::with_limits(4, SHARDS);
+        let h = Handsets::with_limits(HandsetLimits {
+            inbox_capacity: 4,
+            max_handsets: SHARDS,
+            max_entries: DEFAULT_MAX_ENTRIES,
+            max_bytes: DEFAULT_MAX_BYTES,
+        });
         for i in 0..(SHARDS * 20) {
             h.deliver(&format!("4477009{i:05}"), entry(Channel::Sms, "x"));
         }
         let stats = h.stats();
         assert!(stats.handsets <= SHARDS, "{stats:?}");
         assert_eq!(stats.handsets as u64 + stats.evicted, (SHARDS * 20) as u64);
+    }
+
+    #[test]
+    fn totals_drop_the_oldest_entries_of_any_number() {
+        let h = Handsets::with_limits(HandsetLimits {
+            inbox_capacity: 100,
+            max_handsets: 1000,
+            max_entries: SHARDS * 5,
+            max_bytes: DEFAULT_MAX_BYTES,
+        });
+        // Ten entries to each of 100 numbers: far beyond 5 entries per shard.
+        for round in 0..10 {
+            for n in 0..100 {
+                h.deliver(&format!("4477009{n:05}"), sms(&format!("{round}")));
+            }
+        }
+        let stats = h.stats();
+        assert!(stats.entries <= SHARDS * 5, "{stats:?}");
+        assert_eq!(stats.entries as u64 + stats.dropped, 1000, "{stats:?}");
+        assert_eq!(stats.handsets, 100);
+        // What each inbox keeps is its newest entries, in order.
+        for n in 0..100 {
+            let view = h
+                .messages(&format!("4477009{n:05}"), &all(100))
+                .expect("inbox");
+            assert_eq!(view.received, 10);
+            let seqs: Vec<u64> = view.messages.iter().map(|m| m.seq).collect();
+            let kept = seqs.len() as u64;
+            assert_eq!(seqs, ((11 - kept)..=10).collect::<Vec<_>>(), "{view:?}");
+        }
+        // And new deliveries still work and are found.
+        assert_eq!(h.deliver("447700900000", sms("new")), 11);
+        let view = h.messages("447700900000", &all(1)).expect("inbox");
+        assert_eq!(texts(&view), ["new"]);
+    }
+
+    #[test]
+    fn the_byte_budget_holds() {
+        let budget = SHARDS * 4096;
+        let h = Handsets::with_limits(HandsetLimits {
+            inbox_capacity: 100,
+            max_handsets: 1000,
+            max_entries: 1_000_000,
+            max_bytes: budget,
+        });
+        let long = "x".repeat(500);
+        for n in 0..1000 {
+            h.deliver(&format!("4477009{n:05}"), sms(&long));
+        }
+        let stats = h.stats();
+        assert!(stats.bytes <= budget, "{stats:?}");
+        assert!(stats.dropped > 0 && stats.entries > 0, "{stats:?}");
+        assert_eq!(stats.entries as u64 + stats.dropped, 1000);
+    }
+
+    #[test]
+    fn sms_text_is_decoded_when_read() {
+        let h = Handsets::new(4);
+        let mut e = sms("");
+        e.text = Text::Sms {
+            data_coding: 8,
+            payload: vec![0x00, 0x48, 0x00, 0x69],
+        };
+        h.deliver("4477", e);
+        let view = h.messages("4477", &all(1)).expect("inbox");
+        assert_eq!(texts(&view), ["Hi"]);
     }
 
     #[test]
@@ -469,7 +891,9 @@ mod tests {
             HandsetStats {
                 handsets: 1,
                 entries: 3,
+                bytes: h.stats().bytes,
                 overflow: 2,
+                dropped: 0,
                 evicted: 0,
             }
         );

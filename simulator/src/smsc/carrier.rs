@@ -20,11 +20,14 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::jobs::Job;
 use super::metrics::Metrics;
 use super::receipts::ReceiptRouter;
 use super::stats::CarrierStats;
 use super::store::{IdGenerator, MessageStore};
+use super::timers::Timers;
 use crate::config::CarrierConfig;
+use crate::ratelog::Repeated;
 use crate::world::World;
 use crate::world::behaviour::{
     Behaviour, BehaviourPatch, CarrierPatch, Faults, Status, ThrottleSetting, Voice, VoicePatch,
@@ -87,6 +90,8 @@ pub(crate) struct LiveView {
 pub(crate) struct Carrier {
     /// Configuration it runs with.
     pub cfg: CarrierConfig,
+    /// Its name, shared by every handset entry it delivers.
+    pub name_shared: Arc<str>,
     /// The world it shares with the other carriers of the run.
     pub world: Arc<World>,
     /// Accepted messages.
@@ -103,19 +108,29 @@ pub(crate) struct Carrier {
     pub(super) account_throttles: HashMap<String, Mutex<TokenBucket>>,
     outage: watch::Sender<bool>,
     outage_epoch: AtomicU64,
+    /// Cancels the timer of the outage in force, so a new outage (or its end) stops the old
+    /// timer instead of leaving a task behind: at most one outage timer per carrier, however
+    /// often the control plane is called.
+    outage_timer: Mutex<CancellationToken>,
     pub(super) occurrences: Box<[AtomicU32]>,
     sessions: AtomicU64,
     /// Cancelled when the carrier shuts down.
     pub shutdown: CancellationToken,
-    /// Scheduled deliveries, so shutdown can stop them.
+    /// The carrier's own tasks (outage timers), so shutdown can stop them.
     pub tasks: TaskTracker,
+    /// Delayed work: handset deliveries, final states and receipts, MO replies (see
+    /// [`super::timers`]); run by [`Carrier::run_timers`].
+    pub(crate) timers: Timers<Job>,
+    pub(super) timers_full_warning: Repeated,
+    pub(super) evicted_pending_warning: Repeated,
 }
 
 /// Holds one of an account's binds; released on drop.
 #[derive(Debug)]
 pub(crate) struct BindGuard {
     carrier: Arc<Carrier>,
-    account: String,
+    /// Shared with every record and receipt of the session's messages (no copy per message).
+    account: Arc<str>,
 }
 
 impl BindGuard {
@@ -123,12 +138,17 @@ impl BindGuard {
     pub fn account(&self) -> &str {
         &self.account
     }
+
+    /// The account bound, shared.
+    pub fn account_shared(&self) -> &Arc<str> {
+        &self.account
+    }
 }
 
 impl Drop for BindGuard {
     fn drop(&mut self) {
         let mut binds = self.carrier.binds.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = binds.get_mut(&self.account) {
+        if let Some(n) = binds.get_mut(&*self.account) {
             *n = n.saturating_sub(1);
         }
     }
@@ -147,7 +167,11 @@ impl Carrier {
         cfg.faults.apply_to(&mut faults);
         Arc::new(Self {
             store: MessageStore::new(cfg.store.capacity),
-            receipts: ReceiptRouter::new(cfg.receipts.clone(), Arc::clone(&metrics)),
+            receipts: ReceiptRouter::new(
+                cfg.receipts.clone(),
+                Arc::clone(&metrics),
+                cfg.accounts.keys().map(String::as_str),
+            ),
             ids: IdGenerator::new(cfg.receipts.message_id),
             binds: Mutex::new(HashMap::new()),
             live: RwLock::new(Live {
@@ -167,14 +191,27 @@ impl Carrier {
                 .collect(),
             outage: watch::channel(false).0,
             outage_epoch: AtomicU64::new(0),
+            outage_timer: Mutex::new(CancellationToken::new()),
             occurrences: (0..OCCURRENCE_BUCKETS).map(|_| AtomicU32::new(0)).collect(),
             sessions: AtomicU64::new(0),
             shutdown: world.shutdown.child_token(),
             tasks: TaskTracker::new(),
+            timers: Timers::new(cfg.store.max_timers),
+            timers_full_warning: Repeated::default(),
+            evicted_pending_warning: Repeated::default(),
             metrics,
+            name_shared: cfg.name.as_str().into(),
             cfg,
             world,
         })
+    }
+
+    /// Runs the carrier's timers until it shuts down.
+    pub async fn run_timers(self: Arc<Self>) {
+        let stop = self.shutdown.clone();
+        self.timers
+            .run(|job| self.run(job), stop.cancelled_owned())
+            .await;
     }
 
     /// The carrier's name.
@@ -205,7 +242,7 @@ impl Carrier {
         *n += 1;
         Ok(BindGuard {
             carrier: Arc::clone(self),
-            account: system_id.to_string(),
+            account: system_id.into(),
         })
     }
 
@@ -271,6 +308,11 @@ impl Carrier {
                 .into_iter()
                 .map(|(s, n)| (Status(s).name(), n))
                 .collect(),
+            backpressure_refusals: m.backpressure_refusals.load(Relaxed),
+            timer_refusals: m.timer_refusals.load(Relaxed),
+            window_refusals: m.window_refusals.load(Relaxed),
+            timers: self.timers.len(),
+            evicted_pending: m.evicted_pending.load(Relaxed),
             receipts_lost: m.receipts_lost.load(Relaxed),
             receipts_duplicated: m.receipts_duplicated.load(Relaxed),
             mo: m.mo_generated.load(Relaxed),
@@ -352,9 +394,10 @@ impl Carrier {
                     "duration_ms": duration.map(|d| d.as_millis() as u64),
                 }),
             });
+        let replaced = self.shutdown.child_token();
+        std::mem::replace(&mut *lock(&self.outage_timer), replaced.clone()).cancel();
         if let Some(d) = duration {
             let me = Arc::clone(self);
-            let stop = self.shutdown.clone();
             self.tasks.spawn(async move {
                 tokio::select! {
                     _ = tokio::time::sleep(d) => {
@@ -363,7 +406,8 @@ impl Carrier {
                             me.end_outage();
                         }
                     }
-                    _ = stop.cancelled() => {}
+                    // A newer outage, an explicit end, or shutdown.
+                    _ = replaced.cancelled() => {}
                 }
             });
         }
@@ -372,6 +416,7 @@ impl Carrier {
     /// Brings the carrier back up.
     pub fn end_outage(&self) {
         self.outage_epoch.fetch_add(1, Ordering::SeqCst);
+        lock(&self.outage_timer).cancel();
         if self.outage.send_replace(false) {
             tracing::info!(carrier = %self.name(), "outage ended");
             self.world
@@ -409,7 +454,7 @@ impl Carrier {
         let records = self.store.get(id);
         let r = records
             .iter()
-            .find(|r| r.account == account && (source.is_empty() || r.source == source))
+            .find(|r| &*r.account == account && (source.is_empty() || r.source == source))
             .ok_or(CommandStatus::EsmeRqueryfail)?;
         Ok(QueryResult {
             state: r.state,
@@ -431,8 +476,8 @@ impl Carrier {
             if destination.is_empty() {
                 return Err(CommandStatus::EsmeRcancelfail);
             }
-            self.store.find_ids(|r| {
-                r.account == account
+            self.store.find_ids(destination, |r| {
+                &*r.account == account
                     && !r.state.is_final()
                     && r.destination == destination
                     && (source.is_empty() || r.source == source)
@@ -444,7 +489,7 @@ impl Carrier {
         let now = Utc::now();
         for id in ids {
             self.store.update(&id, |r| {
-                let matches = r.account == account
+                let matches = &*r.account == account
                     && (source.is_empty() || r.source == source)
                     && (destination.is_empty() || r.destination == destination);
                 if matches && !r.state.is_final() {
@@ -471,7 +516,7 @@ impl Carrier {
     ) -> Result<(), CommandStatus> {
         let mut replaced = 0;
         self.store.update(id, |r| {
-            if r.account == account
+            if &*r.account == account
                 && (source.is_empty() || r.source == source)
                 && !r.state.is_final()
             {
@@ -491,6 +536,29 @@ impl Carrier {
 mod tests {
     use super::*;
     use crate::config::AccountConfig;
+
+    #[tokio::test]
+    async fn repeated_outages_keep_one_timer() {
+        let mut cfg = CarrierConfig::default();
+        cfg.accounts
+            .insert("test".into(), AccountConfig::new("secret"));
+        let net = crate::smsc::network::Network::single(cfg);
+        let c = net.carrier("default").expect("carrier");
+        for _ in 0..1000 {
+            c.start_outage(Some(Duration::from_secs(3600)));
+        }
+        // The replaced timers end as soon as they run.
+        for _ in 0..100 {
+            if c.tasks.len() <= 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(c.tasks.len(), 1);
+        assert!(c.is_down());
+        c.end_outage();
+        assert!(!c.is_down());
+    }
 
     #[test]
     fn bind_limits_and_credentials() {

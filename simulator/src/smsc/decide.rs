@@ -44,6 +44,19 @@ impl Carrier {
     /// Takes throttle tokens and advances the destination's occurrence count (both decide
     /// later messages) but stores and publishes nothing.
     pub(crate) fn decide(&self, account: &str, sub: &Submission) -> Result<Decision, Refusal> {
+        // Back-pressure first: a refused message must not spend throttle tokens.
+        if let Some(status) = self.receipts.refusal(account) {
+            self.metrics
+                .backpressure_refusals
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(Refusal::now(CommandStatus::from(status)));
+        }
+        // Room for the message's timers (handset delivery and final state) or a queue-full
+        // answer: the timers are bounded, and a full set is an explicit refusal.
+        if self.timers.would_overflow(2) {
+            self.metrics.timer_refusals.fetch_add(1, Ordering::Relaxed);
+            return Err(Refusal::now(CommandStatus::EsmeRmsgqful));
+        }
         self.admit(account, sub.parts_cost())
             .map_err(Refusal::now)?;
         let number = smpp::number::normalize(&sub.destination);
@@ -130,7 +143,8 @@ impl Carrier {
     /// configured refusal status.
     pub(super) fn admit(&self, account: &str, parts: u32) -> Result<(), CommandStatus> {
         let now = std::time::Instant::now();
-        if let Some(b) = self.account_throttles.get(account) {
+        let account_bucket = self.account_throttles.get(account);
+        if let Some(b) = account_bucket {
             let mut b = lock(b);
             if b.try_take(now, parts).is_err() {
                 return Err(CommandStatus::from(b.config().response.command_status()));
@@ -139,6 +153,11 @@ impl Carrier {
         if let Some(b) = lock(&self.throttle).as_mut()
             && b.try_take(now, parts).is_err()
         {
+            // The account's tokens were spent on a message the carrier refused: give them
+            // back, or a throttled carrier would also drain every account's budget.
+            if let Some(a) = account_bucket {
+                lock(a).refund(now, parts);
+            }
             return Err(CommandStatus::from(b.config().response.command_status()));
         }
         Ok(())
@@ -217,6 +236,21 @@ mod tests {
             );
             assert_eq!(x.map(|d| d.submit_latency), y.map(|d| d.submit_latency));
         }
+    }
+
+    #[tokio::test]
+    async fn a_carrier_refusal_refunds_the_account_tokens() {
+        let net = carrier_toml(
+            "[carriers.default.throttle]\nrate = 0.001\nburst = 1\n[carriers.default.accounts.test.throttle]\nrate = 0.001\nburst = 2\n",
+        );
+        let c = net.carrier("default").expect("carrier");
+        assert!(c.decide("test", &submission("447700900001")).is_ok());
+        // The carrier's bucket is empty now; the account had two tokens and keeps one.
+        for _ in 0..5 {
+            assert!(c.decide("test", &submission("447700900001")).is_err());
+        }
+        let tokens = lock(&c.account_throttles["test"]).tokens(std::time::Instant::now());
+        assert!(tokens > 0.99, "the account kept its token: {tokens}");
     }
 
     #[test]

@@ -16,9 +16,11 @@ use smpp::receipt::ReceiptState;
 
 use super::carrier::Carrier;
 use super::decide::Refusal;
-use super::receipts::PendingReceipt;
+use super::jobs::{Fate, Job};
+use super::receipts::{PendingReceipt, SessionInbox};
 use super::store::{MessageRecord, Slot, Submission};
-use crate::handsets::{Channel, NewEntry};
+use super::timers::Full;
+use crate::handsets::{Channel, NewEntry, Text};
 use crate::world::behaviour::Status;
 use crate::world::engine::Decision;
 use crate::world::events::EventKind;
@@ -36,6 +38,9 @@ pub(crate) struct AfterResponse {
     slot: Slot,
     intermediate: Option<PendingReceipt>,
     decision: Decision,
+    /// The submitting session's inbox, where the receipt goes first (see
+    /// [`crate::config::ReceiptRouting`]).
+    origin: Option<Arc<SessionInbox>>,
 }
 
 /// The answer to one submitted message.
@@ -51,7 +56,12 @@ impl Carrier {
     /// Submits a message: [`Carrier::decide`]s it, then stores, counts and publishes the
     /// answer. Returns its id and the work that must wait until the submit response is on the
     /// wire (see [`AfterResponse`]), or the refusal.
-    pub(crate) fn accept(self: &Arc<Self>, account: &str, sub: Submission) -> Submitted {
+    pub(crate) fn accept(
+        self: &Arc<Self>,
+        account: &Arc<str>,
+        sub: Submission,
+        origin: Option<&Arc<SessionInbox>>,
+    ) -> Submitted {
         let decision = match self.decide(account, &sub) {
             Ok(d) => d,
             Err(Refusal { status, latency }) => {
@@ -74,7 +84,7 @@ impl Carrier {
         };
         let latency = decision.submit_latency;
         let id = self.ids.next_id();
-        let record = MessageRecord::new(id.clone(), account.to_string(), sub);
+        let record = MessageRecord::new(id.clone(), Arc::clone(account), sub);
         self.metrics.accepted(account);
         self.world
             .events
@@ -87,14 +97,17 @@ impl Carrier {
                     parts: record.concat.map_or(1, |c| c.total),
                 }
             });
-        let intermediate = (record.registered_delivery & 0x10 != 0)
-            .then(|| self.receipt_for(&record, ReceiptState::Enroute, 0, true));
+        let intermediate = (record.registered_delivery & 0x10 != 0).then(|| PendingReceipt {
+            origin: origin.cloned(),
+            ..self.receipt_for(&record, ReceiptState::Enroute, 0, true)
+        });
         let slot = self.store.insert(record);
         let after = AfterResponse {
             id: id.clone(),
             slot,
             intermediate,
             decision,
+            origin: origin.cloned(),
         };
         Submitted {
             result: Ok((id, after)),
@@ -113,32 +126,73 @@ impl Carrier {
         if let Some(delay) = d.handset_after {
             // Only the handset side needs the reply; finishing does not read it.
             let mo = d.mo_reply.take();
-            let id = after.id.clone();
-            self.at(delay, move |me| me.reach_handset(slot, &id, mo));
+            self.at(
+                delay,
+                Job::Handset {
+                    slot,
+                    id: after.id.clone(),
+                    mo,
+                },
+            );
         }
-        let id = after.id;
-        let receipt_after = d.receipt_after;
-        let finish = move |me: Arc<Carrier>| {
-            me.finish(slot, &id, &d);
+        let fate = Fate {
+            outcome: d.outcome,
+            error_code: d.error_code,
+            lost: d.receipt_lost,
+            duplicated: d.receipt_duplicated,
+            reorder: d.receipt_reorder,
         };
-        self.at(receipt_after, finish);
+        self.at(
+            d.receipt_after,
+            Job::Finish {
+                slot,
+                id: after.id,
+                fate,
+                origin: after.origin,
+            },
+        );
     }
 
-    /// Runs `f` after `delay` (at once when zero), unless the carrier shuts down first: then
-    /// the message stays ENROUTE in the store, reported rather than lost.
-    fn at(self: &Arc<Self>, delay: Duration, f: impl FnOnce(Arc<Carrier>) + Send + 'static) {
+    /// Runs `job` after `delay` (at once when zero) on the carrier's timers (see
+    /// [`super::timers`]); a shutdown first leaves the message ENROUTE in the store, reported
+    /// rather than lost.
+    fn at(self: &Arc<Self>, delay: Duration, job: Job) {
         if delay.is_zero() {
-            f(Arc::clone(self));
+            self.run(job);
             return;
         }
-        let me = Arc::clone(self);
-        let token = self.shutdown.clone();
-        self.tasks.spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => f(me),
-                _ = token.cancelled() => {}
-            }
-        });
+        if let Err(Full(job)) = self.timers.insert(delay, job) {
+            // Admission keeps room for a message's timers (see `Carrier::decide`); should
+            // concurrent sessions still fill the last places, the work is done early rather
+            // than dropped.
+            self.timers_full_warning.hit(|count| {
+                tracing::warn!(carrier = %self.name(), count, capacity = self.cfg.store.max_timers, "timers full; delayed work run early");
+            });
+            self.run(job);
+        }
+    }
+
+    /// Runs one timer's work.
+    pub(crate) fn run(self: &Arc<Self>, job: Job) {
+        match job {
+            Job::Handset { slot, id, mo } => self.reach_handset(slot, &id, mo),
+            Job::Finish {
+                slot,
+                id,
+                fate,
+                origin,
+            } => self.finish(slot, &id, &fate, origin),
+            Job::Publish {
+                receipt,
+                duplicated,
+            } => self.publish_receipt(receipt, duplicated),
+            Job::Mo {
+                account,
+                from,
+                to,
+                text,
+            } => self.queue_mo(&account, &from, &to, &text),
+        }
     }
 
     /// The message (or part) reaches its handset; a message lands in the inbox when its last
@@ -150,37 +204,54 @@ impl Carrier {
         self.metrics
             .messages_delivered
             .fetch_add(1, Ordering::Relaxed);
-        let text = smpp::text::decode(r.data_coding, &r.payload);
-        let events = &self.world.events;
-        // The event needs its own copy of the text only when someone listens.
-        let event_text = events.has_subscribers().then(|| text.clone());
-        self.world.handsets.deliver(
-            &r.destination,
-            NewEntry {
-                channel: Channel::Sms,
-                from: r.source.clone(),
+        // An MO reply goes from the handset back to the sender.
+        let reply = match (mo, r.account) {
+            (Some((delay, text)), Some(account)) => Some((
+                delay,
                 text,
-                carrier: self.name().to_string(),
-                reference: id.to_string(),
-                parts: r.parts,
-                received_at: Utc::now(),
-            },
-        );
+                account,
+                r.destination.clone(),
+                r.source.clone(),
+            )),
+            _ => None,
+        };
+        let events = &self.world.events;
+        // The event carries decoded text, made only when someone listens; the inbox keeps the
+        // user data and decodes it when read.
         events.publish_with(Some(self.name()), Some(&r.destination), || {
             EventKind::HandsetDelivered {
                 message_id: id.to_string(),
                 from: r.source.clone(),
                 to: r.destination.clone(),
                 channel: Channel::Sms,
-                // A subscriber that arrived since the check above: decode again.
-                text: event_text.unwrap_or_else(|| smpp::text::decode(r.data_coding, &r.payload)),
+                text: smpp::text::decode(r.data_coding, &r.payload),
             }
         });
-        if let (Some((delay, text)), Some(account)) = (mo, r.account) {
-            let (from, to) = (r.destination, r.source);
-            self.at(delay, move |me| {
-                me.queue_mo(&account, &from, &to, &text);
-            });
+        self.world.handsets.deliver(
+            &r.destination,
+            NewEntry {
+                channel: Channel::Sms,
+                from: r.source,
+                text: Text::Sms {
+                    data_coding: r.data_coding,
+                    payload: r.payload,
+                },
+                carrier: Arc::clone(&self.name_shared),
+                reference: id.to_string(),
+                parts: r.parts,
+                received_at: Utc::now(),
+            },
+        );
+        if let Some((delay, text, account, from, to)) = reply {
+            self.at(
+                delay,
+                Job::Mo {
+                    account,
+                    from,
+                    to,
+                    text,
+                },
+            );
         }
     }
 
@@ -189,7 +260,7 @@ impl Carrier {
         self.metrics.mo_generated.fetch_add(1, Ordering::Relaxed);
         self.receipts.publish(PendingReceipt {
             message_id: String::new(),
-            account: account.to_string(),
+            account: account.into(),
             original_source: to.to_string(),
             original_destination: from.to_string(),
             state: ReceiptState::Delivered,
@@ -201,6 +272,7 @@ impl Carrier {
             mo_text: Some(text.to_string()),
             attempts: 0,
             created: tokio::time::Instant::now(),
+            origin: None,
         });
         self.world
             .events
@@ -214,30 +286,48 @@ impl Carrier {
 
     /// Moves the record in `slot` (message `id`), if still pending, to its final state and
     /// publishes the receipt its registered_delivery asks for.
-    fn finish(self: &Arc<Self>, slot: Slot, id: &str, d: &Decision) {
-        let (outcome, error_code, lost) = (d.outcome, d.error_code, d.receipt_lost);
-        let (duplicated, reorder) = (d.receipt_duplicated, d.receipt_reorder);
+    fn finish(
+        self: &Arc<Self>,
+        slot: Slot,
+        id: &str,
+        fate: &Fate,
+        origin: Option<Arc<SessionInbox>>,
+    ) {
+        let outcome = fate.outcome;
         // One record per slot, so at most one receipt (or one lost one): no Vecs per message.
         let mut receipt = None;
         let now = Utc::now();
         let mut lost_to = None;
-        self.store.update_slot(slot, |r| {
+        let found = self.store.update_slot(slot, |r| {
             if r.state.is_final() {
                 // Cancelled (DELETED) or already final: nothing to deliver.
                 return;
             }
             r.state = outcome;
-            r.error_code = error_code;
+            r.error_code = fate.error_code;
             r.done_at = Some(now);
             self.metrics.outcome(&r.account, outcome.word());
             if wants_final_receipt(r.registered_delivery, outcome) {
-                if lost {
+                if fate.lost {
                     lost_to = Some(r.destination.clone());
                 } else {
-                    receipt = Some(self.receipt_for(r, outcome, error_code, false));
+                    receipt = Some(PendingReceipt {
+                        origin,
+                        ..self.receipt_for(r, outcome, fate.error_code, false)
+                    });
                 }
             }
         });
+        if !found {
+            // The store evicted the record while it was pending (more messages accepted within
+            // its latency than the store holds): its final state and receipt are gone. Counted
+            // and logged, never silent; raise `store.capacity` to keep them.
+            self.metrics.evicted_pending.fetch_add(1, Ordering::Relaxed);
+            self.evicted_pending_warning.hit(|count| {
+                tracing::warn!(carrier = %self.name(), count, capacity = self.cfg.store.capacity, "pending messages evicted from the store before their final state; their receipts are not sent");
+            });
+            return;
+        }
         if let Some(to) = lost_to {
             self.metrics.receipts_lost.fetch_add(1, Ordering::Relaxed);
             self.world
@@ -247,22 +337,30 @@ impl Carrier {
                     to: to.clone(),
                 });
         }
-        let Some(r) = receipt else {
+        let Some(receipt) = receipt else {
             return;
         };
-        let publish = move |me: Arc<Carrier>| {
-            if duplicated {
-                me.metrics
-                    .receipts_duplicated
-                    .fetch_add(1, Ordering::Relaxed);
-                me.receipts.publish(r.clone());
-            }
-            me.receipts.publish(r);
-        };
-        match reorder {
-            Some(hold) => self.at(hold, publish),
-            None => publish(Arc::clone(self)),
+        match fate.reorder {
+            Some(hold) => self.at(
+                hold,
+                Job::Publish {
+                    receipt,
+                    duplicated: fate.duplicated,
+                },
+            ),
+            None => self.publish_receipt(receipt, fate.duplicated),
         }
+    }
+
+    /// Hands a final receipt to the router (twice when `duplicated`).
+    fn publish_receipt(&self, receipt: PendingReceipt, duplicated: bool) {
+        if duplicated {
+            self.metrics
+                .receipts_duplicated
+                .fetch_add(1, Ordering::Relaxed);
+            self.receipts.publish(receipt.clone());
+        }
+        self.receipts.publish(receipt);
     }
 
     fn receipt_for(
@@ -272,13 +370,18 @@ impl Carrier {
         error_code: u16,
         intermediate: bool,
     ) -> PendingReceipt {
-        let text: String = smpp::text::decode(r.data_coding, &r.payload)
-            .chars()
-            .take(self.cfg.receipts.text_chars)
-            .collect();
+        // Only the first `text_chars` characters are copied: decode just enough bytes for
+        // them (no SMPP encoding takes more than 4 octets a character) instead of the whole
+        // message.
+        let n = self.cfg.receipts.text_chars;
+        let head = &r.payload[..r.payload.len().min(n.saturating_mul(4))];
+        let mut text = smpp::text::decode(r.data_coding, head);
+        if let Some((cut, _)) = text.char_indices().nth(n) {
+            text.truncate(cut);
+        }
         PendingReceipt {
             message_id: r.message_id.clone(),
-            account: r.account.clone(),
+            account: Arc::clone(&r.account),
             original_source: r.source.clone(),
             original_destination: r.destination.clone(),
             state,
@@ -290,6 +393,7 @@ impl Carrier {
             mo_text: None,
             attempts: 0,
             created: tokio::time::Instant::now(),
+            origin: None,
         }
     }
 }

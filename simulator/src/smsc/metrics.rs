@@ -122,8 +122,9 @@ pub struct Metrics {
     accepted: PerAccount<()>,
     /// Final states by account and stat word.
     outcomes: PerAccount<&'static str>,
-    /// Submit refusals by (account, command_status).
-    refusals: Mutex<BTreeMap<(String, u32), u64>>,
+    /// Submit refusals by account and command_status: counted under the read lock, since
+    /// under overload refusals come at the rate of the offered load.
+    refusals: PerAccount<u32>,
     /// Connections accepted.
     pub connections_accepted: AtomicU64,
     /// Connections refused by the connection cap.
@@ -148,6 +149,14 @@ pub struct Metrics {
     pub receipts_expired: AtomicU64,
     /// Receipts dropped because the store was full.
     pub receipts_overflow: AtomicU64,
+    /// Submits refused because the account's receipts backed up past the high-water mark.
+    pub backpressure_refusals: AtomicU64,
+    /// Operations refused because their session held `session.max_held_responses` responses.
+    pub window_refusals: AtomicU64,
+    /// Submits refused because the carrier's timers were full (`store.max_timers`).
+    pub timer_refusals: AtomicU64,
+    /// Messages evicted from the store before their final state (their receipts never made).
+    pub evicted_pending: AtomicU64,
     /// Receipt sends that failed (error status or no response) and were retried.
     pub receipts_retried: AtomicU64,
     /// Receipts never sent by design (simulated silent loss).
@@ -190,8 +199,7 @@ impl Metrics {
 
     /// Counts one submit refused with `status`.
     pub fn refusal(&self, account: &str, status: u32) {
-        let mut map = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry((account.to_string(), status)).or_insert(0) += 1;
+        count_for(&self.refusals, account, status);
     }
 
     /// Final states by stat word, all accounts together.
@@ -206,13 +214,8 @@ impl Metrics {
     /// Submit refusals by command_status, all accounts together.
     pub fn refusal_counts(&self) -> BTreeMap<u32, u64> {
         let mut out = BTreeMap::new();
-        for ((_, status), n) in self
-            .refusals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            *out.entry(*status).or_insert(0) += n;
+        for (_, status, n) in snapshot(&self.refusals) {
+            *out.entry(status).or_insert(0) += n;
         }
         out
     }
@@ -234,10 +237,10 @@ impl Metrics {
 
     /// Submit refusals by (account, command_status).
     pub(crate) fn refusals_by_account(&self) -> BTreeMap<(String, u32), u64> {
-        self.refusals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        snapshot(&self.refusals)
+            .into_iter()
+            .map(|(account, status, n)| ((account, status), n))
+            .collect()
     }
 
     /// Every PDU count, fast array and map merged, in (direction, command id, status) order.

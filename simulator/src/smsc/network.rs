@@ -17,12 +17,12 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::carrier::Carrier;
-use super::stats::{CarrierStats, Stats};
+use super::stats::{CarrierStats, HttpCounters, Stats};
 use crate::config::{SimConfig, TimelineEntry};
-use crate::handsets::Handsets;
+use crate::handsets::{HandsetLimits, Handsets};
 use crate::world::World;
 use crate::world::calls::CallRecord;
-use crate::world::events::EventBus;
+use crate::world::events::{EventBus, EventLimits};
 use crate::world::lookup::CarrierStatus;
 use crate::world::plan::{NumberPlan, PlanError};
 use crate::world::voice::{self, CallError, CallRequest};
@@ -51,6 +51,10 @@ pub(crate) struct MoRequest {
     pub account: Option<String>,
 }
 
+/// Longest MO text: ten concatenated GSM-7 parts' worth. Longer than one short_message (254
+/// octets), it is sent whole in message_payload.
+pub(crate) const MAX_MO_CHARS: usize = 1_530;
+
 /// Where an MO message was queued.
 #[derive(Debug, serde::Serialize)]
 pub(crate) struct MoQueued {
@@ -73,6 +77,12 @@ pub(crate) enum MoError {
     /// `text` is empty.
     #[error("text: must not be empty")]
     EmptyText,
+    /// `text` is longer than an MO message may be.
+    #[error("text: {chars} characters; an MO message has at most {MAX_MO_CHARS}")]
+    TextTooLong {
+        /// Characters given.
+        chars: usize,
+    },
     /// The named carrier does not exist.
     #[error(transparent)]
     UnknownCarrier(#[from] UnknownCarrier),
@@ -102,6 +112,10 @@ pub(crate) struct Network {
     carriers: BTreeMap<String, Arc<Carrier>>,
     /// The timeline from the file, applied by [`Network::run_timeline`].
     timeline: Vec<TimelineEntry>,
+    /// The control plane's connection counters (its server counts, stats report).
+    pub http: Arc<HttpCounters>,
+    /// The control plane's connection limits.
+    pub http_limits: crate::config::HttpConfig,
 }
 
 impl Network {
@@ -130,12 +144,18 @@ impl Network {
             plan: Arc::new(plan),
             unknown_numbers: cfg.unknown_numbers,
             has_plan: !cfg.ranges.is_empty(),
-            handsets: Arc::new(Handsets::with_limits(
-                cfg.handsets.inbox_capacity,
-                cfg.handsets.max_handsets,
-            )),
-            events: Arc::new(EventBus::with_shutdown(
+            handsets: Arc::new(Handsets::with_limits(HandsetLimits {
+                inbox_capacity: cfg.handsets.inbox_capacity,
+                max_handsets: cfg.handsets.max_handsets,
+                max_entries: cfg.handsets.max_entries,
+                max_bytes: cfg.handsets.max_bytes,
+            })),
+            events: Arc::new(EventBus::with_limits(
                 cfg.events.capacity,
+                EventLimits {
+                    max_subscribers: cfg.events.max_subscribers,
+                    max_lags: cfg.events.max_lags,
+                },
                 shutdown.child_token(),
             )),
             calls: crate::world::calls::Calls::default(),
@@ -149,6 +169,8 @@ impl Network {
             world,
             carriers,
             timeline: cfg.timeline.clone(),
+            http: Arc::default(),
+            http_limits: cfg.http,
         }))
     }
 
@@ -208,7 +230,7 @@ impl Network {
             occurrence: carrier.next_occurrence(&format!("voice:{to}")),
             stop: carrier.shutdown.clone(),
         };
-        Ok(voice::place(&self.world, req, to, resolved.as_ref(), route))
+        voice::place(&self.world, req, to, resolved.as_ref(), route)
     }
 
     /// Queues a handset's text for an ESME: through the named carrier or the handset's own (the
@@ -220,6 +242,10 @@ impl Network {
             .to_string();
         if req.text.is_empty() {
             return Err(MoError::EmptyText);
+        }
+        let chars = req.text.chars().count();
+        if chars > MAX_MO_CHARS {
+            return Err(MoError::TextTooLong { chars });
         }
         let carrier = match req
             .carrier
@@ -255,7 +281,7 @@ impl Network {
     /// The stats of every carrier and their totals.
     pub fn stats(&self) -> Stats {
         let carriers: Vec<CarrierStats> = self.carriers().map(|c| c.stats()).collect();
-        Stats::of(&self.world, carriers)
+        Stats::of(&self.world, &self.http, carriers)
     }
 
     /// Applies the timeline until `stop`: each entry at its offset from start, divided by the

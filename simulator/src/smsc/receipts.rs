@@ -1,16 +1,24 @@
-//! Receipt routing: store-and-forward per account, bounded, with retries, and a full account.
+//! Receipt routing: store-and-forward per account, bounded, with retries, back-pressure and a
+//! full account.
 //!
-//! Receipts belong to the account that submitted the message and may be taken by any of its
-//! receiver or transceiver sessions. Sessions *pull* from their account's queue when they have
-//! room in their deliver window, so a receipt produced while nobody is bound simply waits for
-//! the next bind. A receipt that gets an error or no deliver_sm_resp is put back after a
-//! backoff, a bounded number of times. Every receipt ends in exactly one of: delivered, expired,
-//! overflow (store full), or still held (queued, waiting to retry, or in flight), and
-//! [`ReceiptRouter::account`] proves it.
+//! Receipts belong to the account that submitted the message. With the default `origin_first`
+//! routing a receipt goes first to the session that submitted the message when that session
+//! can receive (a transceiver) and is still bound, so it follows its submit_sm_resp on the same
+//! connection; otherwise, and when that session ends, any receiver or transceiver of the
+//! account may take it. Sessions *pull* when they have room in their deliver window, so a
+//! receipt produced while nobody is bound simply waits for the next bind. A receipt that gets an
+//! error or no deliver_sm_resp is put back after a backoff, a bounded number of times.
+//!
+//! Bounds: an account holds at most `store_capacity` receipts (queued or waiting to retry).
+//! Before that, from `high_water` held receipts until they fall below `low_water`, the account's
+//! new submits are refused ([`ReceiptRouter::refusal`]), so a slow receiver slows its sender
+//! down instead of losing receipts; overflow stays the counted last resort. Every receipt ends
+//! in exactly one of: delivered, expired, overflow, or still held (queued, waiting to retry, or
+//! in flight), and [`ReceiptRouter::account`] proves it.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +28,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::ReceiptConfig;
+use crate::ratelog::Repeated;
 use crate::smsc::metrics::{Metrics, ReceiptFate};
 
 /// A receipt waiting to be sent, with everything needed to build its deliver_sm.
@@ -28,7 +37,7 @@ pub struct PendingReceipt {
     /// The message id the receipt reports on.
     pub message_id: String,
     /// Account the receipt goes back to.
-    pub account: String,
+    pub account: Arc<str>,
     /// The original message's source (the receipt's destination_addr).
     pub original_source: String,
     /// The original message's destination (the receipt's source_addr).
@@ -53,12 +62,47 @@ pub struct PendingReceipt {
     pub attempts: u32,
     /// When the receipt was created (for the time to live).
     pub created: Instant,
+    /// The receiving session that submitted the message, when receipts go back to it first
+    /// (`receipts.routing = "origin_first"`).
+    pub origin: Option<Arc<SessionInbox>>,
 }
 
+/// One receipt queue: an account's shared queue, or one session's own.
 #[derive(Debug, Default)]
 struct Queue {
     items: Mutex<VecDeque<PendingReceipt>>,
     notify: Notify,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<PendingReceipt>> {
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A receiving session's own receipt queue (see [`ReceiptRouter::open_inbox`]): receipts for
+/// messages it submitted wait here first, so they leave on the connection that carried the
+/// submit_sm, after its submit_sm_resp.
+#[derive(Debug)]
+pub struct SessionInbox {
+    queue: Queue,
+    /// False once the session ended; receipts then go to the account's shared queue.
+    open: std::sync::atomic::AtomicBool,
+    account: Arc<AccountQueue>,
+}
+
+/// Everything the router keeps for one account.
+#[derive(Debug, Default)]
+struct AccountQueue {
+    shared: Queue,
+    /// Receipts held for the account: queued (shared or in a session inbox) or waiting out a
+    /// retry backoff. What the high-water mark and the store capacity are compared with.
+    backlog: AtomicUsize,
+    /// True from the moment the backlog reached the high-water mark until it fell below the
+    /// low-water mark: new submits are refused meanwhile.
+    refusing: AtomicBool,
+    /// Session inboxes, for the time-to-live sweep (closed ones are pruned by it).
+    inboxes: Mutex<Vec<Weak<SessionInbox>>>,
 }
 
 /// Receipt counts that must add up.
@@ -104,35 +148,123 @@ impl ReceiptAccount {
 }
 
 /// Per-account receipt queues shared by all sessions of a carrier.
+///
+/// Accounts are fixed by the configuration, so their queues are made up front and found
+/// without a lock; a receipt for an account that is not configured (none can be made) goes to a
+/// queue of its own made on first use.
 #[derive(Debug)]
 pub struct ReceiptRouter {
-    queues: Mutex<HashMap<String, Arc<Queue>>>,
+    accounts: HashMap<String, Arc<AccountQueue>>,
+    others: Mutex<HashMap<String, Arc<AccountQueue>>>,
     cfg: ReceiptConfig,
     metrics: Arc<Metrics>,
+    queued: AtomicU64,
     retrying: AtomicU64,
     in_flight: AtomicU64,
+    overflow_warning: Repeated,
+    expiry_warning: Repeated,
+    /// Receipts an ESME refused or left unanswered (each retried): one line a second.
+    pub(crate) retry_notice: Repeated,
 }
 
 impl ReceiptRouter {
-    /// A router with the given policy.
-    pub fn new(cfg: ReceiptConfig, metrics: Arc<Metrics>) -> Arc<Self> {
+    /// A router with the given policy for these accounts.
+    pub fn new<'a>(
+        cfg: ReceiptConfig,
+        metrics: Arc<Metrics>,
+        accounts: impl IntoIterator<Item = &'a str>,
+    ) -> Arc<Self> {
         Arc::new(Self {
-            queues: Mutex::new(HashMap::new()),
+            accounts: accounts
+                .into_iter()
+                .map(|a| (a.to_string(), Arc::default()))
+                .collect(),
+            others: Mutex::new(HashMap::new()),
             cfg,
             metrics,
+            queued: AtomicU64::new(0),
             retrying: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
+            overflow_warning: Repeated::default(),
+            expiry_warning: Repeated::default(),
+            retry_notice: Repeated::default(),
         })
     }
 
-    fn queue(&self, account: &str) -> Arc<Queue> {
-        let mut q = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        // Look up before inserting: `entry` would allocate the key on every call, and this
-        // runs for every receipt published, taken and waited for.
-        if let Some(queue) = q.get(account) {
-            return Arc::clone(queue);
+    fn queue(&self, account: &str) -> Arc<AccountQueue> {
+        if let Some(q) = self.accounts.get(account) {
+            return Arc::clone(q);
         }
-        Arc::clone(q.entry(account.to_string()).or_default())
+        let mut others = self.others.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(q) = others.get(account) {
+            return Arc::clone(q);
+        }
+        Arc::clone(others.entry(account.to_string()).or_default())
+    }
+
+    /// A session of `account` that can receive opens its own inbox: with the `origin_first`
+    /// routing, receipts for the messages it submits wait there before the account's shared
+    /// queue. Close it with [`ReceiptRouter::close_inbox`] when the session ends.
+    pub fn open_inbox(&self, account: &str) -> Arc<SessionInbox> {
+        let account = self.queue(account);
+        let inbox = Arc::new(SessionInbox {
+            queue: Queue::default(),
+            open: AtomicBool::new(true),
+            account: Arc::clone(&account),
+        });
+        let mut inboxes = account.inboxes.lock().unwrap_or_else(|e| e.into_inner());
+        inboxes.retain(|w| w.strong_count() > 0);
+        inboxes.push(Arc::downgrade(&inbox));
+        inbox
+    }
+
+    /// The session that owned `inbox` ended: what is still in it moves to the account's shared
+    /// queue, for the account's other receivers.
+    pub fn close_inbox(&self, inbox: &SessionInbox) {
+        let left: Vec<PendingReceipt> = {
+            let mut items = inbox.queue.lock();
+            inbox.open.store(false, Ordering::Release);
+            items.drain(..).collect()
+        };
+        if left.is_empty() {
+            return;
+        }
+        let shared = &inbox.account.shared;
+        let was_empty = {
+            let mut items = shared.lock();
+            let was_empty = items.is_empty();
+            items.extend(left.into_iter().map(|mut r| {
+                r.origin = None;
+                r
+            }));
+            was_empty
+        };
+        if was_empty {
+            shared.notify.notify_one();
+        }
+    }
+
+    /// Whether `account`'s submits are refused now because its receipts back up, and with which
+    /// status: from the moment its backlog (queued and retrying receipts) reaches `high_water`
+    /// until it falls below `low_water`.
+    pub fn refusal(&self, account: &str) -> Option<u32> {
+        let q = self.accounts.get(account)?;
+        let backlog = q.backlog.load(Ordering::Relaxed);
+        let refusing = q.refusing.load(Ordering::Relaxed);
+        let now = if refusing {
+            backlog >= self.cfg.low_water()
+        } else {
+            backlog >= self.cfg.high_water()
+        };
+        if now != refusing {
+            q.refusing.store(now, Ordering::Relaxed);
+            if now {
+                tracing::info!(%account, backlog, high_water = self.cfg.high_water(), "receipts back up; refusing submits until they drain");
+            } else {
+                tracing::info!(%account, backlog, low_water = self.cfg.low_water(), "receipts drained; accepting submits again");
+            }
+        }
+        now.then(|| self.cfg.full_response.command_status())
     }
 
     /// Takes a new receipt for its account's receivers.
@@ -143,22 +275,37 @@ impl ReceiptRouter {
         self.enqueue(receipt, false);
     }
 
-    fn enqueue(&self, receipt: PendingReceipt, front: bool) {
-        let q = self.queue(&receipt.account);
-        let was_empty = {
-            let mut items = q.items.lock().unwrap_or_else(|e| e.into_inner());
-            if items.len() >= self.cfg.store_capacity {
+    fn enqueue(&self, mut receipt: PendingReceipt, front: bool) {
+        let account = match &receipt.origin {
+            Some(inbox) => Arc::clone(&inbox.account),
+            None => self.queue(&receipt.account),
+        };
+        if account.backlog.load(Ordering::Relaxed) >= self.cfg.store_capacity {
+            self.metrics.receipt_fate(ReceiptFate::Overflow);
+            self.overflow_warning.hit(|count| {
+                tracing::warn!(account = %receipt.account, count, capacity = self.cfg.store_capacity, "receipt store full; receipts counted as overflow");
+            });
+            return;
+        }
+        account.backlog.fetch_add(1, Ordering::Relaxed);
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        // The submitting session's own inbox first, while it is open.
+        if let Some(inbox) = receipt.origin.take() {
+            let mut items = inbox.queue.lock();
+            if inbox.open.load(Ordering::Acquire) {
+                let was_empty = items.is_empty();
+                push(&mut items, receipt, front);
                 drop(items);
-                self.metrics.receipt_fate(ReceiptFate::Overflow);
-                tracing::warn!(account = %receipt.account, message_id = %receipt.message_id, "receipt store full; receipt counted as overflow");
+                if was_empty {
+                    inbox.queue.notify.notify_one();
+                }
                 return;
             }
+        }
+        let was_empty = {
+            let mut items = account.shared.lock();
             let was_empty = items.is_empty();
-            if front {
-                items.push_front(receipt);
-            } else {
-                items.push_back(receipt);
-            }
+            push(&mut items, receipt, front);
             was_empty
         };
         // Wake a receiver only when the queue turns non-empty: a receiver that finds the queue
@@ -166,39 +313,72 @@ impl ReceiptRouter {
         // take receipts on every turn of their loop. Waking one per receipt cost a cross-thread
         // wakeup per message at high rates.
         if was_empty {
-            q.notify.notify_one();
+            account.shared.notify.notify_one();
         }
     }
 
-    /// Takes up to `max` receipts for a session of `account`; marks them in flight.
-    pub fn take(&self, account: &str, max: usize) -> Vec<PendingReceipt> {
+    /// Takes up to `max` receipts for a session of `account` (from its own inbox first, when
+    /// it has one); marks them in flight.
+    pub fn take(
+        &self,
+        account: &str,
+        inbox: Option<&SessionInbox>,
+        max: usize,
+    ) -> Vec<PendingReceipt> {
         if max == 0 {
             return Vec::new();
         }
-        let q = self.queue(account);
-        let (taken, more) = {
-            let mut items = q.items.lock().unwrap_or_else(|e| e.into_inner());
-            let n = max.min(items.len());
-            let taken: Vec<_> = items.drain(..n).collect();
-            (taken, !items.is_empty())
+        let mut taken = Vec::new();
+        let q = match inbox {
+            Some(inbox) => {
+                let mut items = inbox.queue.lock();
+                let n = max.min(items.len());
+                taken.extend(items.drain(..n));
+                Arc::clone(&inbox.account)
+            }
+            None => self.queue(account),
         };
-        self.in_flight
-            .fetch_add(taken.len() as u64, Ordering::Relaxed);
-        if more {
-            // Let another receiver of this account pick up the rest.
-            q.notify.notify_one();
+        if taken.len() < max {
+            let more = {
+                let mut items = q.shared.lock();
+                let n = (max - taken.len()).min(items.len());
+                taken.extend(items.drain(..n));
+                !items.is_empty()
+            };
+            if more {
+                // Let another receiver of this account pick up the rest.
+                q.shared.notify.notify_one();
+            }
+        }
+        let n = taken.len();
+        if n > 0 {
+            q.backlog.fetch_sub(n, Ordering::Relaxed);
+            self.queued.fetch_sub(n as u64, Ordering::Relaxed);
+            self.in_flight.fetch_add(n as u64, Ordering::Relaxed);
         }
         taken
     }
 
-    /// Waits until `account` may have receipts to take.
-    pub async fn wait(&self, account: &str) {
-        let q = self.queue(account);
-        let notified = q.notify.notified();
-        if !q.items.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+    /// Waits until `account` may have receipts to take (in `inbox` or its shared queue).
+    pub async fn wait(&self, account: &str, inbox: Option<&SessionInbox>) {
+        let q = match inbox {
+            Some(inbox) => Arc::clone(&inbox.account),
+            None => self.queue(account),
+        };
+        let shared = q.shared.notify.notified();
+        let own = inbox.map(|i| i.queue.notify.notified());
+        if !q.shared.lock().is_empty() || inbox.is_some_and(|i| !i.queue.lock().is_empty()) {
             return;
         }
-        notified.await;
+        match own {
+            Some(own) => {
+                tokio::select! {
+                    () = shared => {}
+                    () = own => {}
+                }
+            }
+            None => shared.await,
+        }
     }
 
     /// An in-flight receipt was acknowledged with ESME_ROK.
@@ -212,8 +392,11 @@ impl ReceiptRouter {
     pub fn failed(self: &Arc<Self>, mut receipt: PendingReceipt) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         receipt.attempts += 1;
+        receipt.origin = None;
         if receipt.attempts >= self.cfg.max_attempts {
-            tracing::warn!(message_id = %receipt.message_id, attempts = receipt.attempts, "receipt expired after its last attempt");
+            self.expiry_warning.hit(|count| {
+                tracing::warn!(message_id = %receipt.message_id, attempts = receipt.attempts, count, "receipts expired after their last attempt");
+            });
             self.metrics.receipt_fate(ReceiptFate::Expired);
             return;
         }
@@ -221,11 +404,16 @@ impl ReceiptRouter {
             .receipts_retried
             .fetch_add(1, Ordering::Relaxed);
         let backoff = self.backoff(receipt.attempts);
+        let account = self.queue(&receipt.account);
+        // Waiting receipts count against the account's store like queued ones, so retries
+        // cannot grow without bound either.
+        account.backlog.fetch_add(1, Ordering::Relaxed);
         self.retrying.fetch_add(1, Ordering::Relaxed);
         let me = Arc::clone(self);
         tokio::spawn(async move {
             tokio::time::sleep(backoff).await;
             me.retrying.fetch_sub(1, Ordering::Relaxed);
+            account.backlog.fetch_sub(1, Ordering::Relaxed);
             me.enqueue(receipt, true);
         });
     }
@@ -240,20 +428,34 @@ impl ReceiptRouter {
 
     /// Expires queued receipts older than the time to live; returns how many.
     pub fn expire_old(&self, now: Instant) -> u64 {
-        let queues: Vec<Arc<Queue>> = self
-            .queues
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let mut accounts: Vec<Arc<AccountQueue>> = self.accounts.values().cloned().collect();
+        accounts.extend(
+            self.others
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .cloned(),
+        );
         let mut expired = 0;
-        for q in queues {
-            let mut items = q.items.lock().unwrap_or_else(|e| e.into_inner());
-            let before = items.len();
-            items.retain(|r| now.saturating_duration_since(r.created) < self.cfg.ttl);
-            expired += (before - items.len()) as u64;
+        for account in accounts {
+            let inboxes: Vec<Arc<SessionInbox>> = account
+                .inboxes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .filter_map(Weak::upgrade)
+                .collect();
+            let queues = std::iter::once(&account.shared).chain(inboxes.iter().map(|i| &i.queue));
+            for q in queues {
+                let mut items = q.lock();
+                let before = items.len();
+                items.retain(|r| now.saturating_duration_since(r.created) < self.cfg.ttl);
+                let gone = before - items.len();
+                account.backlog.fetch_sub(gone, Ordering::Relaxed);
+                expired += gone as u64;
+            }
         }
+        self.queued.fetch_sub(expired, Ordering::Relaxed);
         for _ in 0..expired {
             self.metrics.receipt_fate(ReceiptFate::Expired);
         }
@@ -262,23 +464,24 @@ impl ReceiptRouter {
 
     /// The receipt account: generated = delivered + expired + overflow + stored.
     pub fn account(&self) -> ReceiptAccount {
-        let queued: u64 = self
-            .queues
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .map(|q| q.items.lock().unwrap_or_else(|e| e.into_inner()).len() as u64)
-            .sum();
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ReceiptAccount {
             generated: load(&self.metrics.receipts_generated),
             delivered: load(&self.metrics.receipts_delivered),
             expired: load(&self.metrics.receipts_expired),
             overflow: load(&self.metrics.receipts_overflow),
-            queued,
+            queued: load(&self.queued),
             retrying: load(&self.retrying),
             in_flight: load(&self.in_flight),
         }
+    }
+}
+
+fn push(items: &mut VecDeque<PendingReceipt>, receipt: PendingReceipt, front: bool) {
+    if front {
+        items.push_front(receipt);
+    } else {
+        items.push_back(receipt);
     }
 }
 
@@ -301,11 +504,12 @@ mod tests {
             mo_text: None,
             attempts: 0,
             created: Instant::now(),
+            origin: None,
         }
     }
 
     fn router(cfg: ReceiptConfig) -> Arc<ReceiptRouter> {
-        ReceiptRouter::new(cfg, Arc::new(Metrics::default()))
+        ReceiptRouter::new(cfg, Arc::new(Metrics::default()), ["a"])
     }
 
     #[tokio::test]
@@ -320,7 +524,7 @@ mod tests {
         let a = r.account();
         assert_eq!((a.generated, a.queued, a.overflow), (3, 2, 1));
         assert!(a.balances());
-        let taken = r.take("a", 10);
+        let taken = r.take("a", None, 10);
         assert_eq!(taken.len(), 2);
         r.delivered();
         r.failed(taken[1].clone());
@@ -337,12 +541,12 @@ mod tests {
             ..Default::default()
         });
         r.publish(receipt("x"));
-        let t = r.take("a", 1).pop().unwrap();
+        let t = r.take("a", None, 1).pop().unwrap();
         r.failed(t);
         assert_eq!(r.account().retrying, 1);
-        assert!(r.take("a", 1).is_empty());
+        assert!(r.take("a", None, 1).is_empty());
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        let t = r.take("a", 1).pop().expect("retried after backoff");
+        let t = r.take("a", None, 1).pop().expect("retried after backoff");
         assert_eq!(t.attempts, 1);
         r.failed(t);
         let a = r.account();

@@ -38,8 +38,8 @@ pub(crate) struct CarrierListeners {
 pub struct CarrierReport {
     /// Receipt accounting at the end.
     pub receipts: ReceiptAccount,
-    /// Sessions that did not finish within the grace period and were cut (counted over every
-    /// carrier: cut sessions are not told apart by carrier).
+    /// This carrier's sessions that did not finish within the grace period and were cut (in
+    /// the report's totals: every carrier's together).
     pub sessions_cut: usize,
     /// Messages accepted over the carrier's life.
     pub messages_accepted: u64,
@@ -49,7 +49,8 @@ pub struct CarrierReport {
 #[derive(Debug)]
 pub(crate) struct Serving {
     net: Arc<Network>,
-    sessions: TaskTracker,
+    /// Each carrier's sessions, so each carrier reports its own cut sessions.
+    sessions: BTreeMap<String, TaskTracker>,
     stop_accepting: CancellationToken,
     accept_tasks: Vec<JoinHandle<()>>,
     sweepers: Vec<JoinHandle<()>>,
@@ -62,11 +63,15 @@ pub(crate) fn serve(
     net: &Arc<Network>,
     listeners: Vec<(Arc<Carrier>, CarrierListeners)>,
 ) -> Serving {
-    let sessions = TaskTracker::new();
+    let sessions: BTreeMap<String, TaskTracker> = net
+        .carriers()
+        .map(|c| (c.name().to_string(), TaskTracker::new()))
+        .collect();
     let stop_accepting = CancellationToken::new();
     let mut accept_tasks = Vec::new();
     let mut sweepers = Vec::new();
     for (carrier, listeners) in listeners {
+        let tracker = sessions.get(carrier.name()).cloned().unwrap_or_default();
         let session_stop = carrier.shutdown.child_token();
         let limit = Arc::new(Semaphore::new(carrier.cfg.session.max_connections));
         let plain = listeners.smpp.into_iter().map(|l| (l, None));
@@ -80,14 +85,15 @@ pub(crate) fn serve(
                 acceptor,
                 Arc::clone(&carrier),
                 Arc::clone(&limit),
-                sessions.clone(),
+                tracker.clone(),
                 stop_accepting.clone(),
                 session_stop.clone(),
             )));
         }
     }
-    // Every carrier sweeps its expired receipts, listening or not.
+    // Every carrier runs its timers and sweeps its expired receipts, listening or not.
     for carrier in net.carriers() {
+        sweepers.push(tokio::spawn(Arc::clone(carrier).run_timers()));
         sweepers.push(tokio::spawn({
             let carrier = Arc::clone(carrier);
             let stop = stop_accepting.clone();
@@ -132,7 +138,12 @@ impl Serving {
             .metrics
             .connections_accepted
             .fetch_add(1, Ordering::Relaxed);
-        self.sessions.spawn(async move {
+        let tracker = self
+            .sessions
+            .get(carrier.name())
+            .cloned()
+            .unwrap_or_default();
+        tracker.spawn(async move {
             carrier
                 .metrics
                 .connections_open
@@ -158,21 +169,28 @@ impl Serving {
         for carrier in &carriers {
             carrier.shutdown.cancel();
         }
-        self.sessions.close();
-        let grace = carriers
-            .iter()
-            .map(|c| c.cfg.session.shutdown_grace)
-            .max()
-            .unwrap_or_default();
-        let open_before = self.sessions.len();
-        let drained = tokio::time::timeout(grace, self.sessions.wait())
-            .await
-            .is_ok();
-        let sessions_cut = if drained {
-            0
-        } else {
-            self.sessions.len().min(open_before)
-        };
+        for tracker in self.sessions.values() {
+            tracker.close();
+        }
+        // Every carrier drains within its own grace, all at the same time.
+        let mut cut = BTreeMap::new();
+        let drains = carriers.iter().map(|c| {
+            let tracker = self.sessions.get(c.name()).cloned().unwrap_or_default();
+            let grace = c.cfg.session.shutdown_grace;
+            async move {
+                let open_before = tracker.len();
+                let drained = tokio::time::timeout(grace, tracker.wait()).await.is_ok();
+                let n = if drained {
+                    0
+                } else {
+                    tracker.len().min(open_before)
+                };
+                (c.name().to_string(), n)
+            }
+        });
+        for (name, n) in futures::future::join_all(drains).await {
+            cut.insert(name, n);
+        }
         for carrier in &carriers {
             carrier.tasks.close();
             let _ = tokio::time::timeout(Duration::from_millis(200), carrier.tasks.wait()).await;
@@ -182,6 +200,7 @@ impl Serving {
         }
         let mut reports = BTreeMap::new();
         for carrier in carriers {
+            let sessions_cut = cut.get(carrier.name()).copied().unwrap_or(0);
             let report = CarrierReport {
                 receipts: carrier.receipts.account(),
                 sessions_cut,
@@ -214,6 +233,7 @@ async fn accept_loop(
 ) {
     // Refusals are answered by short-lived tasks; bound them too so a flood cannot grow them.
     let refusals = Arc::new(Semaphore::new(64));
+    let full = crate::ratelog::Repeated::default();
     let mut backoff = Duration::from_millis(5);
     loop {
         let accepted = tokio::select! {
@@ -239,7 +259,9 @@ async fn accept_loop(
                 .metrics
                 .connections_refused
                 .fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%peer, "connection cap of {} reached; refusing", carrier.cfg.session.max_connections);
+            full.hit(|count| {
+                tracing::warn!(%peer, count, max = carrier.cfg.session.max_connections, "connection cap reached; refusing");
+            });
             if let Ok(p) = Arc::clone(&refusals).try_acquire_owned() {
                 let tls = tls.clone();
                 tokio::spawn(async move {

@@ -3,6 +3,7 @@
 //! plane serves it as `GET /v1/stats`, and embedders read it from the front door.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +11,7 @@ use super::receipts::ReceiptAccount;
 use super::store::StoreStats;
 use crate::handsets::HandsetStats;
 use crate::world::World;
+use crate::world::events::SubscriberStats;
 
 /// One carrier's figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,14 +34,54 @@ pub struct CarrierStats {
     pub messages_delivered: u64,
     /// Final states by receipt stat.
     pub outcomes: BTreeMap<String, u64>,
-    /// Submit refusals by command_status name.
+    /// Submit refusals by command_status name (every cause: throttles, configured errors,
+    /// back-pressure, limits).
     pub refusals: BTreeMap<String, u64>,
+    /// Of those, submits refused because the account's receipts backed up past
+    /// `receipts.high_water` (answered with `receipts.full_response`).
+    pub backpressure_refusals: u64,
+    /// Of those, operations refused with ESME_RTHROTTLED because their session held
+    /// `session.max_held_responses` responses back already.
+    pub window_refusals: u64,
+    /// Of those, submits refused because the carrier's timers were full (`store.max_timers`).
+    pub timer_refusals: u64,
+    /// Timers waiting now (delayed handset deliveries, final states, receipts, MO replies).
+    pub timers: usize,
+    /// Messages the store evicted before their final state (their receipts were never made).
+    pub evicted_pending: u64,
     /// Receipts withheld by simulated loss.
     pub receipts_lost: u64,
     /// Receipts sent twice by design.
     pub receipts_duplicated: u64,
     /// MO messages queued.
     pub mo: u64,
+}
+
+/// Counters of the control plane's connections (kept by its server, reported here).
+#[derive(Debug, Default)]
+pub(crate) struct HttpCounters {
+    /// Connections refused at `http.max_connections`.
+    pub refused: AtomicU64,
+    /// Requests answered 408 for taking longer than `http.request_timeout`.
+    pub timed_out: AtomicU64,
+}
+
+/// The control plane's refusals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpStats {
+    /// Connections refused (503) because `http.max_connections` were open.
+    pub refused: u64,
+    /// Requests answered 408 for taking longer than `http.request_timeout`.
+    pub timed_out: u64,
+}
+
+/// Voice calls in progress and refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallStats {
+    /// Calls in progress now.
+    pub active: usize,
+    /// Calls refused (503) because as many as the voice channel carries were in progress.
+    pub refused: u64,
 }
 
 /// A whole network's figures: the totals at the top (so a one-carrier run reads as one
@@ -69,13 +111,19 @@ pub struct Stats {
     pub handsets: HandsetStats,
     /// Events published.
     pub events_published: u64,
+    /// Event-stream subscribers: open, refused at the cap, closed for lagging.
+    pub event_subscribers: SubscriberStats,
+    /// The control plane's refusals.
+    pub http: HttpStats,
+    /// Voice calls in progress now, and those refused because 10,000 were.
+    pub calls: CallStats,
     /// Per carrier.
     pub carriers: Vec<CarrierStats>,
 }
 
 impl Stats {
     /// Totals over `carriers`, with the world's clock and counts.
-    pub(crate) fn of(world: &World, carriers: Vec<CarrierStats>) -> Self {
+    pub(crate) fn of(world: &World, http: &HttpCounters, carriers: Vec<CarrierStats>) -> Self {
         let mut receipts = ReceiptAccount::default();
         let mut store = StoreStats::default();
         for c in &carriers {
@@ -97,6 +145,15 @@ impl Stats {
             scenario_elapsed_secs: world.scenario_elapsed().as_secs_f64(),
             handsets: world.handsets.stats(),
             events_published: world.events.published(),
+            event_subscribers: world.events.subscriber_stats(),
+            calls: CallStats {
+                active: world.calls.active.load(Ordering::Relaxed),
+                refused: world.calls.refused.load(Ordering::Relaxed),
+            },
+            http: HttpStats {
+                refused: http.refused.load(Ordering::Relaxed),
+                timed_out: http.timed_out.load(Ordering::Relaxed),
+            },
             carriers,
         }
     }

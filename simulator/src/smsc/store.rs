@@ -7,8 +7,8 @@
 //! Both collections are bounded; evictions are counted, never silent.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -75,8 +75,9 @@ impl Submission {
 pub struct MessageRecord {
     /// The id given in the submit response.
     pub message_id: String,
-    /// Account (system_id) that submitted it; receipts go back to this account.
-    pub account: String,
+    /// Account (system_id) that submitted it; receipts go back to this account. Shared with
+    /// the session and the receipts (no copy per message).
+    pub account: Arc<str>,
     /// source_addr as submitted.
     pub source: String,
     /// Destination as submitted.
@@ -167,7 +168,18 @@ struct Logical {
     parts: Parts,
     /// Parts that reached the handset so far.
     reached: u8,
+    /// Hash of the normalized destination: the key of the store's destination index.
+    dest_hash: u64,
+    /// Sequence of the next older logical message whose destination has the same hash.
+    prev_dest: u64,
+    /// While parts are missing, the key under which [`Inner::open_groups`] finds this message,
+    /// so evicting it can close the group.
+    open: Option<Box<GroupKey>>,
 }
+
+/// What identifies the parts of one concatenated message: (account, source, destination,
+/// reference, total).
+type GroupKey = (String, String, String, u16, u8);
 
 /// A whole message that reached its handset: what the inbox and the event need.
 #[derive(Debug)]
@@ -206,8 +218,14 @@ struct Inner {
     by_id: FastMap<u64, u64>,
     logical: VecDeque<Logical>,
     first_logical: u64,
-    /// Open concatenation groups: (account, source, destination, reference, total) -> logical.
-    open_groups: HashMap<(String, String, String, u16, u8), u64>,
+    /// Destination index: hash of the normalized destination -> the newest logical message to
+    /// it; older ones follow [`Logical::prev_dest`]. `GET /v1/messages?to=`, cancel_sm by
+    /// address and MO routing walk it instead of scanning the store under its lock.
+    by_dest: FastMap<u64, u64>,
+    /// Concatenation groups still missing parts -> their logical message. Bounded: a group
+    /// leaves when its last part arrives or when its oldest part is evicted (then a late part
+    /// starts a new group), so first parts with ever-new references cannot grow it.
+    open_groups: HashMap<GroupKey, u64>,
 }
 
 impl Inner {
@@ -267,9 +285,21 @@ pub struct MessageStore {
 impl MessageStore {
     /// A store holding at most `capacity` records.
     pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        // Allocated once at the bound: doubling a store full of live records stalled the
+        // carrier while it copied them. One more than the bound, because a record (and its
+        // index entries) is added before the oldest is evicted.
+        let reserve = capacity.min(1 << 20) + 1;
+        let inner = Inner {
+            records: VecDeque::with_capacity(reserve),
+            by_id: FastMap::with_capacity_and_hasher(reserve, Default::default()),
+            logical: VecDeque::with_capacity(reserve),
+            by_dest: FastMap::with_capacity_and_hasher(reserve, Default::default()),
+            ..Inner::default()
+        };
         Self {
-            inner: Mutex::new(Inner::default()),
-            capacity: capacity.max(1),
+            inner: Mutex::new(inner),
+            capacity,
             evicted: AtomicU64::new(0),
         }
     }
@@ -289,7 +319,7 @@ impl MessageStore {
             Some(c) if c.total > 1 => {
                 let idx = usize::from(c.seq.clamp(1, c.total)) - 1;
                 let key = (
-                    record.account.clone(),
+                    record.account.to_string(),
                     record.source.clone(),
                     record.destination.clone(),
                     c.reference,
@@ -312,7 +342,11 @@ impl MessageStore {
                             inner,
                             c.total,
                             Parts::Many(vec![NONE; usize::from(c.total)].into()),
+                            &record.destination,
                         );
+                        if let Some(l) = logical_mut(inner, seq) {
+                            l.open = Some(Box::new(key.clone()));
+                        }
                         inner.open_groups.insert(key.clone(), seq);
                         seq
                     }
@@ -322,13 +356,14 @@ impl MessageStore {
                 {
                     parts[idx] = pos;
                     if parts.iter().all(|p| *p != NONE) {
+                        l.open = None;
                         inner.open_groups.remove(&key);
                     }
                 }
                 record.logical = seq;
             }
             _ => {
-                record.logical = push_logical(inner, 1, Parts::One(pos));
+                record.logical = push_logical(inner, 1, Parts::One(pos), &record.destination);
             }
         }
         let hash = record.id_hash;
@@ -343,12 +378,26 @@ impl MessageStore {
                 if inner.by_id.get(&old.id_hash) == Some(&old_pos) {
                     inner.by_id.remove(&old.id_hash);
                 }
+                // A group that loses a part will never be whole: close it.
+                if let Some(l) = logical_mut(inner, old.logical)
+                    && let Some(key) = l.open.take()
+                {
+                    inner.open_groups.remove(&*key);
+                }
                 self.evicted.fetch_add(1, Ordering::Relaxed);
             }
         }
         // Logical messages whose parts were all evicted go too.
         while inner.logical.len() > self.capacity {
-            inner.logical.pop_front();
+            if let Some(l) = inner.logical.pop_front() {
+                let seq = inner.first_logical;
+                if inner.by_dest.get(&l.dest_hash) == Some(&seq) {
+                    inner.by_dest.remove(&l.dest_hash);
+                }
+                if let Some(key) = l.open {
+                    inner.open_groups.remove(&*key);
+                }
+            }
             inner.first_logical += 1;
         }
         Slot(pos)
@@ -428,7 +477,7 @@ impl MessageStore {
         Some(Reached {
             source: first.source.clone(),
             destination: first.destination.clone(),
-            account: with_account.then(|| first.account.clone()),
+            account: with_account.then(|| first.account.to_string()),
             data_coding: first.data_coding,
             parts: total,
             payload,
@@ -447,12 +496,17 @@ impl MessageStore {
         out
     }
 
-    /// Ids of records of `account` that match the filter (for cancel_sm by address).
-    pub fn find_ids(&self, mut filter: impl FnMut(&MessageRecord) -> bool) -> Vec<String> {
+    /// Ids of the records to `destination` that match the filter (for cancel_sm by address),
+    /// found through the destination index.
+    pub fn find_ids(
+        &self,
+        destination: &str,
+        mut filter: impl FnMut(&MessageRecord) -> bool,
+    ) -> Vec<String> {
         let inner = self.lock();
-        let mut ids: Vec<String> = inner
-            .records
-            .iter()
+        let mut ids: Vec<String> = to_destination(&inner, destination)
+            .flat_map(|(_, l)| l.parts.as_slice().iter())
+            .filter_map(|&p| inner.at(p))
             .filter(|r| filter(r))
             .map(|r| r.message_id.clone())
             .collect();
@@ -461,11 +515,22 @@ impl MessageStore {
         ids
     }
 
-    /// Logical messages, newest first, optionally only those to `to`.
+    /// Concatenation groups still waiting for parts (bounded by the store's capacity).
+    #[cfg(test)]
+    fn open_groups(&self) -> usize {
+        self.lock().open_groups.len()
+    }
+
+    /// Logical messages, newest first, optionally only those to `to` (found through the
+    /// destination index, so the cost is the messages returned, not the store's size).
     pub fn list(&self, to: Option<&str>, limit: usize) -> Vec<MessageView> {
         let inner = self.lock();
         let mut out = Vec::new();
-        for l in inner.logical.iter().rev() {
+        let candidates: Box<dyn Iterator<Item = &Logical>> = match to {
+            Some(to) => Box::new(to_destination(&inner, to).map(|(_, l)| l)),
+            None => Box::new(inner.logical.iter().rev()),
+        };
+        for l in candidates {
             if out.len() >= limit {
                 break;
             }
@@ -503,7 +568,7 @@ impl MessageStore {
             out.push(MessageView {
                 message_id: first.message_id.clone(),
                 part_ids: parts.iter().map(|p| p.message_id.clone()).collect(),
-                account: first.account.clone(),
+                account: first.account.to_string(),
                 source: first.source.clone(),
                 destination: first.destination.clone(),
                 text: smpp::text::decode(first.data_coding, &payload),
@@ -531,14 +596,40 @@ impl MessageStore {
     }
 }
 
-fn push_logical(inner: &mut Inner, total: u8, parts: Parts) -> u64 {
+fn push_logical(inner: &mut Inner, total: u8, parts: Parts, destination: &str) -> u64 {
     let seq = inner.first_logical + inner.logical.len() as u64;
+    let dest_hash = hash_one(normalize(destination));
+    let prev_dest = inner.by_dest.insert(dest_hash, seq).unwrap_or(NONE);
     inner.logical.push_back(Logical {
         total: total.max(1),
         parts,
         reached: 0,
+        dest_hash,
+        prev_dest,
+        open: None,
     });
     seq
+}
+
+fn logical_at(inner: &Inner, seq: u64) -> Option<&Logical> {
+    let idx = seq.checked_sub(inner.first_logical)?;
+    inner.logical.get(usize::try_from(idx).ok()?)
+}
+
+/// Sequences of the logical messages whose destination hashes like `to`, newest first (hash
+/// collisions included: callers compare the destination).
+fn to_destination<'a>(inner: &'a Inner, to: &str) -> impl Iterator<Item = (u64, &'a Logical)> + 'a {
+    let mut seq = inner
+        .by_dest
+        .get(&hash_one(normalize(to)))
+        .copied()
+        .unwrap_or(NONE);
+    std::iter::from_fn(move || {
+        let l = logical_at(inner, seq)?;
+        let this = seq;
+        seq = l.prev_dest;
+        Some((this, l))
+    })
 }
 
 fn logical_mut(inner: &mut Inner, seq: u64) -> Option<&mut Logical> {
@@ -548,7 +639,7 @@ fn logical_mut(inner: &mut Inner, seq: u64) -> Option<&mut Logical> {
 
 impl MessageRecord {
     /// A new record in state ENROUTE.
-    pub fn new(message_id: String, account: String, sub: Submission) -> Self {
+    pub fn new(message_id: String, account: Arc<str>, sub: Submission) -> Self {
         Self {
             message_id,
             account,
@@ -668,7 +759,46 @@ mod tests {
             (&b"second"[..], 7)
         );
         assert!(s.get("nope").is_empty());
-        assert_eq!(s.find_ids(|_| true), vec!["x", "y", "z"]);
+        assert_eq!(s.find_ids("3", |_| true), vec!["x"]);
+        assert_eq!(s.find_ids("4", |_| true), vec!["z"]);
+    }
+
+    #[test]
+    fn first_parts_with_new_references_do_not_grow_the_open_groups() {
+        let s = MessageStore::new(10);
+        for reference in 0..1000u16 {
+            s.insert(rec(
+                &reference.to_string(),
+                "447700900001",
+                b"part one of two",
+                Some(ConcatRef {
+                    reference,
+                    total: 2,
+                    seq: 1,
+                }),
+            ));
+            assert!(s.open_groups() <= 10, "{}", s.open_groups());
+        }
+        assert_eq!(s.stats().records, 10);
+    }
+
+    #[test]
+    fn listing_by_destination_uses_the_index_and_survives_eviction() {
+        let s = MessageStore::new(5);
+        for i in 0..20 {
+            s.insert(rec(
+                &format!("m{i}"),
+                &format!("44770090000{}", i % 3),
+                b"x",
+                None,
+            ));
+        }
+        let to0 = s.list(Some("+447700900000"), 10);
+        // Of the five newest (m15..m19), m15 and m18 went to ...0.
+        let ids: Vec<&str> = to0.iter().map(|m| m.message_id.as_str()).collect();
+        assert_eq!(ids, ["m18", "m15"]);
+        assert!(s.list(Some("447700900009"), 10).is_empty());
+        assert_eq!(s.list(None, 3).len(), 3);
     }
 
     #[test]

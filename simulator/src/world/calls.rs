@@ -74,10 +74,16 @@ pub struct CallRecord {
     pub currency: String,
 }
 
-/// Every call of the run, newest kept.
+/// Every call of the run, newest kept, and the calls in progress.
 #[derive(Debug, Default)]
 pub(crate) struct Calls {
     calls: Mutex<(HashMap<String, CallRecord>, VecDeque<String>)>,
+    /// Calls in progress (see [`super::voice::MAX_ACTIVE_CALLS`]).
+    pub(crate) active: std::sync::atomic::AtomicUsize,
+    /// Their tasks, so shutdown can wait for them to end.
+    pub(crate) tasks: tokio_util::task::TaskTracker,
+    /// Calls refused because [`super::voice::MAX_ACTIVE_CALLS`] were in progress.
+    pub(crate) refused: std::sync::atomic::AtomicU64,
 }
 
 impl Calls {

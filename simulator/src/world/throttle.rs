@@ -163,6 +163,14 @@ impl TokenBucket {
         Ok(())
     }
 
+    /// Gives back `n` tokens taken by [`try_take`](Self::try_take) at `now` for a request
+    /// that was refused further on (another bucket said no), so a refused message costs
+    /// nothing. Never fills the bucket past full.
+    pub fn refund(&mut self, now: Instant, n: u32) {
+        let cost = self.interval.saturating_mul(n);
+        self.tat = self.tat.checked_sub(cost).unwrap_or(now).max(now);
+    }
+
     /// Tokens available at `now` (fractional while refilling, negative while in debt).
     pub fn tokens(&self, now: Instant) -> f64 {
         let deficit = self.tat.saturating_duration_since(now);
@@ -191,6 +199,19 @@ impl TokenBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refund_restores_what_was_taken() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(&cfg(10.0, 5), t0);
+        b.try_take(t0, 2).expect("room");
+        assert!((b.tokens(t0) - 3.0).abs() < 1e-9);
+        b.refund(t0, 2);
+        assert!((b.tokens(t0) - 5.0).abs() < 1e-9);
+        // Never past full.
+        b.refund(t0, 2);
+        assert!((b.tokens(t0) - 5.0).abs() < 1e-9);
+    }
 
     fn cfg(rate: f64, burst: u32) -> ThrottleConfig {
         ThrottleConfig {

@@ -54,6 +54,15 @@ pub enum CallError {
     /// `text` is empty.
     #[error("`text` must not be empty")]
     EmptyText,
+    /// `text` is longer than a call reads.
+    #[error("`text` has {chars} characters; a call reads at most {MAX_CALL_TEXT_CHARS}")]
+    TextTooLong {
+        /// Characters given.
+        chars: usize,
+    },
+    /// As many calls as the voice channel carries are in progress.
+    #[error("{MAX_ACTIVE_CALLS} calls are in progress; try again when some have ended")]
+    Busy,
     /// The named carrier does not exist.
     #[error("no carrier named `{0}`")]
     UnknownCarrier(String),
@@ -68,8 +77,17 @@ pub(crate) fn check(req: &CallRequest) -> Result<String, CallError> {
     if req.text.trim().is_empty() {
         return Err(CallError::EmptyText);
     }
+    let chars = req.text.chars().count();
+    if chars > MAX_CALL_TEXT_CHARS {
+        return Err(CallError::TextTooLong { chars });
+    }
     Ok(to)
 }
+
+/// Longest text a call reads (the talk time, and so the call's life, grows with it).
+pub const MAX_CALL_TEXT_CHARS: usize = 1_000;
+/// Most calls in progress at once (each is a task until it ends); more are refused.
+pub const MAX_ACTIVE_CALLS: usize = 10_000;
 
 /// How a call is carried: chosen by the SMPP side, which knows the carriers.
 #[derive(Debug)]
@@ -142,7 +160,17 @@ pub(crate) fn place(
     to: String,
     resolved: Option<&Resolved>,
     route: Route,
-) -> CallRecord {
+) -> Result<CallRecord, CallError> {
+    // Each call in progress is a task: take a place or refuse before anything is recorded.
+    let active = &world.calls.active;
+    if active.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= MAX_ACTIVE_CALLS {
+        active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        world
+            .calls
+            .refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(CallError::Busy);
+    }
     // Shaped like the call ids of the voice APIs: "CA" and 32 hex digits.
     let id = format!("CA{}", uuid::Uuid::new_v4().simple());
     let record = CallRecord {
@@ -193,8 +221,16 @@ pub(crate) fn place(
         talk: Duration::from_secs(talk_secs),
         price: talk_secs.div_ceil(60) as f64 * price_per_minute,
     };
-    tokio::spawn(play(Arc::clone(world), route.stop, plan));
-    record
+    let tasks = world.calls.tasks.clone();
+    let world = Arc::clone(world);
+    tasks.spawn(async move {
+        play(Arc::clone(&world), route.stop, plan).await;
+        world
+            .calls
+            .active
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    Ok(record)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -286,8 +322,8 @@ async fn play(world: Arc<World>, stop: CancellationToken, p: Plan) {
                 NewEntry {
                     channel: Channel::Voice,
                     from: p.from.clone(),
-                    text: p.text.clone(),
-                    carrier: p.carrier.clone(),
+                    text: p.text.clone().into(),
+                    carrier: p.carrier.as_str().into(),
                     reference: p.id.clone(),
                     parts: 1,
                     received_at: Utc::now(),

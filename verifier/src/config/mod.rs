@@ -70,12 +70,12 @@ impl VerifierConfig {
     /// it (TLS certificate and key) are resolved from its directory.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         let mut cfg: VerifierConfig = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+            let at = simulator::config::locate_toml_error(text, &e);
             ConfigError::Parse {
                 path: path.to_path_buf(),
-                line,
-                column,
-                message: e.message().trim().to_string(),
+                line: at.line,
+                column: at.column,
+                message: at.message,
             }
         })?;
         if let Some(tls) = &mut cfg.tls {
@@ -352,16 +352,6 @@ impl VerifierConfig {
         }
         Ok(())
     }
-}
-
-/// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    (
-        line,
-        before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1,
-    )
 }
 
 /// The JSON Schema of the config file.

@@ -136,6 +136,7 @@ pub(crate) async fn run<S>(
                                 timers.push(tokio::time::sleep(d.after).map(move |_| key));
                                 held.insert(key, d);
                             }
+                            state.held = held.len();
                             if actions.close {
                                 close = true;
                                 break;
@@ -157,6 +158,7 @@ pub(crate) async fn run<S>(
                     out.extend(d.send);
                     ready.extend(d.then);
                 }
+                state.held = held.len();
             }
             changed = outage.changed() => {
                 if changed.is_err() || *outage.borrow_and_update() {
@@ -164,8 +166,8 @@ pub(crate) async fn run<S>(
                     break 'session;
                 }
             }
-            _ = carrier.receipts.wait(&account), if room > 0 => {
-                let taken = carrier.receipts.take(&account, room);
+            _ = carrier.receipts.wait(&account, state.inbox.as_deref()), if room > 0 => {
+                let taken = carrier.receipts.take(&account, state.inbox.as_deref(), room);
                 out.extend(state.receipt_pdus(taken));
                 took_receipts = true;
             }
@@ -195,7 +197,9 @@ pub(crate) async fn run<S>(
         if !took_receipts && !close && !account.is_empty() {
             let room = receiver_room(&state, unbinding);
             if room > 0 {
-                let taken = carrier.receipts.take(&account, room);
+                let taken = carrier
+                    .receipts
+                    .take(&account, state.inbox.as_deref(), room);
                 out.extend(state.receipt_pdus(taken));
             }
         }

@@ -51,18 +51,32 @@ pub(crate) fn receipt_pdu(r: &PendingReceipt, profile: &ReceiptConfig) -> Pdu {
 }
 
 /// The deliver_sm that carries an MO message from a handset: esm_class 0, the text in the
-/// smallest encoding that holds it.
+/// smallest encoding that holds it, in short_message when it fits (254 octets) and whole in
+/// message_payload when it does not (the control plane caps MO text well below its limit).
 pub(crate) fn mo_deliver_sm(r: &PendingReceipt) -> DeliverSm {
     let text = r.mo_text.as_deref().unwrap_or_default();
     let encoding = smpp::text::best_encoding(text);
-    let mut bytes = smpp::text::encode(text, encoding).unwrap_or_default();
-    bytes.truncate(254);
+    let bytes = smpp::text::encode(text, encoding).unwrap_or_default();
+    let (short, tlvs) = if bytes.len() <= 254 {
+        (bytes, Vec::new())
+    } else {
+        (
+            Vec::new(),
+            vec![
+                rusmpp::tlvs::MessageDeliveryRequestTlvValue::MessagePayload(
+                    rusmpp::values::MessagePayload::new(rusmpp::types::AnyOctetString::from_vec(
+                        bytes,
+                    )),
+                ),
+            ],
+        )
+    };
     deliver_sm(
         r,
         EsmClass::from(0u8),
         DataCoding::from(encoding.data_coding()),
-        bytes,
-        Vec::new(),
+        short,
+        tlvs,
     )
 }
 

@@ -17,9 +17,10 @@ use smpp::pdu::{bind_response, c_str, c_string, error_response, generic_nack};
 use tokio::time::Instant;
 
 use super::outgoing::{mo_deliver_sm, receipt_pdu};
+use crate::config::ReceiptRouting;
 use crate::smsc::carrier::{BindGuard, Carrier};
 use crate::smsc::delivery::AfterResponse;
-use crate::smsc::receipts::PendingReceipt;
+use crate::smsc::receipts::{PendingReceipt, SessionInbox};
 use crate::smsc::store::{ConcatRef, Submission};
 
 /// What a bind allows.
@@ -127,6 +128,10 @@ pub(crate) struct SessionState {
     received: u64,
     /// Random stream for fault decisions, seeded per session.
     faults_rng: rand_pcg::Pcg64Mcg,
+    /// This session's own receipt queue, when it can receive and receipts go to their origin.
+    pub(super) inbox: Option<Arc<SessionInbox>>,
+    /// Requests whose responses the I/O loop holds back now (submit latency, response delay).
+    pub(super) held: usize,
 }
 
 impl SessionState {
@@ -152,6 +157,8 @@ impl SessionState {
             latency: Duration::ZERO,
             received: 0,
             faults_rng,
+            inbox: None,
+            held: 0,
         }
     }
 
@@ -165,6 +172,15 @@ impl SessionState {
         match &self.bind {
             BindState::Bound { guard, .. } => Some(guard.account()),
             BindState::Open => None,
+        }
+    }
+
+    /// The account bound, shared (operations are refused before binding, so unbound sessions
+    /// never submit; they would get an empty account).
+    fn account_shared(&self) -> Arc<str> {
+        match &self.bind {
+            BindState::Bound { guard, .. } => Arc::clone(guard.account_shared()),
+            BindState::Open => Arc::from(""),
         }
     }
 
@@ -221,6 +237,41 @@ impl SessionState {
         }
         if bound && faults.ignore_enquire_link && header.id() == CommandId::EnquireLink {
             return Actions::default();
+        }
+        // Back-pressure answers before the body is even decoded: under overload refusals come
+        // at the offered rate, and each must cost as little as possible so the carrier keeps
+        // its CPU for the messages it accepted (and their receipts).
+        if bound
+            && matches!(
+                header.id(),
+                CommandId::SubmitSm | CommandId::DataSm | CommandId::SubmitMulti
+            )
+            && let Some(status) = self
+                .carrier
+                .receipts
+                .refusal(self.account().unwrap_or_default())
+        {
+            let metrics = &self.carrier.metrics;
+            metrics
+                .backpressure_refusals
+                .fetch_add(1, Ordering::Relaxed);
+            metrics.refusal(self.account().unwrap_or_default(), status);
+            return Actions::reply(error_response(&header, CommandStatus::from(status)));
+        }
+        // The client's window is its promise, not ours: past `max_held_responses` requests
+        // waiting for a held-back response, new operations are answered at once with
+        // ESME_RTHROTTLED (counted) instead of holding more.
+        if bound
+            && self.held >= self.carrier.cfg.session.max_held_responses
+            && is_operation(header.id())
+        {
+            let metrics = &self.carrier.metrics;
+            metrics.window_refusals.fetch_add(1, Ordering::Relaxed);
+            metrics.refusal(
+                self.account().unwrap_or_default(),
+                u32::from(CommandStatus::EsmeRthrottled),
+            );
+            return Actions::reply(error_response(&header, CommandStatus::EsmeRthrottled));
         }
         let mark = self.after_response.len();
         self.latency = Duration::ZERO;
@@ -364,6 +415,12 @@ impl SessionState {
         let status = match result {
             Ok(guard) => {
                 tracing::info!(peer = %self.peer, account = %guard.account(), kind = kind.name(), interface_version = format!("0x{interface_version:02x}"), "bound");
+                // A session that can receive gets receipts for its own messages first.
+                if kind.can_receive()
+                    && self.carrier.cfg.receipts.routing == ReceiptRouting::OriginFirst
+                {
+                    self.inbox = Some(self.carrier.receipts.open_inbox(guard.account()));
+                }
                 self.bind = BindState::Bound { kind, guard };
                 CommandStatus::EsmeRok
             }
@@ -432,7 +489,7 @@ impl SessionState {
         let destination = c_str(m.destination);
         check_destination(&destination)?;
         let (payload, concat) = split_concat(m.esm_class, m.user_data, m.tlvs)?;
-        let account = self.account().unwrap_or_default().to_string();
+        let account = self.account_shared();
         self.submit(
             &account,
             Submission {
@@ -447,8 +504,8 @@ impl SessionState {
     }
 
     /// Hands one message to the carrier; keeps its deferred work and its response latency.
-    fn submit(&mut self, account: &str, sub: Submission) -> Result<String, CommandStatus> {
-        let submitted = self.carrier.accept(account, sub);
+    fn submit(&mut self, account: &Arc<str>, sub: Submission) -> Result<String, CommandStatus> {
+        let submitted = self.carrier.accept(account, sub, self.inbox.as_ref());
         self.latency = self.latency.max(submitted.latency);
         let (id, after) = submitted.result?;
         self.after_response.push(after);
@@ -474,7 +531,7 @@ impl SessionState {
             Ok(x) => x,
             Err(status) => return fail(status),
         };
-        let account = self.account().unwrap_or_default().to_string();
+        let account = self.account_shared();
         let mut first_id: Option<String> = None;
         let mut unsuccess = Vec::new();
         for dest in m.dest_address() {
@@ -612,7 +669,10 @@ impl SessionState {
                 if status == CommandStatus::EsmeRok {
                     self.carrier.receipts.delivered();
                 } else {
-                    tracing::info!(peer = %self.peer, message_id = %r.message_id, ?status, "receipt refused by ESME; will retry");
+                    let peer = self.peer;
+                    self.carrier.receipts.retry_notice.hit(|count| {
+                        tracing::info!(%peer, message_id = %r.message_id, ?status, count, "receipts refused by the ESME; they will be retried");
+                    });
                     self.carrier.receipts.failed(r);
                 }
                 Actions::default()
@@ -638,7 +698,7 @@ impl SessionState {
                     Some(self.carrier.name()),
                     Some(&r.original_destination),
                     || crate::world::events::EventKind::ReceiptSent {
-                        account: r.account.clone(),
+                        account: r.account.to_string(),
                         message_id: r.message_id.clone(),
                         to: r.original_destination.clone(),
                         stat: r.state.word().to_string(),
@@ -682,7 +742,10 @@ impl SessionState {
             if let Some((what, _)) = self.take_outstanding(seq) {
                 match what {
                     Outstanding::Receipt(r) => {
-                        tracing::info!(peer = %self.peer, message_id = %r.message_id, "no deliver_sm_resp; receipt will be retried");
+                        let peer = self.peer;
+                        self.carrier.receipts.retry_notice.hit(|count| {
+                            tracing::info!(%peer, message_id = %r.message_id, count, "receipts without deliver_sm_resp; they will be retried");
+                        });
                         self.carrier.receipts.failed(r);
                     }
                     Outstanding::EnquireLink => {
@@ -703,6 +766,9 @@ impl SessionState {
     /// At the end of the session every receipt still awaiting a response goes back to the
     /// router, so it is retried on another bind rather than lost.
     pub(super) fn release(&mut self) {
+        if let Some(inbox) = self.inbox.take() {
+            self.carrier.receipts.close_inbox(&inbox);
+        }
         self.receipts_out = 0;
         for (_, (what, _)) in self.outstanding.drain() {
             if let Outstanding::Receipt(r) = what {
@@ -710,6 +776,19 @@ impl SessionState {
             }
         }
     }
+}
+
+/// Operations whose answer may be held back (and so count against the held-response cap).
+fn is_operation(id: CommandId) -> bool {
+    matches!(
+        id,
+        CommandId::SubmitSm
+            | CommandId::DataSm
+            | CommandId::SubmitMulti
+            | CommandId::QuerySm
+            | CommandId::CancelSm
+            | CommandId::ReplaceSm
+    )
 }
 
 /// The fields of submit_sm and data_sm that acceptance needs.
