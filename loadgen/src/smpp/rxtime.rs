@@ -159,14 +159,22 @@ mod tests {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
+        // The kernel stamps only packets that arrive after the option is set, and the first
+        // socket to ask turns stamping on through deferred work (net_enable_timestamp), so the
+        // client writes a moment after the option is set, as loadgen's first response arrives
+        // well after its session set it.
+        let (go, ready) = tokio::sync::oneshot::channel::<()>();
         let client = tokio::spawn(async move {
             let mut c = TcpStream::connect(addr).await.expect("connect");
+            ready.await.expect("go");
             c.write_all(b"hello").await.expect("write");
             // Stay connected until the other side has read.
             tokio::time::sleep(Duration::from_millis(200)).await;
         });
         let (server, _) = listener.accept().await.expect("accept");
         let mut stamped = StampedTcp::new(&server);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        go.send(()).expect("client waits");
         // Let the packet sit in the socket, so the read comes well after the arrival.
         tokio::time::sleep(Duration::from_millis(50)).await;
         let mut rbuf = BytesMut::new();
