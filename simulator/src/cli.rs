@@ -88,6 +88,14 @@ pub(crate) struct ServeArgs {
     /// Most simultaneous connections per carrier (all its listeners together).
     #[arg(long)]
     pub max_connections: Option<usize>,
+    /// Turn the failed-bind limits off for every carrier (`bind_lockout.enabled = false`): any
+    /// number of wrong passwords, from anywhere, on one connection.
+    #[arg(long)]
+    pub no_bind_lockout: bool,
+    /// Bearer token the control plane requires on every endpoint but /healthz and /metrics
+    /// (overrides the file's `http.token`).
+    #[arg(long, env = "CARRIER_SIM_CONTROL_TOKEN", hide_env_values = true)]
+    pub control_token: Option<String>,
 }
 
 fn humantime_parse(s: &str) -> Result<Duration, String> {
@@ -113,6 +121,9 @@ impl ServeArgs {
         }
         if let Some(scale) = self.time_scale {
             cfg.time_scale = scale;
+        }
+        if let Some(token) = &self.control_token {
+            cfg.http.token = Some(crate::config::ControlToken::new(token.clone()));
         }
         let mut first = true;
         for c in cfg.carriers.values_mut() {
@@ -155,6 +166,9 @@ impl ServeArgs {
             }
             if let Some(n) = self.max_connections {
                 c.session.max_connections = n;
+            }
+            if self.no_bind_lockout {
+                c.bind_lockout.enabled = false;
             }
         }
         cfg.validate()
