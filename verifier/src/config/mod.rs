@@ -203,7 +203,9 @@ impl VerifierConfig {
                 }
                 // It goes in an HTTP header: a value that cannot be one is refused here, not
                 // at the first call.
-                if t.is_empty() || reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).is_err() {
+                if t.is_empty()
+                    || reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).is_err()
+                {
                     return Err((
                         f("control_token"),
                         "must be non-empty, without control characters".into(),

@@ -1,6 +1,7 @@
 //! `--carrier 'smpp://SYSTEM_ID:PASSWORD@HOST:PORT?control=http://HOST:PORT&name=NAME'`: a
-//! carrier given on the command line (`&control_token=TOKEN` when its control plane needs one). The query is split by hand rather than by a URL parser,
-//! because its `control` value is itself a URL that users write unescaped.
+//! carrier given on the command line (`&control_token=TOKEN` when its control plane needs
+//! one). The query is split by hand rather than by a URL parser, because its `control` value
+//! is itself a URL that users write unescaped.
 
 use super::types::CarrierConfig;
 
