@@ -353,3 +353,36 @@ async fn bodies_over_the_limit_are_answered_413_whether_announced_or_chunked() {
     );
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_websocket_stream_holds_its_connection_place_until_it_ends() {
+    let mut sim = testbed_tests::network_of(config());
+    sim.http.max_connections = 2;
+    let net = TestNetwork::start(sim).await;
+    let url = format!("ws://{}/v1/events?type=call", net.http);
+    let (first, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("handshake");
+    let (_second, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("handshake");
+    // Both places are held by the streams: a plain request is answered 503.
+    let resp = reqwest::get(net.url("/healthz")).await.expect("answered");
+    assert_eq!(resp.status().as_u16(), 503);
+    assert!(resp.text().await.unwrap().contains("http.max_connections"));
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(r) = reqwest::get(net.url("/healthz")).await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the place is freed when the stream ends"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    net.shutdown().await;
+}

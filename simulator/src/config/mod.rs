@@ -385,8 +385,9 @@ pub struct BindLockoutConfig {
     /// the password is checked, so each guessing address gets one guess. An address that has
     /// not failed binds with the right password as usual.
     pub system_id_addresses: usize,
-    /// Failed binds one connection may make; the response to the last is followed by a close.
-    /// 2: after a failure, one more attempt.
+    /// Refused binds (for any reason: credentials, a lockout, an outage, the account's bind
+    /// limit) one connection may have; the response to the last is followed by a close. 2:
+    /// after a refusal, one more attempt.
     pub failures_per_connection: u32,
     /// Most source addresses tracked (about 100 bytes each), and most failing addresses
     /// remembered per system_id; past it the entries that expired are swept and, if none has,
