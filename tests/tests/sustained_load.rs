@@ -355,7 +355,8 @@ async fn http_connections_are_capped_and_slow_headers_time_out() {
             .expect("write");
         slow.push(s);
     }
-    // While they hold both places, a third connection is answered 503 at once.
+    // While they hold both places, a third connection is answered 503 (once its request is
+    // read, or after half a second without one, as here).
     let mut third = tokio::net::TcpStream::connect(net.http)
         .await
         .expect("connect");

@@ -35,7 +35,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -305,8 +305,21 @@ fn request_header_timeout(socket: &TcpStream, timeout: Duration) {
     let _ = socket.try_write(resp.as_bytes());
 }
 
-/// Over the cap: a `503` with a JSON reason, then close.
+/// Over the cap: a `503` with a JSON reason, then close. The request's head is read first
+/// (within half a second, at most 8 KiB): an HTTP client takes a response that arrives before
+/// it has sent its request for a protocol error, and would report that instead of the 503.
 async fn refuse(mut stream: tokio::net::TcpStream, max: usize) {
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        let mut head = Vec::with_capacity(1024);
+        let mut buf = [0u8; 1024];
+        while head.len() < 8 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
     let body = format!(
         "{{\"error\":\"{max} HTTP connections open (http.max_connections); try again later\"}}"
     );
