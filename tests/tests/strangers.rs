@@ -386,3 +386,33 @@ async fn a_websocket_stream_holds_its_connection_place_until_it_ends() {
     }
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_body_that_trickles_in_past_the_request_timeout_is_answered_408() {
+    let mut sim = testbed_tests::network_of(config());
+    sim.http.request_timeout = Duration::from_millis(300);
+    let net = TestNetwork::start(sim).await;
+    let mut s = tokio::net::TcpStream::connect(net.http).await.unwrap();
+    // The headers promise 100 bytes; 10 come, then nothing.
+    s.write_all(
+        b"POST /v1/mo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"from\":\"+",
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("not completed within"), "{answer}");
+    let stats = net.get_ok("/v1/stats").await;
+    assert_eq!(stats["http"]["timed_out"], 1, "{stats}");
+    assert_eq!(
+        net.metric("carrier_http_refusals_total{reason=\"request_timeout\"}")
+            .await,
+        1
+    );
+    net.shutdown().await;
+}
