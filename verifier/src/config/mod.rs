@@ -426,6 +426,16 @@ mod tests {
         assert!(e.starts_with("v.toml:7:"), "{e}");
         let e = parse("listen = \"nowhere\"\n").unwrap_err();
         assert!(e.starts_with("v.toml:1: listen:"), "{e}");
+        let e = parse(&format!("{CARRIER}control_token = \"t0k\"\n")).unwrap_err();
+        assert!(
+            e.starts_with("v.toml:6: carriers[0].control_token: given without `control`"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{CARRIER}control = \"http://127.0.0.1:8775\"\ncontrol_token = \"a\\nb\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("carriers[0].control_token: must be"), "{e}");
     }
 
     #[test]
