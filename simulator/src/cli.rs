@@ -311,3 +311,32 @@ pub fn main() -> std::process::ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(args: &[&str]) -> Box<ServeArgs> {
+        let mut argv = vec!["carrier-sim", "serve", "--account", "a:b"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Serve(a) => a,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lockout_and_token_flags_reach_the_config() {
+        let cfg = serve_args(&[]).sim_config().unwrap();
+        assert!(cfg.carriers.values().all(|c| c.bind_lockout.enabled));
+        let cfg = serve_args(&["--no-bind-lockout", "--control-token", "t0k"])
+            .sim_config()
+            .unwrap();
+        assert!(cfg.carriers.values().all(|c| !c.bind_lockout.enabled));
+        assert_eq!(cfg.http.token.as_ref().map(|t| t.secret()), Some("t0k"));
+        let e = serve_args(&["--control-token", "two words"])
+            .sim_config()
+            .unwrap_err();
+        assert!(e.to_string().starts_with("http.token:"), "{e}");
+    }
+}
