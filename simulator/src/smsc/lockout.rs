@@ -16,9 +16,10 @@
 //! - **per connection** (in the session): after `failures_per_connection` failed binds the
 //!   connection is closed after the last response.
 //!
-//! A failed bind is one refused for its credentials (ESME_RINVSYSID, ESME_RINVPASWD); a bind
-//! refused by a lockout, an outage or the account's bind limit does not count towards a lockout
-//! and does not extend one. Unknown system_ids count per address only, so spraying made-up
+//! An IPv6 source counts by its /64 (one host usually holds a whole /64 and could take a fresh
+//! address for every guess). A failed bind is one refused for its credentials
+//! (ESME_RINVSYSID, ESME_RINVPASWD); a bind refused by a lockout, an outage or the account's
+//! bind limit does not count towards a lockout and does not extend one. Unknown system_ids count per address only, so spraying made-up
 //! names cannot grow the per-system_id tables. Memory is bounded by `max_addresses` per table.
 //! The decisions take `now` so they are plain functions of their inputs, tested here.
 
@@ -108,6 +109,19 @@ pub(crate) struct LockoutNow {
 
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
+/// The key an address is counted under: an IPv4 address itself (IPv4-mapped IPv6 included);
+/// an IPv6 address by its /64, since one host is usually given a whole /64 and could
+/// otherwise take a fresh address for every guess.
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
+
 impl BindLockout {
     /// Limits for a carrier with these accounts (the system_ids tracked per system_id).
     pub fn new<'a>(
@@ -146,6 +160,7 @@ impl BindLockout {
         if !self.cfg.enabled {
             return Ok(());
         }
+        let ip = source_key(ip);
         let t = self.tables();
         let locked = if t.addresses.get(&ip).is_some_and(|e| e.locked(now)) {
             Some(Locked::Address)
@@ -179,6 +194,7 @@ impl BindLockout {
         if !self.cfg.enabled {
             return;
         }
+        let ip = source_key(ip);
         let cfg = &self.cfg;
         let mut t = self.tables();
         if now >= t.next_sweep {
@@ -397,6 +413,25 @@ mod tests {
         let t = l.tables();
         assert_eq!(t.addresses.len(), 10);
         assert!(t.accounts["acct"].failing.len() <= 10);
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        let (l, _) = lockout(BindLockoutConfig::default());
+        let t0 = Instant::now();
+        let v6 = |last: u16| IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, last]);
+        for n in 1..=5 {
+            l.failed(v6(n), "acct", t0);
+        }
+        assert_eq!(l.admit(v6(99), "acct", t0), Err(Locked::Address));
+        let other = IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1]);
+        assert_eq!(l.admit(other, "acct", t0), Ok(()));
+        // An IPv4-mapped address is its IPv4 address.
+        for _ in 0..5 {
+            l.failed(ip(7), "acct", t0);
+        }
+        let mapped = IpAddr::V6(std::net::Ipv4Addr::new(10, 0, 0, 7).to_ipv6_mapped());
+        assert_eq!(l.admit(mapped, "acct", t0), Err(Locked::Address));
     }
 
     #[test]
