@@ -7,7 +7,7 @@
 //!
 //! - at most [`HttpLimits::max_connections`] connections, WebSocket streams included (the
 //!   place is held by the socket, so it is freed when the stream ends); one more is answered
-//!   `503` and closed at once (counted);
+//!   `503` once its request head is read (or after half a second) and closed (counted);
 //! - [`HttpLimits::header_timeout`] to send a request's headers: a client that has not is
 //!   answered `408` and closed (counted); a keep-alive connection idle that long after a
 //!   response is closed (not counted: that is the normal end of one);
