@@ -280,7 +280,9 @@ impl SessionState {
         self.latency = Duration::ZERO;
         let mut actions = self.handle_frame(frame);
         let hold = self.latency + delay;
-        if !hold.is_zero() && !actions.send.is_empty() {
+        // A response followed by a close (unbind_resp, a last refused bind) goes at once: held
+        // back, it would be lost with the connection.
+        if !hold.is_zero() && !actions.send.is_empty() && !actions.close {
             actions.delayed.push(Delayed {
                 after: hold,
                 send: std::mem::take(&mut actions.send),
