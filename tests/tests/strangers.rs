@@ -416,3 +416,21 @@ async fn a_body_that_trickles_in_past_the_request_timeout_is_answered_408() {
     );
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_last_refused_bind_is_answered_before_the_close_even_with_a_response_delay() {
+    let mut cfg = config();
+    cfg.faults.response_delay = Some(simulator::config::Distribution::fixed(
+        Duration::from_millis(200),
+    ));
+    let net = TestNetwork::carrier(cfg).await;
+    let mut s = RawSession::connect(net.smpp).await;
+    for _ in 0..2 {
+        assert_eq!(
+            s.bind_transceiver(SYSTEM_ID, "wrong").await.status(),
+            CommandStatus::EsmeRinvpaswd
+        );
+    }
+    assert!(s.closed().await);
+    net.shutdown().await;
+}
