@@ -272,10 +272,16 @@ pub async fn start(config: SimConfig, binds: Binds) -> Result<Running, StartErro
     let http_listener = match &binds.http {
         Some(addr) => {
             let l = listen("HTTP", addr).await?;
+            let bound = local_addr(&l, addr)?;
+            if let Some(warning) =
+                crate::control::exposure_warning(bound, net.http_limits.token.is_some())
+            {
+                tracing::warn!("{warning}");
+            }
             listening.push(Listening {
                 service: Service::Http,
                 carrier: None,
-                addr: local_addr(&l, addr)?,
+                addr: bound,
             });
             Some(l)
         }
@@ -288,7 +294,7 @@ pub async fn start(config: SimConfig, binds: Binds) -> Result<Running, StartErro
         tokio::spawn(crate::control::server::serve(
             l,
             app,
-            net.http_limits,
+            net.http_limits.clone(),
             Arc::clone(&net.http),
             http_stop.clone(),
         ))

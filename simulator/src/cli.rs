@@ -88,6 +88,14 @@ pub(crate) struct ServeArgs {
     /// Most simultaneous connections per carrier (all its listeners together).
     #[arg(long)]
     pub max_connections: Option<usize>,
+    /// Turn the failed-bind limits off for every carrier (`bind_lockout.enabled = false`): any
+    /// number of wrong passwords, from anywhere, on one connection.
+    #[arg(long)]
+    pub no_bind_lockout: bool,
+    /// Bearer token the control plane requires on every endpoint but /healthz and /metrics
+    /// (overrides the file's `http.token`).
+    #[arg(long, env = "CARRIER_SIM_CONTROL_TOKEN", hide_env_values = true)]
+    pub control_token: Option<String>,
 }
 
 fn humantime_parse(s: &str) -> Result<Duration, String> {
@@ -113,6 +121,9 @@ impl ServeArgs {
         }
         if let Some(scale) = self.time_scale {
             cfg.time_scale = scale;
+        }
+        if let Some(token) = &self.control_token {
+            cfg.http.token = Some(crate::config::ControlToken::new(token.clone()));
         }
         let mut first = true;
         for c in cfg.carriers.values_mut() {
@@ -155,6 +166,9 @@ impl ServeArgs {
             }
             if let Some(n) = self.max_connections {
                 c.session.max_connections = n;
+            }
+            if self.no_bind_lockout {
+                c.bind_lockout.enabled = false;
             }
         }
         cfg.validate()
@@ -295,5 +309,34 @@ pub fn main() -> std::process::ExitCode {
             eprintln!("carrier-sim: {e:#}");
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(args: &[&str]) -> Box<ServeArgs> {
+        let mut argv = vec!["carrier-sim", "serve", "--account", "a:b"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Serve(a) => a,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lockout_and_token_flags_reach_the_config() {
+        let cfg = serve_args(&[]).sim_config().unwrap();
+        assert!(cfg.carriers.values().all(|c| c.bind_lockout.enabled));
+        let cfg = serve_args(&["--no-bind-lockout", "--control-token", "t0k"])
+            .sim_config()
+            .unwrap();
+        assert!(cfg.carriers.values().all(|c| !c.bind_lockout.enabled));
+        assert_eq!(cfg.http.token.as_ref().map(|t| t.secret()), Some("t0k"));
+        let e = serve_args(&["--control-token", "two words"])
+            .sim_config()
+            .unwrap_err();
+        assert!(e.to_string().starts_with("http.token:"), "{e}");
     }
 }

@@ -26,7 +26,16 @@ impl Drop for Carrier {
 
 impl Carrier {
     async fn start(extra: &[&str]) -> (Self, std::collections::HashMap<String, String>) {
+        Self::start_env(extra, &[]).await
+    }
+
+    /// Starts with these environment variables set too.
+    async fn start_env(
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> (Self, std::collections::HashMap<String, String>) {
         let mut child = Command::new(BIN)
+            .envs(env.iter().copied())
             .args([
                 "serve",
                 "--smpp",
@@ -231,4 +240,40 @@ async fn bad_invocations_fail_with_a_clear_message() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.toml: cannot read"));
+}
+
+#[tokio::test]
+async fn control_token_from_the_environment_or_the_flag_guards_the_control_plane() {
+    for (args, env) in [
+        (vec![], vec![("CARRIER_SIM_CONTROL_TOKEN", "env-t0ken")]),
+        // The flag wins over the environment.
+        (
+            vec!["--control-token", "flag-t0ken"],
+            vec![("CARRIER_SIM_CONTROL_TOKEN", "env-t0ken")],
+        ),
+    ] {
+        let token = if args.is_empty() {
+            "env-t0ken"
+        } else {
+            "flag-t0ken"
+        };
+        let (carrier, addrs) = Carrier::start_env(&args, &env).await;
+        let http = reqwest::Client::new();
+        let get = |path: &str, auth: Option<String>| {
+            let mut req = http.get(format!("http://{}{path}", addrs["http"]));
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            async move { req.send().await.unwrap().status().as_u16() }
+        };
+        assert_eq!(get("/healthz", None).await, 200);
+        assert_eq!(get("/v1/stats", None).await, 401);
+        assert_eq!(
+            get("/v1/stats", Some("Bearer env-t0ken".into())).await,
+            if token == "env-t0ken" { 200 } else { 401 }
+        );
+        assert_eq!(get("/v1/stats", Some(format!("Bearer {token}"))).await, 200);
+        let (_, exit) = carrier.stop("-TERM").await;
+        assert!(exit.success());
+    }
 }

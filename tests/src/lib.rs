@@ -190,6 +190,20 @@ impl RawSession {
         }
     }
 
+    /// Connects from `source`, a loopback address other than 127.0.0.1 (127.0.0.2, ...), so a
+    /// test can play clients on different machines.
+    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .expect("bind the source address");
+        let stream = socket.connect(addr).await.expect("connect");
+        Self {
+            framed: Framed::new(stream, SmppCodec::new(1 << 20)),
+            next_seq: 1,
+        }
+    }
+
     /// Connects and binds as a transceiver with the default account.
     pub async fn bound(addr: SocketAddr) -> Self {
         let mut s = Self::connect(addr).await;

@@ -102,14 +102,21 @@ async fn bind_refusals_name_the_reason() {
     let c = TestNetwork::carrier(cfg).await;
     let mut s = RawSession::connect(c.smpp).await;
     assert_eq!(
-        s.bind_transceiver(SYSTEM_ID, "wrong").await.status(),
-        CommandStatus::EsmeRinvpaswd
-    );
-    assert_eq!(
         s.bind_transceiver("nobody", PASSWORD).await.status(),
         CommandStatus::EsmeRinvsysid
     );
-    // The session stays usable after a refused bind.
+    assert_eq!(
+        s.bind_transceiver(SYSTEM_ID, "wrong").await.status(),
+        CommandStatus::EsmeRinvpaswd
+    );
+    // Two refused binds close the connection (bind_lockout.failures_per_connection).
+    assert!(s.closed().await);
+    // After one refused bind the session stays usable.
+    let mut s = RawSession::connect(c.smpp).await;
+    assert_eq!(
+        s.bind_transceiver(SYSTEM_ID, "wrong").await.status(),
+        CommandStatus::EsmeRinvpaswd
+    );
     assert_eq!(
         s.bind_transceiver("limited", "pw").await.status(),
         CommandStatus::EsmeRok

@@ -268,6 +268,11 @@ async fn event_subscribers_are_capped_with_503_and_counted() {
     let stats = net.get_ok("/v1/stats").await;
     assert_eq!(stats["event_subscribers"]["open"], 3, "{stats}");
     assert_eq!(stats["event_subscribers"]["refused"], 1, "{stats}");
+    assert_eq!(
+        net.metric("carrier_event_subscribers_refused_total").await,
+        1
+    );
+    assert_eq!(net.metric("carrier_event_subscribers").await, 3);
     // A place frees when a subscriber leaves.
     drop(open.pop());
     eventually("the subscription is dropped", || async {
@@ -350,7 +355,8 @@ async fn http_connections_are_capped_and_slow_headers_time_out() {
             .expect("write");
         slow.push(s);
     }
-    // While they hold both places, a third connection is answered 503 at once.
+    // While they hold both places, a third connection is answered 503 (once its request is
+    // read, or after half a second without one, as here).
     let mut third = tokio::net::TcpStream::connect(net.http)
         .await
         .expect("connect");
@@ -360,14 +366,30 @@ async fn http_connections_are_capped_and_slow_headers_time_out() {
         .expect("answered in time")
         .expect("read");
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-    // The slow ones are closed when their header time runs out.
+    // The slow ones are told 408 and closed when their header time runs out.
     for mut s in slow {
-        let mut buf = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+        let mut answer = String::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut answer))
             .await
             .expect("closed by the server within the header timeout");
         assert!(read.is_ok());
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("http.header_timeout"), "{answer}");
     }
+    // A keep-alive connection left idle after its response is closed too, uncounted.
+    let mut idle = tokio::net::TcpStream::connect(net.http)
+        .await
+        .expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), idle.read_to_string(&mut answer))
+        .await
+        .expect("closed within the header timeout")
+        .expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(!answer.contains("408"), "{answer}");
     // Places are free again.
     eventually("the control plane answers again", || async {
         reqwest::get(net.url("/healthz"))
@@ -377,5 +399,16 @@ async fn http_connections_are_capped_and_slow_headers_time_out() {
     .await;
     let stats = net.get_ok("/v1/stats").await;
     assert_eq!(stats["http"]["refused"], 1, "{stats}");
+    assert_eq!(stats["http"]["header_timeouts"], 2, "{stats}");
+    assert_eq!(
+        net.metric("carrier_http_refusals_total{reason=\"connections\"}")
+            .await,
+        1
+    );
+    assert_eq!(
+        net.metric("carrier_http_refusals_total{reason=\"header_timeout\"}")
+            .await,
+        2
+    );
     net.shutdown().await;
 }

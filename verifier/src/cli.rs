@@ -30,7 +30,7 @@ enum Command {
         /// HTTP listen address [default: 127.0.0.1:8790, or the config's `listen`].
         #[arg(long)]
         listen: Option<String>,
-        /// A carrier as smpp://SYSTEM_ID:PASSWORD@HOST:PORT?control=http://HOST:PORT
+        /// A carrier as smpp://SYSTEM_ID:PASSWORD@HOST:PORT?control=http://HOST:PORT[&control_token=TOKEN]
         /// (repeatable, in failover order; without --config).
         #[arg(long = "carrier", value_name = "URL")]
         carriers: Vec<String>,

@@ -1,6 +1,7 @@
 //! Workflow and failover (issue 9, point 5), through HTTP against carrier-sim: alpha's outage,
 //! throttling, an undeliverable receipt, a step that times out, a landline sent to voice, and
-//! the circuit breaker opening and closing again. Each checks the attempt records and causes.
+//! the circuit breaker opening and closing again, a control plane behind a token. Each checks
+//! the attempt records and causes.
 
 mod common;
 
@@ -284,5 +285,36 @@ async fn the_breaker_opens_on_failures_and_a_probe_closes_it() {
         tb.metric("verifier_breaker_state{carrier=\"alpha\"}").await,
         0
     );
+    tb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_control_plane_behind_a_token_is_reached_with_control_token() {
+    let mut sim = alpha_beta(20.0, false);
+    sim.http.token = Some(simulator::config::ControlToken::new("t0ken"));
+    let tb = Testbed::with(sim, Duration::from_secs(5), |c| {
+        for carrier in &mut c.carriers {
+            carrier.control_token = Some("t0ken".into());
+        }
+    })
+    .await;
+    // Strangers are refused...
+    assert_eq!(tb.control(Method::GET, "/v1/calls", None).await.0, 401);
+    // ... the verifier is not: lookup says landline, and the call is placed.
+    let (status, started) = tb
+        .start_verification(LANDLINE, json!({ "channel": "auto" }))
+        .await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["channel"], "voice");
+    let id = started["id"].as_str().unwrap().to_string();
+    let record = record_when(&tb, &id, "the call is placed", |r| {
+        r["attempts"][0]["call_id"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("CA"))
+    })
+    .await;
+    assert_eq!(record["attempts"][0]["routed"], "landline", "{record}");
+    // Only the test's own request above was refused.
+    assert_eq!(tb.sim.stats().http.unauthorized, 1);
     tb.shutdown().await;
 }

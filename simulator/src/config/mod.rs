@@ -130,15 +130,15 @@ impl Default for EventsConfig {
     }
 }
 
-/// Bounds of the HTTP control plane's connections.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+/// Bounds of the HTTP control plane's connections, and its optional token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Most connections open at once (WebSocket streams included); one more is answered 503
     /// and closed (counted).
     pub max_connections: usize,
-    /// Time a client has to send a request's headers; also how long a keep-alive connection
-    /// may stay idle between requests.
+    /// Time a client has to send a request's headers (answered 408 and closed, counted); also
+    /// how long a keep-alive connection may stay idle between requests (closed).
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
     pub header_timeout: Duration,
@@ -147,6 +147,13 @@ pub struct HttpConfig {
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
     pub request_timeout: Duration,
+    /// Largest request body in bytes; a larger one is answered 413 (counted).
+    pub max_body_bytes: usize,
+    /// Bearer token: when set, every endpoint but `/healthz` and `/metrics` answers 401
+    /// without `Authorization: Bearer TOKEN` (the event stream also takes `?access_token=`,
+    /// for browsers). `--control-token` and `CARRIER_SIM_CONTROL_TOKEN` override it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<ControlToken>,
 }
 
 impl Default for HttpConfig {
@@ -155,7 +162,32 @@ impl Default for HttpConfig {
             max_connections: 1_024,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            max_body_bytes: 1 << 20,
+            token: None,
         }
+    }
+}
+
+/// The control plane's bearer token; its `Debug` does not show it, so it stays out of logs.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(transparent)]
+pub struct ControlToken(String);
+
+impl ControlToken {
+    /// A token.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The token itself, to compare a presented one with (in constant time).
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ControlToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ControlToken(..)")
     }
 }
 
@@ -195,6 +227,9 @@ pub struct CarrierConfig {
     pub accounts: BTreeMap<String, AccountConfig>,
     /// Session limits and timers.
     pub session: SessionConfig,
+    /// Limits on failed binds (password guessing): per source address, per system_id, per
+    /// connection.
+    pub bind_lockout: BindLockoutConfig,
     /// Delivery receipt policy and format.
     pub receipts: ReceiptConfig,
     /// Message store bounds.
@@ -218,6 +253,7 @@ impl Default for CarrierConfig {
             smpp_tls: None,
             accounts: BTreeMap::new(),
             session: SessionConfig::default(),
+            bind_lockout: BindLockoutConfig::default(),
             receipts: ReceiptConfig::default(),
             store: StoreConfig::default(),
             throttle: None,
@@ -319,6 +355,56 @@ impl Default for SessionConfig {
             max_held_responses: 256,
             deliver_window: 64,
             shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Limits on failed binds, like a real SMSC's lockout. A failed bind is one refused for its
+/// credentials (ESME_RINVSYSID, ESME_RINVPASWD). Not scaled by `time_scale` (a protocol timer).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct BindLockoutConfig {
+    /// The off switch: `false` lets every address guess for ever (and keeps connections open
+    /// after any number of failed binds).
+    pub enabled: bool,
+    /// Failed binds from one source address within `window` that lock the address out: every
+    /// bind from it, whatever the system_id and password, is then answered ESME_RBINDFAIL for
+    /// `cool_down`.
+    pub max_failures: u32,
+    /// The period failures are counted over (from an address's first failure).
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub window: Duration,
+    /// How long a lockout lasts. Binds refused during it do not extend it.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub cool_down: Duration,
+    /// Distributed guessing: when this many distinct addresses have failed to bind as one
+    /// configured system_id within `window`, the system_id is guarded for `cool_down`: binds
+    /// to it from any address that has failed against it are refused (ESME_RBINDFAIL) before
+    /// the password is checked, so each guessing address gets one guess. An address that has
+    /// not failed binds with the right password as usual.
+    pub system_id_addresses: usize,
+    /// Refused binds (for any reason: credentials, a lockout, an outage, the account's bind
+    /// limit) one connection may have; the response to the last is followed by a close. 2:
+    /// after a refusal, one more attempt.
+    pub failures_per_connection: u32,
+    /// Most source addresses tracked (about 100 bytes each), and most failing addresses
+    /// remembered per system_id; past it the entries that expired are swept and, if none has,
+    /// the oldest is forgotten.
+    pub max_addresses: usize,
+}
+
+impl Default for BindLockoutConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_failures: 5,
+            window: Duration::from_secs(60),
+            cool_down: Duration::from_secs(60),
+            system_id_addresses: 10,
+            failures_per_connection: 2,
+            max_addresses: 100_000,
         }
     }
 }
@@ -640,6 +726,18 @@ impl SimConfig {
                 "must be from 1 to 16777216".into(),
             ));
         }
+        if self.http.max_body_bytes == 0 {
+            return Err(("http.max_body_bytes".into(), "must be at least 1".into()));
+        }
+        if let Some(t) = &self.http.token {
+            let t = t.secret();
+            if t.is_empty() || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err((
+                    "http.token".into(),
+                    "must be non-empty, without spaces or control characters".into(),
+                ));
+            }
+        }
         if self.http.max_connections == 0 {
             return Err(("http.max_connections".into(), "must be at least 1".into()));
         }
@@ -808,6 +906,28 @@ impl CarrierConfig {
         }
         if s.deliver_window == 0 {
             return Err(("session.deliver_window".into(), "must be at least 1".into()));
+        }
+        let l = &self.bind_lockout;
+        for (name, n) in [
+            ("bind_lockout.max_failures", l.max_failures as usize),
+            ("bind_lockout.system_id_addresses", l.system_id_addresses),
+            (
+                "bind_lockout.failures_per_connection",
+                l.failures_per_connection as usize,
+            ),
+            ("bind_lockout.max_addresses", l.max_addresses),
+        ] {
+            if n == 0 {
+                return Err((name.into(), "must be at least 1".into()));
+            }
+        }
+        for (name, d) in [
+            ("bind_lockout.window", l.window),
+            ("bind_lockout.cool_down", l.cool_down),
+        ] {
+            if d.is_zero() {
+                return Err((name.into(), "must be longer than zero".into()));
+            }
         }
         let r = &self.receipts;
         if r.store_capacity == 0 {

@@ -25,6 +25,9 @@ pub(crate) enum Error {
     /// The service is shutting down: 503.
     #[error("{0}")]
     Unavailable(String),
+    /// The body is over `http.max_body_bytes`: 413.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl IntoResponse for Error {
@@ -47,6 +50,10 @@ impl IntoResponse for Error {
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(serde_json::json!({ "error": message })),
             ),
+            Error::TooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Json(serde_json::json!({ "error": message })),
+            ),
         }
         .into_response()
     }
@@ -54,6 +61,14 @@ impl IntoResponse for Error {
 
 impl From<JsonRejection> for Error {
     fn from(e: JsonRejection) -> Self {
+        // A body cut off at `http.max_body_bytes` is not malformed: say so with its own status
+        // (the server counts it).
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Error::TooLarge(format!(
+                "request body too large (http.max_body_bytes): {}",
+                e.body_text()
+            ));
+        }
         Error::BadRequest(e.body_text())
     }
 }

@@ -35,6 +35,9 @@ struct EventsQuery {
     types: Option<String>,
     /// Carrier name.
     carrier: Option<String>,
+    /// The control token, for clients that cannot set headers (checked by [`super::auth`]).
+    #[serde(rename = "access_token")]
+    _access_token: Option<String>,
 }
 
 /// Clients only send control frames and close; anything larger is refused by the protocol layer.

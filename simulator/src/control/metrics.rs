@@ -10,8 +10,11 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use crate::smsc::lockout::LockoutNow;
 use crate::smsc::metrics::{Direction, Metrics};
 use crate::smsc::network::Network;
+use crate::smsc::stats::HttpStats;
+use crate::world::events::SubscriberStats;
 
 /// The metrics route.
 pub(crate) fn router(net: Arc<Network>) -> Router {
@@ -22,27 +25,76 @@ pub(crate) fn router(net: Arc<Network>) -> Router {
 
 async fn metrics(State(net): State<Arc<Network>>) -> impl IntoResponse {
     let carriers: Vec<_> = net.carriers().collect();
-    let stored: Vec<(u64, usize)> = carriers
+    let now = tokio::time::Instant::now();
+    let stored: Vec<(u64, usize, LockoutNow)> = carriers
         .iter()
-        .map(|c| (c.receipts.account().stored(), c.store.stats().records))
+        .map(|c| {
+            (
+                c.receipts.account().stored(),
+                c.store.stats().records,
+                c.lockout.now(now),
+            )
+        })
         .collect();
     let figures: Vec<CarrierFigures<'_>> = carriers
         .iter()
         .zip(&stored)
-        .map(|(c, (stored, records))| CarrierFigures {
+        .map(|(c, (stored, records, lockout))| CarrierFigures {
             carrier: c.name(),
             metrics: &c.metrics,
             stored: *stored,
             store_records: *records,
+            lockout: *lockout,
         })
         .collect();
+    let mut text = render_prometheus(&figures);
+    render_control_plane(
+        &mut text,
+        &net.http.stats(),
+        &net.world.events.subscriber_stats(),
+    );
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        render_prometheus(&figures),
+        text,
     )
+}
+
+/// The control plane's own refusals and the event stream's subscribers.
+pub(crate) fn render_control_plane(out: &mut String, http: &HttpStats, subs: &SubscriberStats) {
+    let _ = writeln!(
+        out,
+        "# HELP carrier_http_refusals_total Control-plane requests and connections refused, by reason: connections (503 at http.max_connections), header_timeout (408, headers not sent within http.header_timeout), request_timeout (408), body_too_large (413), unauthorized (401 without the token).\n# TYPE carrier_http_refusals_total counter"
+    );
+    for (reason, n) in [
+        ("connections", http.refused),
+        ("header_timeout", http.header_timeouts),
+        ("request_timeout", http.timed_out),
+        ("body_too_large", http.body_too_large),
+        ("unauthorized", http.unauthorized),
+    ] {
+        let _ = writeln!(
+            out,
+            "carrier_http_refusals_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP carrier_event_subscribers WebSocket event-stream subscribers open now.\n# TYPE carrier_event_subscribers gauge\ncarrier_event_subscribers {}",
+        subs.open
+    );
+    let _ = writeln!(
+        out,
+        "# HELP carrier_event_subscribers_refused_total Event-stream subscriptions refused (503) at events.max_subscribers.\n# TYPE carrier_event_subscribers_refused_total counter\ncarrier_event_subscribers_refused_total {}",
+        subs.refused
+    );
+    let _ = writeln!(
+        out,
+        "# HELP carrier_event_subscribers_closed_lagging_total Event-stream subscribers closed (1008) after events.max_lags lag notices.\n# TYPE carrier_event_subscribers_closed_lagging_total counter\ncarrier_event_subscribers_closed_lagging_total {}",
+        subs.closed_lagging
+    );
 }
 
 /// One carrier's figures for [`render_prometheus`].
@@ -56,6 +108,8 @@ pub(crate) struct CarrierFigures<'a> {
     pub(crate) stored: u64,
     /// Message records in its store.
     pub(crate) store_records: usize,
+    /// What its bind lockout holds now.
+    pub(crate) lockout: LockoutNow,
 }
 
 /// Prometheus text exposition for every carrier: one HELP/TYPE header per family, then a
@@ -150,7 +204,37 @@ pub(crate) fn render_prometheus(carriers: &[CarrierFigures<'_>]) -> String {
         }
     }
     type Pick = fn(&Metrics) -> &AtomicU64;
-    let counters: [(&str, &str, Pick); 13] = [
+    let counters: [(&str, &str, Pick); 19] = [
+        (
+            "carrier_bind_failures_total",
+            "Binds refused for their credentials (ESME_RINVSYSID, ESME_RINVPASWD).",
+            |m| &m.bind_failures,
+        ),
+        (
+            "carrier_bind_address_lockouts_total",
+            "Source addresses locked out after bind_lockout.max_failures failed binds.",
+            |m| &m.bind_lockouts_address,
+        ),
+        (
+            "carrier_bind_system_id_guards_total",
+            "System_ids guarded after failed binds from bind_lockout.system_id_addresses addresses.",
+            |m| &m.bind_lockouts_system_id,
+        ),
+        (
+            "carrier_bind_refused_address_locked_total",
+            "Binds refused with ESME_RBINDFAIL because their source address was locked out.",
+            |m| &m.bind_refused_address_locked,
+        ),
+        (
+            "carrier_bind_refused_system_id_guarded_total",
+            "Binds refused with ESME_RBINDFAIL from an address that failed against a guarded system_id.",
+            |m| &m.bind_refused_system_id_guarded,
+        ),
+        (
+            "carrier_bind_failure_closes_total",
+            "Connections closed after bind_lockout.failures_per_connection failed binds.",
+            |m| &m.bind_failure_closes,
+        ),
         (
             "carrier_window_refusals_total",
             "Operations refused with ESME_RTHROTTLED past session.max_held_responses.",
@@ -252,7 +336,17 @@ pub(crate) fn render_prometheus(carriers: &[CarrierFigures<'_>]) -> String {
         }
     }
     type Gauge = fn(&CarrierFigures<'_>) -> u64;
-    let gauges: [(&str, &str, Gauge); 3] = [
+    let gauges: [(&str, &str, Gauge); 5] = [
+        (
+            "carrier_bind_locked_addresses",
+            "Source addresses locked out now.",
+            |f| f.lockout.locked_addresses as u64,
+        ),
+        (
+            "carrier_bind_guarded_system_ids",
+            "System_ids guarded against guessing now.",
+            |f| f.lockout.guarded_system_ids as u64,
+        ),
         (
             "carrier_receipts_stored",
             "Receipts held for delivery (queued, retrying or in flight).",
@@ -305,12 +399,14 @@ mod tests {
                 metrics: &m,
                 stored: 3,
                 store_records: 2,
+                lockout: LockoutNow::default(),
             },
             CarrierFigures {
                 carrier: "beta",
                 metrics: &Metrics::default(),
                 stored: 0,
                 store_records: 0,
+                lockout: LockoutNow::default(),
             },
         ]);
         // One header per family, whatever the number of carriers.

@@ -7,13 +7,15 @@
 //! - [`carriers`]: behaviour in force, run-time changes and outages; [`mo`]: a handset sends
 //!   a text;
 //! - [`stats`]: `/v1/stats`; [`metrics`]: Prometheus text;
-//! - [`server`]: the HTTP/1 connection loop, bounded in connections and time.
+//! - [`server`]: the HTTP/1 connection loop, bounded in connections, time and body size;
+//!   [`auth`]: the optional bearer token it checks.
 //!
 //! Handlers translate HTTP to calls on the layers below and return `Result<_, Error>`: JSON
 //! bodies with stable keys, and one error type ([`error::Error`]) that maps each failure to its status and a
 //! JSON `{"error": "..."}` body that says whose fault it was. This layer holds no state and no
 //! domain logic of its own; it may use every layer below it.
 
+mod auth;
 mod calls;
 mod carriers;
 mod error;
@@ -25,6 +27,8 @@ mod metrics;
 mod mo;
 pub(crate) mod server;
 mod stats;
+
+pub(crate) use auth::exposure_warning;
 
 use std::sync::Arc;
 

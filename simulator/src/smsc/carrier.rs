@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::jobs::Job;
+use super::lockout::BindLockout;
 use super::metrics::Metrics;
 use super::receipts::ReceiptRouter;
 use super::stats::CarrierStats;
@@ -100,6 +101,8 @@ pub(crate) struct Carrier {
     pub receipts: Arc<ReceiptRouter>,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// Failed-bind limits (see [`super::lockout`]).
+    pub lockout: BindLockout,
     pub(super) ids: IdGenerator,
     binds: Mutex<HashMap<String, usize>>,
     pub(super) live: RwLock<Live>,
@@ -171,6 +174,11 @@ impl Carrier {
                 cfg.receipts.clone(),
                 Arc::clone(&metrics),
                 cfg.accounts.keys().map(String::as_str),
+            ),
+            lockout: BindLockout::new(
+                cfg.bind_lockout.clone(),
+                cfg.accounts.keys().map(String::as_str),
+                Arc::clone(&metrics),
             ),
             ids: IdGenerator::new(cfg.receipts.message_id),
             binds: Mutex::new(HashMap::new()),
@@ -316,6 +324,24 @@ impl Carrier {
             receipts_lost: m.receipts_lost.load(Relaxed),
             receipts_duplicated: m.receipts_duplicated.load(Relaxed),
             mo: m.mo_generated.load(Relaxed),
+            bind_lockout: self.lockout_stats(),
+        }
+    }
+
+    /// Failed binds and lockouts.
+    pub fn lockout_stats(&self) -> super::stats::BindLockoutStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = &self.metrics;
+        let now = self.lockout.now(tokio::time::Instant::now());
+        super::stats::BindLockoutStats {
+            failures: m.bind_failures.load(Relaxed),
+            address_lockouts: m.bind_lockouts_address.load(Relaxed),
+            system_id_guards: m.bind_lockouts_system_id.load(Relaxed),
+            refused_address_locked: m.bind_refused_address_locked.load(Relaxed),
+            refused_system_id_guarded: m.bind_refused_system_id_guarded.load(Relaxed),
+            connections_closed: m.bind_failure_closes.load(Relaxed),
+            locked_addresses: now.locked_addresses,
+            guarded_system_ids: now.guarded_system_ids,
         }
     }
 

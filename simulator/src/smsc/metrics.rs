@@ -167,6 +167,19 @@ pub struct Metrics {
     pub mo_generated: AtomicU64,
     /// Session faults injected (drops, unbinds, generic_nacks).
     pub faults_injected: AtomicU64,
+    /// Binds refused for their credentials (ESME_RINVSYSID, ESME_RINVPASWD).
+    pub bind_failures: AtomicU64,
+    /// Source addresses locked out after `bind_lockout.max_failures` failed binds.
+    pub bind_lockouts_address: AtomicU64,
+    /// System_ids guarded after failed binds from `bind_lockout.system_id_addresses` addresses.
+    pub bind_lockouts_system_id: AtomicU64,
+    /// Binds refused (ESME_RBINDFAIL) because their source address was locked out.
+    pub bind_refused_address_locked: AtomicU64,
+    /// Binds refused (ESME_RBINDFAIL) because their system_id was guarded and their address
+    /// had failed against it.
+    pub bind_refused_system_id_guarded: AtomicU64,
+    /// Connections closed after `bind_lockout.failures_per_connection` failed binds.
+    pub bind_failure_closes: AtomicU64,
 }
 
 impl Metrics {

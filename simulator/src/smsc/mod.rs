@@ -2,6 +2,7 @@
 //!
 //! - [`server`]: accept loops (plain and TLS, [`tls`]) with connection caps;
 //! - [`session`]: one SMPP session, its bind state machine and every operation;
+//!   [`lockout`]: the failed-bind limits its binds go through;
 //! - [`carrier`]: one carrier's shared state and the operations sessions perform on it;
 //!   [`decide`]: what it decides for a new message; [`delivery`]: what then happens to it;
 //! - [`receipts`]: store-and-forward of receipts per account; [`store`]: accepted messages;
@@ -16,6 +17,7 @@ pub(crate) mod carrier;
 pub(crate) mod decide;
 pub(crate) mod delivery;
 pub(crate) mod jobs;
+pub(crate) mod lockout;
 pub(crate) mod metrics;
 pub(crate) mod network;
 pub(crate) mod receipts;

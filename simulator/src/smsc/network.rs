@@ -170,7 +170,7 @@ impl Network {
             carriers,
             timeline: cfg.timeline.clone(),
             http: Arc::default(),
-            http_limits: cfg.http,
+            http_limits: cfg.http.clone(),
         }))
     }
 

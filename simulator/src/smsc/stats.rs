@@ -55,6 +55,30 @@ pub struct CarrierStats {
     pub receipts_duplicated: u64,
     /// MO messages queued.
     pub mo: u64,
+    /// Failed binds and the lockouts they caused.
+    pub bind_lockout: BindLockoutStats,
+}
+
+/// One carrier's failed binds and lockouts (see `bind_lockout` in the config).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindLockoutStats {
+    /// Binds refused for their credentials (ESME_RINVSYSID, ESME_RINVPASWD).
+    pub failures: u64,
+    /// Source addresses locked out (lockouts started).
+    pub address_lockouts: u64,
+    /// System_ids guarded against guessing from many addresses (guards started).
+    pub system_id_guards: u64,
+    /// Binds refused with ESME_RBINDFAIL because their address was locked out.
+    pub refused_address_locked: u64,
+    /// Binds refused with ESME_RBINDFAIL because their system_id was guarded and their
+    /// address had failed against it.
+    pub refused_system_id_guarded: u64,
+    /// Connections closed after `failures_per_connection` failed binds.
+    pub connections_closed: u64,
+    /// Addresses locked out now.
+    pub locked_addresses: usize,
+    /// System_ids guarded now.
+    pub guarded_system_ids: usize,
 }
 
 /// Counters of the control plane's connections (kept by its server, reported here).
@@ -64,6 +88,27 @@ pub(crate) struct HttpCounters {
     pub refused: AtomicU64,
     /// Requests answered 408 for taking longer than `http.request_timeout`.
     pub timed_out: AtomicU64,
+    /// Connections answered 408 and closed for not sending a request's headers within
+    /// `http.header_timeout` (slow clients; idle keep-alive connections are closed uncounted).
+    pub header_timeouts: AtomicU64,
+    /// Requests answered 413 for a body over `http.max_body_bytes`.
+    pub body_too_large: AtomicU64,
+    /// Requests answered 401 for lacking the control token.
+    pub unauthorized: AtomicU64,
+}
+
+impl HttpCounters {
+    /// The counts now.
+    pub(crate) fn stats(&self) -> HttpStats {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        HttpStats {
+            refused: load(&self.refused),
+            timed_out: load(&self.timed_out),
+            header_timeouts: load(&self.header_timeouts),
+            body_too_large: load(&self.body_too_large),
+            unauthorized: load(&self.unauthorized),
+        }
+    }
 }
 
 /// The control plane's refusals.
@@ -73,6 +118,13 @@ pub struct HttpStats {
     pub refused: u64,
     /// Requests answered 408 for taking longer than `http.request_timeout`.
     pub timed_out: u64,
+    /// Connections answered 408 and closed for not sending a request's headers within
+    /// `http.header_timeout`.
+    pub header_timeouts: u64,
+    /// Requests answered 413 for a body over `http.max_body_bytes`.
+    pub body_too_large: u64,
+    /// Requests answered 401 for lacking the control token (`http.token`).
+    pub unauthorized: u64,
 }
 
 /// Voice calls in progress and refused.
@@ -150,10 +202,7 @@ impl Stats {
                 active: world.calls.active.load(Ordering::Relaxed),
                 refused: world.calls.refused.load(Ordering::Relaxed),
             },
-            http: HttpStats {
-                refused: http.refused.load(Ordering::Relaxed),
-                timed_out: http.timed_out.load(Ordering::Relaxed),
-            },
+            http: http.stats(),
             carriers,
         }
     }

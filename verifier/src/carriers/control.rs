@@ -91,10 +91,21 @@ pub(crate) enum CallState {
 }
 
 impl Control {
-    pub(crate) fn new(base: &str, timeout: Duration) -> Self {
+    /// A client of the control plane at `base`, sending `token` as a bearer token when given.
+    pub(crate) fn new(base: &str, token: Option<&str>, timeout: Duration) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        // Validated with the config; a value that cannot be a header is left out (every call
+        // then answers 401, which names the problem).
+        if let Some(Ok(mut value)) =
+            token.map(|t| reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")))
+        {
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .pool_max_idle_per_host(64)
+            .default_headers(headers)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         Self {

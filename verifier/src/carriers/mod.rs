@@ -97,7 +97,7 @@ impl Carriers {
                 control: c
                     .control
                     .as_deref()
-                    .map(|u| Control::new(u, cfg.lookup.timeout)),
+                    .map(|u| Control::new(u, c.control_token.as_deref(), cfg.lookup.timeout)),
             })
             .collect();
         let carriers = Arc::new(Self {

@@ -194,6 +194,24 @@ impl VerifierConfig {
             {
                 return Err((f("control"), format!("`{u}` is not an http:// URL")));
             }
+            if let Some(t) = &c.control_token {
+                if c.control.is_none() {
+                    return Err((
+                        f("control_token"),
+                        "given without `control`, the control plane it is for".into(),
+                    ));
+                }
+                // It goes in an HTTP header: a value that cannot be one is refused here, not
+                // at the first call.
+                if t.is_empty()
+                    || reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).is_err()
+                {
+                    return Err((
+                        f("control_token"),
+                        "must be non-empty, without control characters".into(),
+                    ));
+                }
+            }
             if c.binds == 0 || c.binds > 64 {
                 return Err((f("binds"), "must be 1 to 64".into()));
             }
@@ -408,6 +426,16 @@ mod tests {
         assert!(e.starts_with("v.toml:7:"), "{e}");
         let e = parse("listen = \"nowhere\"\n").unwrap_err();
         assert!(e.starts_with("v.toml:1: listen:"), "{e}");
+        let e = parse(&format!("{CARRIER}control_token = \"t0k\"\n")).unwrap_err();
+        assert!(
+            e.starts_with("v.toml:6: carriers[0].control_token: given without `control`"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{CARRIER}control = \"http://127.0.0.1:8775\"\ncontrol_token = \"a\\nb\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("carriers[0].control_token: must be"), "{e}");
     }
 
     #[test]

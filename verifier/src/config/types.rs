@@ -79,6 +79,9 @@ pub struct CarrierConfig {
     pub password: String,
     /// Base URL of the carrier's HTTP control plane (voice calls, lookup, open-SMS list).
     pub control: Option<String>,
+    /// Bearer token of that control plane, when it requires one (carrier-sim's
+    /// `--control-token`).
+    pub control_token: Option<String>,
     /// The name the control plane knows this carrier by, to place calls through it; without
     /// it a call goes through the number's own network (carrier-sim's default).
     pub voice_carrier: Option<String>,
@@ -104,6 +107,7 @@ impl Default for CarrierConfig {
             system_id: String::new(),
             password: String::new(),
             control: None,
+            control_token: None,
             voice_carrier: None,
             binds: 2,
             window: 64,

@@ -1,6 +1,7 @@
 //! `--carrier 'smpp://SYSTEM_ID:PASSWORD@HOST:PORT?control=http://HOST:PORT&name=NAME'`: a
-//! carrier given on the command line. The query is split by hand rather than by a URL parser,
-//! because its `control` value is itself a URL that users write unescaped.
+//! carrier given on the command line (`&control_token=TOKEN` when its control plane needs
+//! one). The query is split by hand rather than by a URL parser, because its `control` value
+//! is itself a URL that users write unescaped.
 
 use super::types::CarrierConfig;
 
@@ -28,6 +29,7 @@ pub(crate) fn parse_carrier(spec: &str, index: usize) -> Result<CarrierConfig, S
             .ok_or_else(|| format!("`{pair}` is not key=value"))?;
         match k {
             "control" => c.control = Some(v.trim_end_matches('/').to_string()),
+            "control_token" => c.control_token = Some(v.to_string()),
             "name" => c.name = v.to_string(),
             "voice_carrier" => c.voice_carrier = Some(v.to_string()),
             "binds" => {
@@ -43,7 +45,7 @@ pub(crate) fn parse_carrier(spec: &str, index: usize) -> Result<CarrierConfig, S
             "source" => c.source = v.to_string(),
             other => {
                 return Err(format!(
-                    "unknown option `{other}` (control, name, voice_carrier, binds, window, source)"
+                    "unknown option `{other}` (control, control_token, name, voice_carrier, binds, window, source)"
                 ));
             }
         }
@@ -58,10 +60,11 @@ mod tests {
     #[test]
     fn reads_credentials_address_and_options() {
         let c = parse_carrier(
-            "smpp://v:pw@127.0.0.1:2775?control=http://127.0.0.1:8775/&binds=3",
+            "smpp://v:pw@127.0.0.1:2775?control=http://127.0.0.1:8775/&binds=3&control_token=t0k",
             0,
         )
         .unwrap();
+        assert_eq!(c.control_token.as_deref(), Some("t0k"));
         assert_eq!(
             (c.name.as_str(), c.system_id.as_str(), c.password.as_str()),
             ("carrier1", "v", "pw")

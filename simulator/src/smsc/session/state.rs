@@ -132,6 +132,8 @@ pub(crate) struct SessionState {
     pub(super) inbox: Option<Arc<SessionInbox>>,
     /// Requests whose responses the I/O loop holds back now (submit latency, response delay).
     pub(super) held: usize,
+    /// Binds refused on this connection (see `bind_lockout.failures_per_connection`).
+    failed_binds: u32,
 }
 
 impl SessionState {
@@ -159,6 +161,7 @@ impl SessionState {
             faults_rng,
             inbox: None,
             held: 0,
+            failed_binds: 0,
         }
     }
 
@@ -277,7 +280,9 @@ impl SessionState {
         self.latency = Duration::ZERO;
         let mut actions = self.handle_frame(frame);
         let hold = self.latency + delay;
-        if !hold.is_zero() && !actions.send.is_empty() {
+        // A response followed by a close (unbind_resp, a last refused bind) goes at once: held
+        // back, it would be lost with the connection.
+        if !hold.is_zero() && !actions.send.is_empty() && !actions.close {
             actions.delayed.push(Delayed {
                 after: hold,
                 send: std::mem::take(&mut actions.send),
@@ -409,9 +414,23 @@ impl SessionState {
         interface_version: u8,
     ) -> Actions {
         let sys = self.carrier.cfg.system_id.clone();
-        let result = self
-            .carrier
-            .authenticate(&c_str(system_id), &c_str(password));
+        let system_id = c_str(system_id);
+        let ip = self.peer.ip();
+        let now = Instant::now();
+        let lockout = &self.carrier.lockout;
+        // A locked-out bind is refused before its credentials are looked at, so a guesser
+        // learns nothing from it, not even that a password was right.
+        let result = match lockout.admit(ip, &system_id, now) {
+            Err(_) => Err(CommandStatus::EsmeRbindfail),
+            Ok(()) => {
+                let r = self.carrier.authenticate(&system_id, &c_str(password));
+                if let Err(CommandStatus::EsmeRinvsysid | CommandStatus::EsmeRinvpaswd) = r {
+                    lockout.failed(ip, &system_id, now);
+                }
+                r
+            }
+        };
+        let mut close = false;
         let status = match result {
             Ok(guard) => {
                 tracing::info!(peer = %self.peer, account = %guard.account(), kind = kind.name(), interface_version = format!("0x{interface_version:02x}"), "bound");
@@ -425,18 +444,33 @@ impl SessionState {
                 CommandStatus::EsmeRok
             }
             Err(status) => {
-                tracing::info!(peer = %self.peer, system_id = %c_str(system_id), ?status, "bind refused");
+                lockout.log_refused(self.peer, &system_id, status);
+                self.failed_binds += 1;
+                // After a failed bind, one more attempt on the connection (by default): a
+                // guesser must reconnect for each pair of guesses, as with real SMSCs.
+                if lockout
+                    .failures_per_connection()
+                    .is_some_and(|max| self.failed_binds >= max)
+                {
+                    self.carrier
+                        .metrics
+                        .bind_failure_closes
+                        .fetch_add(1, Ordering::Relaxed);
+                    close = true;
+                }
                 status
             }
         };
         self.carrier.metrics.bind(kind.name(), u32::from(status));
-        Actions::reply(bind_response(
+        let mut actions = Actions::reply(bind_response(
             kind.request_id(),
             status,
             seq,
             &sys,
             interface_version,
-        ))
+        ));
+        actions.close = close;
+        actions
     }
 
     fn submit_sm(&mut self, seq: u32, s: &rusmpp::pdus::SubmitSm) -> Actions {
