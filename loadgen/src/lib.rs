@@ -9,5 +9,6 @@
 
 pub mod cli;
 pub mod proc;
+pub mod scenario;
 pub mod smpp;
 pub mod threshold;

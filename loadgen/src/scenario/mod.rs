@@ -1,0 +1,267 @@
+//! Scenario files: the format ([`types`]), the threshold metrics ([`thresholds`]), and their
+//! validation into a [`Plan`] ([`validate`]), which is all a run is made from.
+//!
+//! Like carrier-sim's and the verifier's config files, a scenario is TOML read with
+//! `deny_unknown_fields` and humantime durations, and every error names the file, the line and
+//! the field (syntax and type errors by toml's span, refused values by locating the field's
+//! dotted path with carrier-sim's locator), so `loadgen validate` and `loadgen run` refuse a bad
+//! file before anything starts. The carrier part and the verifier part are those tools' own
+//! config types, validated by their own rules. [`json_schema`] is derived from the same types.
+//! The built-in smoke scenario ([`builtin_smoke`]) is `scenarios/smoke.toml`, compiled in.
+//!
+//! Layer: the bottom of `loadgen run` (uses only [`crate::threshold`]); every layer above
+//! reads the [`Plan`].
+
+pub mod thresholds;
+pub mod types;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use simulator::SimConfig;
+use verifier::VerifierConfig;
+
+pub use thresholds::RunThreshold;
+pub use types::*;
+
+/// The built-in scenario `loadgen run` runs without a file.
+pub const SMOKE: &str = include_str!("../../../scenarios/smoke.toml");
+
+/// How the built-in scenario is named in errors and reports.
+pub const SMOKE_NAME: &str = "scenarios/smoke.toml (built in)";
+
+/// Why a scenario was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{path}: {source}", path = path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid TOML for the format.
+    #[error("{path}:{line}:{column}: {message}", path = path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// A value that parses but cannot work.
+    #[error("{path}:{line}: {field}: {message}", path = path.display())]
+    Invalid {
+        /// The file (or a file it names, such as a list of numbers).
+        path: PathBuf,
+        /// 1-based line of the field (or of its table).
+        line: usize,
+        /// Dotted path of the field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Where the load goes for numbers and handsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkTarget {
+    /// carrier-sim started in process from `[network]`.
+    Embedded,
+    /// A running carrier-sim: the base URL of its control plane.
+    External(String),
+}
+
+/// The verification service.
+#[derive(Debug, Clone)]
+pub enum ServicePlan {
+    /// The reference verifier started in process from `[verifier]`. `wiring[i]` names the
+    /// embedded carrier whose SMPP address and control plane carrier `i` gets at start (for
+    /// carriers given by name only).
+    Embedded {
+        /// Its config (listen address, durations as written; scaled at start).
+        config: Box<VerifierConfig>,
+        /// Per verifier carrier, the embedded carrier it is wired to.
+        wiring: Vec<Option<String>>,
+    },
+    /// A service reached over HTTP.
+    External(ServiceFile),
+}
+
+/// A validated population.
+#[derive(Debug, Clone)]
+pub struct PopulationPlan {
+    /// Its name.
+    pub name: String,
+    /// How users arrive.
+    pub arrival: ArrivalFile,
+    /// Which numbers.
+    pub numbers: NumberPool,
+    /// Channel preference, probabilities summing to 1.
+    pub channels: Vec<(ChannelChoice, f64)>,
+    /// Client IPs.
+    pub client_ips: Option<IpPool>,
+    /// Device ids drawn from this many.
+    pub devices: Option<u64>,
+    /// Behaviour.
+    pub behaviour: BehaviourFile,
+}
+
+/// Numbers to draw from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NumberSource {
+    /// `prefix × span + k` for `k` in `0..span`.
+    Prefix {
+        /// The prefix as a number.
+        prefix: u64,
+        /// How many numbers it holds (10 to the power of the free digits).
+        span: u64,
+    },
+    /// These numbers (digits as integers; E.164 numbers never start with 0).
+    List(Arc<Vec<u64>>),
+}
+
+/// A validated number selection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberPool {
+    /// The numbers.
+    pub source: NumberSource,
+    /// How one is picked.
+    pub pick: Pick,
+}
+
+impl NumberPool {
+    /// How many numbers the pool holds.
+    pub fn len(&self) -> u64 {
+        match &self.source {
+            NumberSource::Prefix { span, .. } => *span,
+            NumberSource::List(l) => l.len() as u64,
+        }
+    }
+
+    /// Whether it holds none (validation refuses that).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `k`th number (`k < len`).
+    pub fn nth(&self, k: u64) -> u64 {
+        match &self.source {
+            NumberSource::Prefix { prefix, span } => prefix * span + k,
+            NumberSource::List(l) => l[k as usize],
+        }
+    }
+}
+
+/// A validated pool of client IPs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IpPool {
+    /// `base + k` for `k` in `0..size` (IPv4).
+    Cidr {
+        /// First address.
+        base: u32,
+        /// Addresses in the block.
+        size: u64,
+    },
+    /// These addresses.
+    List(Arc<Vec<String>>),
+}
+
+/// A validated phase: a window of the run in scenario time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhasePlan {
+    /// Its name.
+    pub name: String,
+    /// Start, from the start of the load.
+    pub from: Duration,
+    /// End.
+    pub to: Duration,
+    /// Multiplies the arrival rates.
+    pub rate_factor: f64,
+}
+
+/// Everything a run is made from, validated.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The file (or the built-in scenario's name), for reports.
+    pub source: PathBuf,
+    /// The scenario's name.
+    pub name: String,
+    /// What it shows.
+    pub description: String,
+    /// The seed of every decision.
+    pub seed: u64,
+    /// What durations are divided by.
+    pub time_scale: f64,
+    /// How long users arrive (scenario time).
+    pub duration: Duration,
+    /// `[network]`, validated (paths resolved, the scenario's seed and time scale in force); for
+    /// an external carrier-sim it only names ranges.
+    pub network: Option<SimConfig>,
+    /// The carrier-sim the load goes through.
+    pub network_target: NetworkTarget,
+    /// The verification service.
+    pub service: ServicePlan,
+    /// The populations.
+    pub populations: Vec<PopulationPlan>,
+    /// The phases, covering the whole duration (one `main` phase when none are written).
+    pub phases: Vec<PhasePlan>,
+    /// Carrier changes, in time order.
+    pub timeline: Vec<TimelineFile>,
+    /// Thresholds from the file.
+    pub thresholds: Vec<RunThreshold>,
+    /// Run settings.
+    pub settings: SettingsFile,
+}
+
+impl Plan {
+    /// Loads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates scenario text; `path` names it in errors, and relative paths in it
+    /// resolve from its directory.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ScenarioError> {
+        validate::plan(path, text)
+    }
+
+    /// The built-in smoke scenario.
+    pub fn builtin_smoke() -> Result<Self, ScenarioError> {
+        Self::parse(Path::new(SMOKE_NAME), SMOKE)
+    }
+
+    /// How long a verification lives at the service: the embedded verifier's `codes.expiry`,
+    /// or `settings.expiry` for an external one (scenario time).
+    pub fn expiry(&self) -> Duration {
+        match &self.service {
+            ServicePlan::Embedded { config, .. } => config.codes.expiry,
+            ServicePlan::External(_) => self.settings.expiry,
+        }
+    }
+
+    /// The names of the network's carriers, when the scenario describes the network.
+    pub fn carrier_names(&self) -> Vec<String> {
+        self.network
+            .as_ref()
+            .map(|n| n.carriers().into_iter().map(|c| c.name).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The JSON Schema of scenario files, for editor completion and validation (published as
+/// `scenarios/loadgen-scenario.schema.json`).
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(ScenarioFile);
+    serde_json::to_value(&schema).unwrap_or_default()
+}
