@@ -12,3 +12,4 @@ pub mod proc;
 pub mod scenario;
 pub mod smpp;
 pub mod threshold;
+pub mod users;

@@ -64,11 +64,11 @@ fn locate(text: &str, field: &str) -> usize {
     if let Some(key) = field.strip_prefix("thresholds.") {
         let key = key.trim_matches('"');
         let quoted = [format!("\"{key}\""), format!("'{key}'")];
-        if let Some((i, _)) = text
-            .lines()
-            .enumerate()
-            .find(|(_, l)| quoted.iter().any(|q| l.trim_start().starts_with(q.as_str())))
-        {
+        if let Some((i, _)) = text.lines().enumerate().find(|(_, l)| {
+            quoted
+                .iter()
+                .any(|q| l.trim_start().starts_with(q.as_str()))
+        }) {
             return i + 1;
         }
     }
@@ -78,7 +78,11 @@ fn locate(text: &str, field: &str) -> usize {
 /// `[network]` checked by carrier-sim's own rules (the number plan included): it is written
 /// back to TOML and read by `SimConfig::parse`, whose refusals name fields relative to the
 /// network part; those are located in the scenario under `network.`.
-fn network(path: &Path, text: &str, file: &ScenarioFile) -> Result<Option<SimConfig>, ScenarioError> {
+fn network(
+    path: &Path,
+    text: &str,
+    file: &ScenarioFile,
+) -> Result<Option<SimConfig>, ScenarioError> {
     let Some(net) = &file.network else {
         return Ok(None);
     };
@@ -173,7 +177,9 @@ fn build(file: ScenarioFile, network: Option<SimConfig>, base: &Path) -> Result<
     let network = match (&service, network) {
         // The embedded verifier binds with the first account of each carrier; give a carrier
         // without accounts the default one.
-        (ServicePlan::Embedded { .. }, Some(mut n)) if network_target == NetworkTarget::Embedded => {
+        (ServicePlan::Embedded { .. }, Some(mut n))
+            if network_target == NetworkTarget::Embedded =>
+        {
             if n.carriers.is_empty() {
                 let c = simulator::config::CarrierConfig::default();
                 n.carriers.insert(c.name.clone(), c);
@@ -205,7 +211,10 @@ fn build(file: ScenarioFile, network: Option<SimConfig>, base: &Path) -> Result<
             refuse(f("name"), "must not be empty")?;
         }
         if !names.insert(p.name.as_str()) {
-            refuse(f("name"), format!("`{}` names another population too", p.name))?;
+            refuse(
+                f("name"),
+                format!("`{}` names another population too", p.name),
+            )?;
         }
         populations.push(population(p, i, network.as_ref(), base, duration)?);
     }
@@ -523,7 +532,10 @@ pub(crate) fn http_adapter(h: &HttpAdapterFile) -> Result<(), Refusal> {
     let method = |field: &str, m: &str| -> Result<(), Refusal> {
         match m {
             "GET" | "POST" | "PUT" | "PATCH" | "DELETE" => Ok(()),
-            _ => refuse(field, format!("`{m}` is not one of GET, POST, PUT, PATCH, DELETE")),
+            _ => refuse(
+                field,
+                format!("`{m}` is not one of GET, POST, PUT, PATCH, DELETE"),
+            ),
         }
     };
     method("target.service.start.method", &h.start.method)?;
@@ -539,7 +551,12 @@ pub(crate) fn http_adapter(h: &HttpAdapterFile) -> Result<(), Refusal> {
     for (k, v) in &h.headers {
         template(&format!("target.service.headers.{k}"), v)?;
     }
-    if h.start.path.contains("{{id}}") || h.start.body.as_deref().is_some_and(|b| b.contains("{{id}}")) {
+    if h.start.path.contains("{{id}}")
+        || h.start
+            .body
+            .as_deref()
+            .is_some_and(|b| b.contains("{{id}}"))
+    {
         refuse(
             "target.service.start",
             "`{{id}}` comes from the start's answer: the start cannot use it",
@@ -549,7 +566,10 @@ pub(crate) fn http_adapter(h: &HttpAdapterFile) -> Result<(), Refusal> {
     pointer("target.service.start.reason", &h.start.reason)?;
     pointer("target.service.check.status", &h.check.status)?;
     let uses_id = h.check.path.contains("{{id}}")
-        || h.check.body.as_deref().is_some_and(|b| b.contains("{{id}}"));
+        || h.check
+            .body
+            .as_deref()
+            .is_some_and(|b| b.contains("{{id}}"));
     if uses_id && h.start.id.is_none() {
         refuse(
             "target.service.start.id",
@@ -557,7 +577,10 @@ pub(crate) fn http_adapter(h: &HttpAdapterFile) -> Result<(), Refusal> {
         )?;
     }
     if h.start.success.is_empty() {
-        refuse("target.service.start.success", "name at least one HTTP status")?;
+        refuse(
+            "target.service.start.success",
+            "name at least one HTTP status",
+        )?;
     }
     Ok(())
 }
@@ -574,7 +597,10 @@ fn population(
         if r.is_finite() && r >= 0.0 {
             Ok(())
         } else {
-            refuse(f(field), format!("must be a rate of 0 or more per second, not {r}"))
+            refuse(
+                f(field),
+                format!("must be a rate of 0 or more per second, not {r}"),
+            )
         }
     };
     match &p.arrival {
@@ -691,7 +717,11 @@ fn cidr(s: &str) -> Result<IpPool, String> {
         return Err(bad());
     }
     let size = 1u64 << (32 - bits);
-    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
     Ok(IpPool::Cidr {
         base: u32::from(addr) & mask,
         size,
@@ -738,21 +768,27 @@ fn numbers(
             return refuse(f("digits"), "at most 12 digits after the prefix");
         }
         Ok(NumberSource::Prefix {
-            prefix: digits.parse().map_err(|_| (field, "not a number".to_string()))?,
+            prefix: digits
+                .parse()
+                .map_err(|_| (field, "not a number".to_string()))?,
             span: 10u64.pow(free),
         })
     };
-    let list = |field: &dyn Fn(usize) -> String, items: &[String]| -> Result<NumberSource, Refusal> {
-        let mut out = Vec::with_capacity(items.len());
-        for (j, s) in items.iter().enumerate() {
-            let d = smpp::number::parse_number(s).map_err(|e| (field(j), e.to_string()))?;
-            out.push(d.parse::<u64>().map_err(|_| (field(j), "not a number".to_string()))?);
-        }
-        if out.is_empty() {
-            return refuse(field(0), "no numbers");
-        }
-        Ok(NumberSource::List(Arc::new(out)))
-    };
+    let list =
+        |field: &dyn Fn(usize) -> String, items: &[String]| -> Result<NumberSource, Refusal> {
+            let mut out = Vec::with_capacity(items.len());
+            for (j, s) in items.iter().enumerate() {
+                let d = smpp::number::parse_number(s).map_err(|e| (field(j), e.to_string()))?;
+                out.push(
+                    d.parse::<u64>()
+                        .map_err(|_| (field(j), "not a number".to_string()))?,
+                );
+            }
+            if out.is_empty() {
+                return refuse(field(0), "no numbers");
+            }
+            Ok(NumberSource::List(Arc::new(out)))
+        };
     let source = if let Some(p) = &n.prefix {
         from_prefix(f("prefix"), p)?
     } else if let Some(l) = &n.list {
@@ -768,7 +804,11 @@ fn numbers(
             )));
         };
         let Some(r) = net.ranges.iter().find(|r| r.name.as_deref() == Some(name)) else {
-            let known: Vec<&str> = net.ranges.iter().filter_map(|r| r.name.as_deref()).collect();
+            let known: Vec<&str> = net
+                .ranges
+                .iter()
+                .filter_map(|r| r.name.as_deref())
+                .collect();
             return Err(Built::Refused((
                 f("range"),
                 format!(
@@ -789,7 +829,10 @@ fn numbers(
             // SimConfig::parse resolved it from the scenario's directory already.
             read_numbers(file)?
         } else {
-            refuse(f("range"), format!("range `{name}` has no prefix, numbers or file"))?
+            refuse(
+                f("range"),
+                format!("range `{name}` has no prefix, numbers or file"),
+            )?
         }
     };
     Ok(NumberPool {
@@ -896,7 +939,10 @@ numbers = { prefix = "4477009" }
             ),
             (
                 "two number sources",
-                MINIMAL.replace("prefix = \"4477009\"", "prefix = \"4477009\", list = [\"447700900001\"]"),
+                MINIMAL.replace(
+                    "prefix = \"4477009\"",
+                    "prefix = \"4477009\", list = [\"447700900001\"]",
+                ),
                 "s.toml:7: populations[0].numbers: give exactly one",
             ),
             (
@@ -926,7 +972,9 @@ numbers = { prefix = "4477009" }
             ),
             (
                 "a timeline carrier",
-                format!("{MINIMAL}[[timeline]]\nat = \"1s\"\ncarrier = \"zeta\"\noutage = \"1s\"\n"),
+                format!(
+                    "{MINIMAL}[[timeline]]\nat = \"1s\"\ncarrier = \"zeta\"\noutage = \"1s\"\n"
+                ),
                 "timeline[0].carrier: no carrier named `zeta`",
             ),
             (
@@ -950,13 +998,22 @@ numbers = { prefix = "4477009" }
     fn number_files_are_read_relative_to_the_scenario() {
         let dir = std::env::temp_dir().join(format!("loadgen-numbers-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("n.txt"), "# test\n+447700900001\n447700900002 # two\n").unwrap();
-        let text = MINIMAL.replace("prefix = \"4477009\"", "file = \"n.txt\", pick = \"sequential\"");
+        std::fs::write(
+            dir.join("n.txt"),
+            "# test\n+447700900001\n447700900002 # two\n",
+        )
+        .unwrap();
+        let text = MINIMAL.replace(
+            "prefix = \"4477009\"",
+            "file = \"n.txt\", pick = \"sequential\"",
+        );
         let plan = Plan::parse(&dir.join("s.toml"), &text).unwrap();
         assert_eq!(plan.populations[0].numbers.len(), 2);
         assert_eq!(plan.populations[0].numbers.nth(1), 447_700_900_002);
         std::fs::write(dir.join("n.txt"), "447700900001\nnot-a-number\n").unwrap();
-        let err = Plan::parse(&dir.join("s.toml"), &text).unwrap_err().to_string();
+        let err = Plan::parse(&dir.join("s.toml"), &text)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("n.txt:2: number:"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }
