@@ -8,6 +8,7 @@
 //!   own issue), kept in the library so tests run the code the binary runs.
 
 pub mod cli;
+pub mod measure;
 pub mod proc;
 pub mod scenario;
 pub mod smpp;
