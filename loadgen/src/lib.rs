@@ -12,5 +12,6 @@ pub mod measure;
 pub mod proc;
 pub mod scenario;
 pub mod smpp;
+pub mod target;
 pub mod threshold;
 pub mod users;

@@ -148,6 +148,10 @@ pub struct HttpAdapterFile {
     /// Headers sent with every request (authentication, say).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// The words the service uses for the channels, when not `sms`, `voice`, `auto` (e.g.
+    /// `{ voice = "call" }`).
+    #[serde(default)]
+    pub channels: BTreeMap<ChannelChoice, String>,
     /// The start request.
     pub start: StartFile,
     /// The check request.
