@@ -10,6 +10,8 @@
 pub mod cli;
 pub mod measure;
 pub mod proc;
+pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod smpp;
 pub mod target;

@@ -239,6 +239,8 @@ pub struct End<'a> {
     pub reason: &'a str,
     /// Whether the service accepted its start.
     pub started: bool,
+    /// Intended start → the code on the phone, when it came (wall time).
+    pub delivery: Option<Duration>,
     /// Intended start → approved, when verified (wall time).
     pub verify: Option<Duration>,
     /// Where its code went, when it came.
@@ -387,6 +389,9 @@ impl Measure {
             bump(&mut reasons.failovers, cause);
             bump(&mut self.iv.row.failovers_by_cause, cause);
             self.total.failover_time.record(added, scale);
+            if let Some(d) = e.delivery {
+                self.total.failover_delivery.record(d, scale);
+            }
         }
         if let Some(v) = e.verify {
             self.total.verify.record(v, scale);
@@ -494,6 +499,7 @@ mod tests {
             outcome: Outcome::Verified,
             reason: "",
             started: true,
+            delivery: Some(Duration::from_millis(500)),
             verify: Some(Duration::from_secs(3)),
             route: Some(route()),
             typos: 1,

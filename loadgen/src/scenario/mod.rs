@@ -91,7 +91,7 @@ pub enum ServicePlan {
         wiring: Vec<Option<String>>,
     },
     /// A service reached over HTTP.
-    External(ServiceFile),
+    External(Box<ServiceFile>),
 }
 
 /// A validated population.
@@ -264,4 +264,85 @@ impl Plan {
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(ScenarioFile);
     serde_json::to_value(&schema).unwrap_or_default()
+}
+
+/// Command-line changes to a scenario: `--time-scale`, `--seed`, `--duration`, and external
+/// targets in place of the embedded ones (`--network URL`, `--verifier URL`).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// What durations are divided by.
+    pub time_scale: Option<f64>,
+    /// The seed.
+    pub seed: Option<u64>,
+    /// How long users arrive (only for a scenario without phases).
+    pub duration: Option<Duration>,
+    /// A running carrier-sim's control plane.
+    pub network: Option<String>,
+    /// A running reference verifier's base URL.
+    pub verifier: Option<String>,
+}
+
+impl Plan {
+    /// Applies command-line changes; an error names the option.
+    pub fn apply(&mut self, o: &Overrides) -> Result<(), String> {
+        if let Some(s) = o.time_scale {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(format!("--time-scale {s}: must be a number above 0"));
+            }
+            self.time_scale = s;
+        }
+        if let Some(seed) = o.seed {
+            self.seed = seed;
+        }
+        if let Some(n) = &mut self.network {
+            n.time_scale = self.time_scale;
+            n.seed = self.seed;
+        }
+        if let Some(d) = o.duration {
+            if d.is_zero() {
+                return Err("--duration: must be longer than zero".into());
+            }
+            if self.phases.len() != 1 || self.phases[0].name != "main" {
+                return Err(
+                    "--duration: the scenario has phases, whose durations make the run's".into(),
+                );
+            }
+            self.phases[0].to = d;
+            self.duration = d;
+            if let Some(t) = self.timeline.iter().find(|t| t.at > d) {
+                return Err(format!(
+                    "--duration {}: the timeline has an entry at {}, after the load would end",
+                    humantime::format_duration(d),
+                    humantime::format_duration(t.at)
+                ));
+            }
+        }
+        if let Some(url) = &o.verifier {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("--verifier {url}: not an http:// URL"));
+            }
+            self.service = ServicePlan::External(Box::new(ServiceFile::Verifier {
+                url: url.trim_end_matches('/').to_string(),
+                api_key: None,
+            }));
+        }
+        if let Some(url) = &o.network {
+            if !url.starts_with("http://") {
+                return Err(format!(
+                    "--network {url}: carrier-sim's control plane, an http:// URL"
+                ));
+            }
+            if let ServicePlan::Embedded { wiring, .. } = &self.service
+                && wiring.iter().any(Option::is_some)
+            {
+                return Err(format!(
+                    "--network {url}: the embedded verifier is wired to the embedded network; \
+                     give --verifier too (a verifier bound to that carrier-sim), or its carriers' \
+                     SMPP addresses in [[verifier.carriers]]"
+                ));
+            }
+            self.network_target = NetworkTarget::External(url.trim_end_matches('/').to_string());
+        }
+        Ok(())
+    }
 }

@@ -278,6 +278,17 @@ pub fn parse_metric(name: &str) -> Result<RunMetric, String> {
                 _ => return Err(e),
             },
         };
+        if selector.is_some()
+            && !matches!(
+                latency,
+                Latency::DeliveryTime | Latency::ReceiptTime | Latency::VerifyTime
+            )
+        {
+            return Err(format!(
+                "`{head}` is not kept per channel or carrier (delivery_time, receipt_time and \
+                 verify_time are)"
+            ));
+        }
         return Ok(RunMetric::Latency {
             latency: *latency,
             selector,
@@ -382,6 +393,7 @@ mod tests {
             ("delivery_time.p99 < 15", "needs a unit"),
             ("verified_ratio > lots", "not a fraction"),
             ("verified.alpha > 1", "no reasons"),
+            ("start_response.sms.p99 < 1s", "not kept per channel"),
             ("happiness > 1", "unknown metric"),
             ("verified_ratio 0.9", "no comparison operator"),
         ] {

@@ -136,7 +136,7 @@ pub enum ServiceFile {
         auth_token: Option<String>,
     },
     /// Any HTTP verification API, described by request templates.
-    Http(HttpAdapterFile),
+    Http(Box<HttpAdapterFile>),
 }
 
 /// A generic HTTP verification API: how to start, how to check, and how to read the answers.

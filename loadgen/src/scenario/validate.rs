@@ -265,6 +265,7 @@ fn build(file: ScenarioFile, network: Option<SimConfig>, base: &Path) -> Result<
             let expr = format!("{key} {}", cond.trim());
             let t = RunThreshold::parse(&expr)
                 .map_err(|e| (format!("thresholds.\"{key}\""), e.reason))?;
+            selector(&t, &carriers).map_err(|m| (format!("thresholds.\"{key}\""), m))?;
             thresholds.push(t);
         }
     }
@@ -302,6 +303,22 @@ fn build(file: ScenarioFile, network: Option<SimConfig>, base: &Path) -> Result<
         thresholds,
         settings: file.settings.clone(),
     })
+}
+
+/// A threshold's channel or carrier must be one the run can have: `sms`, `voice`, or a carrier
+/// of the network (when the scenario describes it).
+pub fn selector(t: &RunThreshold, carriers: &[String]) -> Result<(), String> {
+    if let super::thresholds::RunMetric::Latency {
+        selector: Some(s), ..
+    } = &t.metric
+        && !(s == "sms" || s == "voice" || carriers.is_empty() || carriers.contains(s))
+    {
+        return Err(format!(
+            "`{s}` is neither a channel (sms, voice) nor a carrier of the network ({})",
+            carriers.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 fn http_url(field: &str, url: &str) -> Result<(), Refusal> {
@@ -404,7 +421,7 @@ fn service(
                  remove one of them",
             )?;
         }
-        return Ok(ServicePlan::External(s.clone()));
+        return Ok(ServicePlan::External(Box::new(s.clone())));
     }
     let mut cfg = file.verifier.clone().unwrap_or_default();
     if cfg.listen == VERIFIER_DEFAULT_LISTEN {

@@ -3,7 +3,7 @@
 //! one, or a generic API described by templates: [`adapter`]), the handsets (carrier-sim's
 //! in-process feed or its WebSocket stream: [`handsets`]), and the carrier's control plane for
 //! the timeline ([`control`]). [`connect`] starts or reaches them as the plan says
-//! ([`embedded`] starts the in-process ones) and [`Targets::shutdown`] stops what it started.
+//! ([`embedded`] starts the in-process ones) and [`Embedded::shutdown`] stops what it started.
 //!
 //! Every answer a service gives becomes a [`StartAnswer`] or a [`CheckAnswer`] here, so the
 //! flows above never see HTTP or the verifier's types.
@@ -217,12 +217,19 @@ pub struct Targets {
     pub handsets: Handsets,
     /// The carrier's control plane.
     pub control: Control,
-    /// The embedded carrier-sim, when it was started here.
-    pub network: Option<simulator::Running>,
-    /// The embedded verifier, when it was started here.
-    pub verifier: Option<verifier::Running>,
+    /// What was started in this process.
+    pub embedded: Embedded,
     /// In words.
     pub info: TargetInfo,
+}
+
+/// What [`connect`] started in this process.
+#[derive(Debug, Default)]
+pub struct Embedded {
+    /// The embedded carrier-sim.
+    pub network: Option<simulator::Running>,
+    /// The embedded verifier.
+    pub verifier: Option<verifier::Running>,
 }
 
 /// What the embedded components reported when they stopped.
@@ -295,7 +302,7 @@ pub async fn connect(plan: &Plan) -> Result<Targets, String> {
             (Service::Local(v.local()), Some(v), info)
         }
         ServicePlan::External(s) => {
-            let a = match s {
+            let a = match s.as_ref() {
                 ServiceFile::Verifier { url, api_key } => {
                     Adapter::verifier(url, api_key.as_deref(), timeout)?
                 }
@@ -320,8 +327,7 @@ pub async fn connect(plan: &Plan) -> Result<Targets, String> {
         service,
         handsets,
         control,
-        network,
-        verifier,
+        embedded: Embedded { network, verifier },
         info: TargetInfo {
             network: network_info,
             service: service_info,
@@ -354,11 +360,10 @@ async fn wait_for_binds(v: &verifier::Running) -> Result<(), String> {
     }
 }
 
-impl Targets {
+impl Embedded {
     /// Stops what [`connect`] started (the verifier first, so it unbinds from a live network)
     /// and returns their reports.
     pub async fn shutdown(self) -> Stopped {
-        drop(self.handsets);
         let verifier = match self.verifier {
             Some(v) => serde_json::to_value(v.shutdown().await).ok(),
             None => None,

@@ -19,6 +19,9 @@ use rand_pcg::Pcg64Mcg;
 
 use crate::scenario::{ArrivalFile, PhasePlan};
 
+/// A rate profile: at `t` seconds, the rate and its slope.
+type RateFn = Box<dyn Fn(f64) -> (f64, f64)>;
+
 /// One segment of the rate profile: from `at` (seconds) the rate is `rate + slope × (t - at)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Segment {
@@ -83,7 +86,7 @@ impl Arrivals {
     pub fn new(model: &ArrivalFile, phases: &[PhasePlan], time_scale: f64, rng: Pcg64Mcg) -> Self {
         let wall = |d: Duration| d.as_secs_f64() / time_scale;
         let end = phases.last().map_or(0.0, |p| wall(p.to));
-        let (base, poisson): (Box<dyn Fn(f64) -> (f64, f64)>, bool) = match *model {
+        let (base, poisson): (RateFn, bool) = match *model {
             ArrivalFile::Constant { rate } => (Box::new(move |_| (rate, 0.0)), false),
             ArrivalFile::Poisson { rate } => (Box::new(move |_| (rate, 0.0)), true),
             ArrivalFile::Ramp {
