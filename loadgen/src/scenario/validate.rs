@@ -11,12 +11,12 @@ use std::time::Duration;
 use simulator::SimConfig;
 use simulator::config::AccountConfig;
 
-use super::thresholds::RunThreshold;
-use super::types::*;
-use super::{
+use super::plan::{
     IpPool, NetworkTarget, NumberPool, NumberSource, PhasePlan, Plan, PopulationPlan,
     ScenarioError, ServicePlan,
 };
+use super::thresholds::RunThreshold;
+use super::types::*;
 
 /// A refusal: the field's dotted path and what is wrong.
 type Refusal = (String, String);
@@ -30,6 +30,29 @@ pub const DEFAULT_ACCOUNT: (&str, &str) = ("verifier", "secret");
 
 /// The verifier's default listen address; an embedded verifier listens on port 0 instead.
 const VERIFIER_DEFAULT_LISTEN: &str = "127.0.0.1:8790";
+
+impl Plan {
+    /// Loads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates scenario text; `path` names it in errors, and relative paths in it
+    /// resolve from its directory.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ScenarioError> {
+        plan(path, text)
+    }
+
+    /// The built-in smoke scenario.
+    pub fn builtin_smoke() -> Result<Self, ScenarioError> {
+        Self::parse(Path::new(super::SMOKE_NAME), super::SMOKE)
+    }
+
+}
 
 /// Parses and validates scenario text into a plan.
 pub fn plan(path: &Path, text: &str) -> Result<Plan, ScenarioError> {
