@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::{Attempt, CheckAnswer, StartAnswer, StartReq};
+use super::answers::{Attempt, CheckAnswer, StartAnswer, StartReq};
 use crate::scenario::{BodyEncoding, ChannelChoice, HttpAdapterFile, RequestFile};
 
 /// A placeholder of a template.
