@@ -249,8 +249,10 @@ pub struct End<'a> {
     pub typos: u64,
     /// Checks sent.
     pub checks: u64,
-    /// The cause the service gave for leaving its first step, and the time that added.
-    pub failover: Option<(&'a str, Duration)>,
+    /// The cause the service gave for leaving its first step, and the time that added (none
+    /// when no later step was sent before the verification ended: the first step's code
+    /// arrived after all, and failover added nothing the user waited for).
+    pub failover: Option<(&'a str, Option<Duration>)>,
     /// Why it went straight to a later step, when it did.
     pub routed: Option<&'a str>,
 }
@@ -388,7 +390,9 @@ impl Measure {
         if let Some((cause, added)) = e.failover {
             bump(&mut reasons.failovers, cause);
             bump(&mut self.iv.row.failovers_by_cause, cause);
-            self.total.failover_time.record(added, scale);
+            if let Some(added) = added {
+                self.total.failover_time.record(added, scale);
+            }
             if let Some(d) = e.delivery {
                 self.total.failover_delivery.record(d, scale);
             }
@@ -504,7 +508,7 @@ mod tests {
             route: Some(route()),
             typos: 1,
             checks: 2,
-            failover: Some(("step_timeout", Duration::from_secs(1))),
+            failover: Some(("step_timeout", Some(Duration::from_secs(1)))),
             routed: None,
         });
         let c = &m.total.counts;

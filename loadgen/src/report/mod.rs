@@ -160,7 +160,8 @@ pub struct FailoverReport {
     pub by_cause: BTreeMap<String, u64>,
     /// Sent straight to a later step at start, by cause.
     pub routed: BTreeMap<String, u64>,
-    /// The time failover added (µs).
+    /// The time failover added (µs), for the verifications whose later step was sent before
+    /// they ended (first step sent → the step that held sent).
     pub added_us: Percentiles,
     /// Delivery times of the verifications that failed over (µs).
     pub delivery_time_us: Percentiles,

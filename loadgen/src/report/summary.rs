@@ -179,10 +179,20 @@ pub fn summary(r: &Report) -> String {
             pct(f.ratio),
             reasons(&f.by_cause)
         );
+        if f.added_us.count < f.verifications {
+            let _ = writeln!(
+                o,
+                "             {} of them ended before a later step was sent (their first code \
+                 came after all): no time added",
+                f.verifications - f.added_us.count
+            );
+        }
         if f.added_us.count > 0 {
             let _ = writeln!(
                 o,
-                "             time added p50 {} p99 {} max {}; their delivery p50 {} p99 {}",
+                "             time added ({} sent a later step) p50 {} p99 {} max {}; their \
+                 delivery p50 {} p99 {}",
+                f.added_us.count,
                 us(f.added_us.p50),
                 us(f.added_us.p99),
                 us(f.added_us.max),

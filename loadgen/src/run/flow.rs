@@ -274,7 +274,9 @@ async fn live(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
     st.route = Some(delivery.route.clone());
     ctx.measure()
         .delivered(a.population, a.phase, since, &delivery.route);
-    if let Some(m) = ctx
+    // Only SMS has delivery receipts; a call's outcome is the call itself.
+    if delivery.route.channel == "sms"
+        && let Some(m) = ctx
         .receipts
         .claim(&delivery.message_id, a.intended, &delivery.route)
     {

@@ -74,10 +74,16 @@ pub struct Attempt {
     pub routed: Option<String>,
 }
 
+/// What failover a verification's attempts show: the cause the service gave for leaving the
+/// first step, and the time that added.
+pub type Failover = (String, Option<Duration>);
+
 /// The failover a verification's attempts show: the cause the service gave for leaving the
 /// first step and the time that added (first step sent → the first step that was not left
-/// sent), and why the first step was chosen when it was not simply first.
-pub fn failover(attempts: &[Attempt]) -> (Option<(String, Duration)>, Option<String>) {
+/// sent; none when no later step was sent, as when the first step's code arrived after the step
+/// was left and the user checked it), and why the first step was chosen when it was not simply
+/// first.
+pub fn failover(attempts: &[Attempt]) -> (Option<Failover>, Option<String>) {
     let Some(first) = attempts.first() else {
         return (None, None);
     };
@@ -85,12 +91,14 @@ pub fn failover(attempts: &[Attempt]) -> (Option<(String, Duration)>, Option<Str
     let Some(cause) = first.failover_cause.clone() else {
         return (None, routed);
     };
-    let settled = attempts
-        .iter()
-        .find(|a| a.failover_cause.is_none())
-        .or(attempts.last())
-        .map_or(first.submitted_at, |a| a.submitted_at);
-    let added = (settled - first.submitted_at).to_std().unwrap_or_default();
+    let added = attempts.get(1..).filter(|later| !later.is_empty()).map(|later| {
+        let settled = later
+            .iter()
+            .find(|a| a.failover_cause.is_none())
+            .or(later.last())
+            .map_or(first.submitted_at, |a| a.submitted_at);
+        (settled - first.submitted_at).to_std().unwrap_or_default()
+    });
     (Some((cause, added)), routed)
 }
 
@@ -112,12 +120,15 @@ mod tests {
     fn failover_is_the_first_steps_cause_and_the_time_to_the_step_that_held() {
         assert_eq!(failover(&[at(0, None)]), (None, None));
         let (f, _) = failover(&[at(0, Some("step_timeout")), at(3_000, None)]);
-        assert_eq!(f, Some(("step_timeout".into(), Duration::from_secs(3))));
+        assert_eq!(f, Some(("step_timeout".into(), Some(Duration::from_secs(3)))));
+        // Left, but nothing else was sent before the end: failover, with no time added.
+        let (f, _) = failover(&[at(0, Some("step_timeout"))]);
+        assert_eq!(f, Some(("step_timeout".into(), None)));
         let (f, _) = failover(&[
             at(0, Some("bind_lost")),
             at(10, Some("throttled")),
             at(5_010, Some("step_timeout")),
         ]);
-        assert_eq!(f, Some(("bind_lost".into(), Duration::from_millis(5_010))));
+        assert_eq!(f, Some(("bind_lost".into(), Some(Duration::from_millis(5_010)))));
     }
 }
