@@ -38,14 +38,7 @@ fn text(o: &Output) -> String {
 }
 
 /// The smoke scenario, short and fast: 5 s of scenario at time scale 5.
-const QUICK: [&str; 6] = [
-    "--time-scale",
-    "5",
-    "--duration",
-    "5s",
-    "--progress",
-    "off",
-];
+const QUICK: [&str; 6] = ["--time-scale", "5", "--duration", "5s", "--progress", "off"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_passes_with_exit_0_and_writes_its_json() {
@@ -57,7 +50,12 @@ async fn a_run_passes_with_exit_0_and_writes_its_json() {
     let out = loadgen(&args).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for shown in ["loadgen run · smoke", "delivery_time", "identity   holds", "PASS"] {
+    for shown in [
+        "loadgen run · smoke",
+        "delivery_time",
+        "identity   holds",
+        "PASS",
+    ] {
         assert!(stdout.contains(shown), "summary lacks {shown:?}:\n{stdout}");
     }
     let r: Value = serde_json::from_slice(&std::fs::read(&json).expect("json written")).unwrap();
@@ -99,7 +97,10 @@ async fn plain_run_is_the_builtin_smoke_scenario_and_a_breach_exits_99() {
         "{stdout}"
     );
     assert!(stdout.contains("✗ delivery_time.p50 < 1us"), "{stdout}");
-    assert!(stdout.contains("FAIL: a threshold was breached"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL: a threshold was breached"),
+        "{stdout}"
+    );
     let r: Value = serde_json::from_slice(&std::fs::read(&json).expect("json written")).unwrap();
     assert_eq!(r["thresholds_passed"], false);
     let verdicts = r["thresholds"].as_array().unwrap();
@@ -108,7 +109,11 @@ async fn plain_run_is_the_builtin_smoke_scenario_and_a_breach_exits_99() {
     assert_eq!(breached[0]["metric"], "delivery_time.p50");
     assert_eq!(breached[0]["unit"], "us");
     // The file's own thresholds are judged too.
-    assert!(verdicts.iter().any(|v| v["expr"] == "verified_ratio > 0.95"));
+    assert!(
+        verdicts
+            .iter()
+            .any(|v| v["expr"] == "verified_ratio > 0.95")
+    );
 }
 
 #[tokio::test]
@@ -120,7 +125,10 @@ async fn a_bad_scenario_is_refused_naming_file_line_and_field_before_anything_st
     )
     .unwrap();
     let bad_s = bad.to_str().expect("utf-8");
-    for args in [vec!["validate", bad_s], vec!["run", bad_s, "--progress", "off"]] {
+    for args in [
+        vec!["validate", bad_s],
+        vec!["run", bad_s, "--progress", "off"],
+    ] {
         let out = loadgen(&args).await;
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -145,7 +153,10 @@ async fn a_bad_scenario_is_refused_naming_file_line_and_field_before_anything_st
 /// Starts what a scenario's `[network]` describes, and a verifier bound to it, as separate
 /// services on loopback (what `carrier-sim serve` and `verifier serve` would be).
 async fn separate_services(plan: &Plan) -> (simulator::Running, verifier::Running) {
-    let net = plan.network.clone().expect("the scenario describes its network");
+    let net = plan
+        .network
+        .clone()
+        .expect("the scenario describes its network");
     let sim = simulator::start(net, simulator::Binds::loopback())
         .await
         .expect("carrier-sim starts");
@@ -187,7 +198,11 @@ async fn external_mode_drives_a_running_carrier_sim_and_verifier_over_http_and_w
     let r = run(opts).await.expect("the run");
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert!(r.target.handsets.starts_with("WebSocket"), "{:?}", r.target);
-    assert!(r.target.service.starts_with("verifier http://"), "{:?}", r.target);
+    assert!(
+        r.target.service.starts_with("verifier http://"),
+        "{:?}",
+        r.target
+    );
     assert!(r.identity.holds, "{:?}", r.identity);
     assert!(r.attempted >= 15, "{}", r.attempted);
     assert_eq!(r.delivered, r.started, "every code read off the stream");

@@ -277,8 +277,8 @@ async fn live(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
     // Only SMS has delivery receipts; a call's outcome is the call itself.
     if delivery.route.channel == "sms"
         && let Some(m) = ctx
-        .receipts
-        .claim(&delivery.message_id, a.intended, &delivery.route)
+            .receipts
+            .claim(&delivery.message_id, a.intended, &delivery.route)
     {
         ctx.handsets
             .receipts_matched

@@ -51,7 +51,6 @@ impl Plan {
     pub fn builtin_smoke() -> Result<Self, ScenarioError> {
         Self::parse(Path::new(super::SMOKE_NAME), super::SMOKE)
     }
-
 }
 
 /// Parses and validates scenario text into a plan.

@@ -91,14 +91,17 @@ pub fn failover(attempts: &[Attempt]) -> (Option<Failover>, Option<String>) {
     let Some(cause) = first.failover_cause.clone() else {
         return (None, routed);
     };
-    let added = attempts.get(1..).filter(|later| !later.is_empty()).map(|later| {
-        let settled = later
-            .iter()
-            .find(|a| a.failover_cause.is_none())
-            .or(later.last())
-            .map_or(first.submitted_at, |a| a.submitted_at);
-        (settled - first.submitted_at).to_std().unwrap_or_default()
-    });
+    let added = attempts
+        .get(1..)
+        .filter(|later| !later.is_empty())
+        .map(|later| {
+            let settled = later
+                .iter()
+                .find(|a| a.failover_cause.is_none())
+                .or(later.last())
+                .map_or(first.submitted_at, |a| a.submitted_at);
+            (settled - first.submitted_at).to_std().unwrap_or_default()
+        });
     (Some((cause, added)), routed)
 }
 
@@ -120,7 +123,10 @@ mod tests {
     fn failover_is_the_first_steps_cause_and_the_time_to_the_step_that_held() {
         assert_eq!(failover(&[at(0, None)]), (None, None));
         let (f, _) = failover(&[at(0, Some("step_timeout")), at(3_000, None)]);
-        assert_eq!(f, Some(("step_timeout".into(), Some(Duration::from_secs(3)))));
+        assert_eq!(
+            f,
+            Some(("step_timeout".into(), Some(Duration::from_secs(3))))
+        );
         // Left, but nothing else was sent before the end: failover, with no time added.
         let (f, _) = failover(&[at(0, Some("step_timeout"))]);
         assert_eq!(f, Some(("step_timeout".into(), None)));
@@ -129,6 +135,9 @@ mod tests {
             at(10, Some("throttled")),
             at(5_010, Some("step_timeout")),
         ]);
-        assert_eq!(f, Some(("bind_lost".into(), Some(Duration::from_millis(5_010)))));
+        assert_eq!(
+            f,
+            Some(("bind_lost".into(), Some(Duration::from_millis(5_010))))
+        );
     }
 }
