@@ -81,6 +81,7 @@ async fn a_run_passes_with_exit_0_and_writes_its_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_run_is_the_builtin_smoke_scenario_and_a_breach_exits_99() {
     let json = temp("breach.json");
+    let junit = temp("breach.xml");
     let mut args = vec!["run"];
     args.extend(QUICK);
     args.extend([
@@ -88,6 +89,8 @@ async fn plain_run_is_the_builtin_smoke_scenario_and_a_breach_exits_99() {
         "delivery_time.p50 < 1us",
         "--json",
         json.to_str().expect("utf-8"),
+        "--junit",
+        junit.to_str().expect("utf-8"),
     ]);
     let out = loadgen(&args).await;
     assert_eq!(out.status.code(), Some(99), "{}", text(&out));
@@ -114,6 +117,29 @@ async fn plain_run_is_the_builtin_smoke_scenario_and_a_breach_exits_99() {
             .iter()
             .any(|v| v["expr"] == "verified_ratio > 0.95")
     );
+
+    // JUnit: a test case per threshold plus the run's validity; the breach is the one failure.
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    let cases = xml.matches("<testcase ").count();
+    assert_eq!(cases, verdicts.len() + 1, "{xml}");
+    assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
+    assert_eq!(xml.matches("<error ").count(), 0, "{xml}");
+    assert!(
+        xml.contains(&format!(r#"tests="{cases}" failures="1" errors="0""#)),
+        "{xml}"
+    );
+    let failed = xml
+        .split("<testcase ")
+        .find(|c| c.contains("<failure "))
+        .expect("the failed case");
+    assert!(
+        failed.contains(r#"name="delivery_time.p50 &lt; 1us""#),
+        "{failed}"
+    );
+    assert!(failed.contains("breached: measured "), "{failed}");
+    assert_eq!(xml.matches("<testsuite ").count(), 1);
+    assert!(xml.trim_end().ends_with("</testsuites>"), "{xml}");
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 //! Layer: uses `measure`, `target` (what was driven, in words) and `scenario`; used by `run`.
 
 pub mod hdrlog;
+pub mod junit;
 pub mod summary;
 
 use std::collections::BTreeMap;

@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use super::Report;
 use crate::measure::Percentiles;
+use crate::threshold::Verdict;
 
 /// An outcome's line: name, count, share, reasons.
 type OutcomeRow<'a> = (&'a str, u64, Option<f64>, &'a BTreeMap<String, u64>);
@@ -21,6 +22,17 @@ pub fn us(v: u64) -> String {
         format!("{:.1}ms", v as f64 / 1e3)
     } else {
         format!("{v}µs")
+    }
+}
+
+/// A threshold's measured value as a person reads it, in the metric's unit.
+pub fn measured(v: &Verdict) -> String {
+    match v.value {
+        None => "no samples".to_string(),
+        Some(x) if v.unit == "us" => us(x.round() as u64),
+        Some(x) if v.unit == "fraction" => format!("{x:.4}"),
+        Some(x) if v.unit == "per_second" => format!("{x:.1}/s"),
+        Some(x) => format!("{x}"),
     }
 }
 
@@ -278,19 +290,12 @@ pub fn summary(r: &Report) -> String {
     if !r.thresholds.is_empty() {
         let _ = writeln!(o, "\n  thresholds");
         for v in &r.thresholds {
-            let measured = match v.value {
-                None => "no samples".to_string(),
-                Some(x) if v.unit == "us" => us(x.round() as u64),
-                Some(x) if v.unit == "fraction" => format!("{x:.4}"),
-                Some(x) if v.unit == "per_second" => format!("{x:.1}/s"),
-                Some(x) => format!("{x}"),
-            };
             let _ = writeln!(
                 o,
                 "    {} {:<36} measured {}",
                 if v.pass { "✓" } else { "✗" },
                 v.expr,
-                measured
+                measured(v)
             );
         }
     }

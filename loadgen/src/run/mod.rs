@@ -383,6 +383,9 @@ fn write_outputs(opts: &RunOptions, report: &Report) -> Result<(), RunError> {
         })?;
         write(path, bytes)?;
     }
+    if let Some(path) = &opts.junit {
+        write(path, crate::report::junit::junit(report).into_bytes())?;
+    }
     Ok(())
 }
 
