@@ -44,9 +44,15 @@ const QUICK: [&str; 6] = ["--time-scale", "5", "--duration", "5s", "--progress",
 async fn a_run_passes_with_exit_0_and_writes_its_json() {
     let json = temp("pass.json");
     let smoke = scenarios().join("smoke.toml");
+    let hlog = temp("pass.hlog");
     let mut args = vec!["run", smoke.to_str().expect("utf-8")];
     args.extend(QUICK);
-    args.extend(["--json", json.to_str().expect("utf-8")]);
+    args.extend([
+        "--json",
+        json.to_str().expect("utf-8"),
+        "--hdr-log",
+        hlog.to_str().expect("utf-8"),
+    ]);
     let out = loadgen(&args).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -76,6 +82,33 @@ async fn a_run_passes_with_exit_0_and_writes_its_json() {
     assert_eq!(ended, attempted, "every user ends in exactly one outcome");
     assert_eq!(r["routes"][0]["carrier"], "alpha");
     assert!(r["latency_us"]["delivery_time"]["p99"].as_u64().unwrap() > 0);
+
+    // The interval log holds every delivery and approval, in intervals HdrHistogram's own
+    // reader can merge.
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let log = std::fs::read(&hlog).expect("hdr log written");
+    let mut per_tag = std::collections::BTreeMap::<String, u64>::new();
+    let mut intervals = 0;
+    for entry in IntervalLogIterator::new(&log) {
+        if let LogEntry::Interval(h) = entry.expect("a valid log entry") {
+            intervals += 1;
+            let tag = h.tag().expect("tagged").as_str().to_string();
+            let mut d = hdrhistogram::serialization::Deserializer::new();
+            let hist: hdrhistogram::Histogram<u64> = d
+                .deserialize(&mut std::io::Cursor::new(
+                    base64::Engine::decode(
+                        &base64::engine::general_purpose::STANDARD,
+                        h.encoded_histogram(),
+                    )
+                    .expect("base64"),
+                ))
+                .expect("a histogram");
+            *per_tag.entry(tag).or_default() += hist.len();
+        }
+    }
+    assert!(intervals >= 2, "{intervals} intervals");
+    assert_eq!(per_tag["delivery_time"], r["delivered"].as_u64().unwrap());
+    assert_eq!(per_tag["verify_time"], o["verified"].as_u64().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,11 @@ use crate::threshold::{Stat, Verdict};
 /// Layout version of the JSON report: a key changes meaning or disappears only with a new one.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Exit code of a run that breached a threshold.
+pub const EXIT_THRESHOLD: u8 = 99;
+/// Exit code of a run that is not valid (errors, a broken identity), or could not be made.
+pub const EXIT_ERROR: u8 = 1;
+
 /// The scenario, as run.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioInfo {
@@ -324,6 +329,21 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+impl Report {
+    /// The process exit code the report calls for: 1 when the run is not valid (an error, a
+    /// broken identity: its figures cannot be trusted, whatever the thresholds say), else 99
+    /// when a threshold was breached, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if !self.errors.is_empty() {
+            EXIT_ERROR
+        } else if !self.thresholds_passed {
+            EXIT_THRESHOLD
+        } else {
+            0
+        }
+    }
+}
+
 /// What the run layer hands over besides the measurements.
 #[derive(Debug, Clone, Default)]
 pub struct RunFacts {
@@ -614,4 +634,90 @@ pub fn judge(t: &RunThreshold, r: &Report, m: &Measure) -> Verdict {
         v.pass = false;
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    use crate::measure::{End, Outcome, Route};
+
+    fn verified(m: &mut Measure) {
+        m.sent(0, 0, Duration::ZERO, false);
+        m.answered(0, 0, Duration::from_millis(5), true);
+        let route = Route {
+            channel: "sms",
+            carrier: "alpha".into(),
+        };
+        m.delivered(0, 0, Duration::from_secs(1), &route);
+        m.ended(&End {
+            population: 0,
+            phase: 0,
+            outcome: Outcome::Verified,
+            reason: "",
+            started: true,
+            delivery: Some(Duration::from_secs(1)),
+            verify: Some(Duration::from_secs(3)),
+            route: Some(route),
+            typos: 0,
+            checks: 1,
+            failover: None,
+            routed: None,
+        });
+    }
+
+    #[test]
+    fn a_broken_identity_is_an_error_that_outranks_the_thresholds() {
+        let plan = Plan::builtin_smoke().expect("smoke");
+        let t = vec![RunThreshold::parse("verified <= 100").expect("threshold")];
+        let mut m = Measure::new(1.0, 1, 1);
+        verified(&mut m);
+        let facts = |scheduled| RunFacts {
+            scheduled,
+            ..RunFacts::default()
+        };
+        let good = build(
+            &plan,
+            TargetInfo::default(),
+            &m,
+            facts(1),
+            Stopped::default(),
+            &t,
+        );
+        assert!(
+            good.identity.holds && good.errors.is_empty(),
+            "{:?}",
+            good.errors
+        );
+        assert_eq!(good.exit_code(), 0);
+        // Two arrivals scheduled, one accounted for: a user went missing.
+        let bad = build(
+            &plan,
+            TargetInfo::default(),
+            &m,
+            facts(2),
+            Stopped::default(),
+            &t,
+        );
+        assert!(!bad.identity.holds);
+        assert!(bad.thresholds_passed, "the thresholds alone would pass");
+        assert!(
+            bad.errors[0].starts_with("broken accounting identity: scheduled 2"),
+            "{:?}",
+            bad.errors
+        );
+        assert_eq!(bad.exit_code(), EXIT_ERROR);
+        assert!(summary::summary(&bad).contains("result     ERROR"));
+        assert_eq!(junit::junit(&bad).matches("<error ").count(), 1);
+        let breached = build(
+            &plan,
+            TargetInfo::default(),
+            &m,
+            facts(1),
+            Stopped::default(),
+            &[RunThreshold::parse("verified > 100").expect("threshold")],
+        );
+        assert_eq!(breached.exit_code(), EXIT_THRESHOLD);
+    }
 }

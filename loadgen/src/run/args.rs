@@ -13,10 +13,8 @@ use super::progress::ProgressMode;
 use super::{RunOptions, plan, run};
 use crate::scenario::Overrides;
 
-/// Exit code when a threshold was breached.
-const EXIT_THRESHOLD: u8 = 99;
 /// Exit code on errors.
-const EXIT_ERROR: u8 = 1;
+const EXIT_ERROR: u8 = crate::report::EXIT_ERROR;
 
 /// Progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -128,13 +126,7 @@ pub fn main_run(args: &RunArgs) -> ExitCode {
         }
     };
     print!("{}", crate::report::summary::summary(&report));
-    if !report.errors.is_empty() {
-        ExitCode::from(EXIT_ERROR)
-    } else if !report.thresholds_passed {
-        ExitCode::from(EXIT_THRESHOLD)
-    } else {
-        ExitCode::SUCCESS
-    }
+    ExitCode::from(report.exit_code())
 }
 
 /// `loadgen validate FILE`: checks a scenario (and the thresholds given) without running it.
