@@ -332,3 +332,27 @@ status = "/status"
     v.shutdown().await;
     sim.shutdown().await;
 }
+
+/// On a terminal (`script` gives the binary a pseudo-terminal) progress is indicatif's bar,
+/// redrawn in place, with the time left, the rate, the users verified (and the p99 delivery so
+/// far, when the terminal is wide enough).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_progress_is_a_bar() {
+    let cmd = format!(
+        "{} run --time-scale 5 --duration 8s",
+        env!("CARGO_BIN_EXE_loadgen")
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .await
+        .expect("script (util-linux) runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(tty.contains("=>") || tty.contains("[=="), "a bar:\n{tty}");
+    assert!(tty.contains("\u{1b}[2K"), "redrawn in place:\n{tty}");
+    // (The message is cut to the terminal's width: `script`'s is 80 columns.)
+    assert!(tty.contains("left · ") && tty.contains("verified"), "{tty}");
+    assert!(!tty.contains("s] "), "no plain lines on a terminal:\n{tty}");
+    assert!(tty.contains("result     PASS"), "{tty}");
+}

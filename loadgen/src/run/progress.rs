@@ -52,9 +52,9 @@ impl Progress {
         let terminal = std::io::stderr().is_terminal();
         let bar = (mode == ProgressMode::Auto && terminal).then(|| {
             let bar = ProgressBar::new(wall.as_millis() as u64);
-            if let Ok(style) =
-                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {percent:>3}% {msg}")
-            {
+            if let Ok(style) = ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {percent:>3}% {wide_msg}",
+            ) {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar
