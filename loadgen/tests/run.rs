@@ -83,6 +83,30 @@ async fn a_run_passes_with_exit_0_and_writes_its_json() {
     assert_eq!(r["routes"][0]["carrier"], "alpha");
     assert!(r["latency_us"]["delivery_time"]["p99"].as_u64().unwrap() > 0);
 
+    // Every key of the report is documented in loadgen/README.md's table.
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README");
+    let table = &readme[readme
+        .find("### JSON keys (`loadgen run --json`")
+        .expect("the table")..];
+    for (key, value) in r.as_object().expect("an object") {
+        assert!(
+            table.contains(&format!("`{key}`")),
+            "{key} is not documented"
+        );
+        if let Some(inner) = value
+            .as_object()
+            .filter(|_| key != "embedded" && key != "reasons")
+        {
+            for k in inner.keys() {
+                assert!(
+                    table.contains(&format!("`{k}`")),
+                    "{key}.{k} is not documented"
+                );
+            }
+        }
+    }
+
     // The interval log holds every delivery and approval, in intervals HdrHistogram's own
     // reader can merge.
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
