@@ -72,3 +72,17 @@ fn every_scenario_validates_and_names_the_schema() {
         std::fs::read_to_string(scenarios().join("smoke.toml")).expect("smoke")
     );
 }
+
+/// The example in the root README's "Writing a scenario" is a valid scenario.
+#[test]
+fn the_readme_example_is_valid() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    let start = readme.find("name = \"my-scenario\"").expect("the example");
+    let end = start + readme[start..].find("```").expect("its end");
+    let plan = loadgen::scenario::Plan::parse(Path::new("README.md"), &readme[start..end])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.name, "my-scenario");
+    assert_eq!(plan.timeline.len(), 1);
+}
