@@ -204,12 +204,22 @@ pub struct Adapter {
     max_attempts_http: Vec<u16>,
     channel_words: [String; 3],
     attempts: Option<Template>,
+    /// Requests under way at once, at most [`MAX_REQUESTS`].
+    permits: tokio::sync::Semaphore,
 }
+
+/// Most requests to the service under way at once. HTTP/1.1 needs a connection per request
+/// under way: unbounded, an overloaded service makes loadgen open ever more connections, each
+/// costing CPU on both sides, until connecting fails (measured in BENCHMARKS.md, "loadgen
+/// run"). Bounded, a request waits for a connection in turn, and since latencies are measured
+/// from the intended start, the wait shows as latency: the service's overload stays visible as
+/// what users would feel.
+pub const MAX_REQUESTS: usize = 256;
 
 fn client(timeout: Duration) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .timeout(timeout)
-        .pool_max_idle_per_host(1024)
+        .pool_max_idle_per_host(MAX_REQUESTS)
         .build()
         .map_err(|e| format!("HTTP client: {e}"))
 }
@@ -252,6 +262,7 @@ impl Adapter {
             ]
             .map(|c| h.channels.get(&c).cloned().unwrap_or(c.word().to_string())),
             attempts: None,
+            permits: tokio::sync::Semaphore::new(MAX_REQUESTS),
         })
     }
 
@@ -299,6 +310,7 @@ impl Adapter {
             max_attempts_http: Vec::new(),
             channel_words: ["sms".into(), "voice".into(), "auto".into()],
             attempts: Some(Template::compile("/v1/verifications/{{id}}")?),
+            permits: tokio::sync::Semaphore::new(MAX_REQUESTS),
         })
     }
 
@@ -354,6 +366,7 @@ impl Adapter {
             max_attempts_http: vec![429],
             channel_words: ["sms".into(), "call".into(), "sms".into()],
             attempts: None,
+            permits: tokio::sync::Semaphore::new(MAX_REQUESTS),
         })
     }
 
@@ -398,6 +411,11 @@ impl Adapter {
                 .header(reqwest::header::CONTENT_TYPE, ct)
                 .body(t.render(v, esc));
         }
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| "the run is over".to_string())?;
         let resp = req.send().await.map_err(|e| {
             if e.is_timeout() {
                 "timeout".to_string()
