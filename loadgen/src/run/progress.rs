@@ -53,7 +53,7 @@ impl Progress {
         let bar = (mode == ProgressMode::Auto && terminal).then(|| {
             let bar = ProgressBar::new(wall.as_millis() as u64);
             if let Ok(style) = ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {percent:>3}% {wide_msg}",
+                "{elapsed_precise} [{bar:20}] {percent:>3}% {wide_msg}",
             ) {
                 bar.set_style(style.progress_chars("=> "));
             }
@@ -75,9 +75,10 @@ impl Progress {
                 t.pending, t.verified, t.attempted
             )
         } else {
+            // The most telling figures first: a narrow terminal cuts the end of the bar's line.
             format!(
-                "{left:.0}s left · {:.0}/s · verified {}/{} · p99 delivery {p99} · pending {}",
-                t.rate, t.verified, t.attempted, t.pending
+                "{left:.0}s left · p99 delivery {p99} · verified {}/{} · {:.0}/s · pending {}",
+                t.verified, t.attempted, t.rate, t.pending
             )
         };
         if let Some(bar) = &self.bar {
