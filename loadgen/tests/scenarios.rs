@@ -159,7 +159,8 @@ async fn carrier_outage_moves_verifications_to_the_second_carrier_and_measures_t
         .map(u)
         .sum();
     assert_eq!(causes, n, "every failover has its cause: {f}");
-    assert!(u(&f["added_us"]["count"]) >= 1, "{f}");
+    // Most of them had their later step sent, so the time failover added is measured.
+    assert!(u(&f["added_us"]["count"]) >= n / 2, "{f}");
     assert!(u(&f["delivery_time_us"]["count"]) == n, "{f}");
     assert!(u(&route(&r, "sms", "beta").expect("beta")["delivered"]) >= n / 2);
 }
