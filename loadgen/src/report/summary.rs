@@ -24,17 +24,30 @@ pub fn us(v: u64) -> String {
     }
 }
 
-fn pct(r: Option<f64>) -> String {
+/// A ratio as a percentage (`-` when there is none).
+pub fn pct(r: Option<f64>) -> String {
     r.map_or("-".into(), |r| format!("{:.1}%", r * 100.0))
 }
 
-fn reasons(map: &BTreeMap<String, u64>) -> String {
+/// Counts by reason, largest first: `overloaded 3, max_attempts 1`.
+pub fn reasons(map: &BTreeMap<String, u64>) -> String {
     let mut v: Vec<(&String, &u64)> = map.iter().collect();
     v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     v.iter()
         .map(|(k, n)| format!("{k} {n}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A threshold's value (measured or limit) in its unit, as a person reads it.
+pub fn in_unit(value: Option<f64>, unit: &str) -> String {
+    match value {
+        None => "no samples".to_string(),
+        Some(x) if unit == "us" => us(x.round() as u64),
+        Some(x) if unit == "fraction" => format!("{x:.4}"),
+        Some(x) if unit == "per_second" => format!("{x:.1}/s"),
+        Some(x) => format!("{x}"),
+    }
 }
 
 fn row(out: &mut String, name: &str, p: &Percentiles) {
@@ -268,13 +281,7 @@ pub fn summary(r: &Report) -> String {
     if !r.thresholds.is_empty() {
         let _ = writeln!(o, "\n  thresholds");
         for v in &r.thresholds {
-            let measured = match v.value {
-                None => "no samples".to_string(),
-                Some(x) if v.unit == "us" => us(x.round() as u64),
-                Some(x) if v.unit == "fraction" => format!("{x:.4}"),
-                Some(x) if v.unit == "per_second" => format!("{x:.1}/s"),
-                Some(x) => format!("{x}"),
-            };
+            let measured = in_unit(v.value, v.unit);
             let _ = writeln!(
                 o,
                 "    {} {:<36} measured {}",

@@ -383,6 +383,9 @@ fn write_outputs(opts: &RunOptions, report: &Report) -> Result<(), RunError> {
         })?;
         write(path, bytes)?;
     }
+    if let Some(path) = &opts.html {
+        write(path, crate::report::html::render(report).into_bytes())?;
+    }
     Ok(())
 }
 
@@ -548,6 +551,10 @@ async fn apply_timeline(
             at_s: zero.elapsed().as_secs_f64() * time_scale,
             carrier: t.carrier.clone(),
             what,
+            outage_s: t
+                .outage
+                .filter(|_| error.is_none())
+                .map(|d| d.as_secs_f64()),
             error,
         });
     }
