@@ -11,11 +11,10 @@
 
 mod plots;
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::Report;
-use super::summary::{in_unit, pct, reasons, us};
+use super::summary::{in_unit, outcome_rows, pct, reasons, us};
 use crate::measure::Percentiles;
 
 /// Text as HTML: the five characters that could open markup or close an attribute.
@@ -248,35 +247,7 @@ fn outcomes(o: &mut String, r: &Report) {
             esc(&why)
         );
     }
-    let empty = BTreeMap::new();
-    let ends: [(&str, u64, Option<f64>, &BTreeMap<String, u64>); 5] = [
-        ("verified", r.outcomes.verified, r.ratios.verified, &empty),
-        (
-            "refused",
-            r.outcomes.refused,
-            r.ratios.refused,
-            &r.reasons.refused,
-        ),
-        (
-            "expired",
-            r.outcomes.expired,
-            r.ratios.expired,
-            &r.reasons.expired,
-        ),
-        (
-            "abandoned",
-            r.outcomes.abandoned,
-            r.ratios.abandoned,
-            &r.reasons.abandoned,
-        ),
-        (
-            "failed",
-            r.outcomes.failed,
-            r.ratios.failed,
-            &r.reasons.failed,
-        ),
-    ];
-    for (name, n, share, why) in ends {
+    for (name, n, share, why) in outcome_rows(r) {
         let _ = writeln!(
             o,
             "<tr class=\"sub\"><td>ended {name}</td><td class=\"n\">{n}</td>\

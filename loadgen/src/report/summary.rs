@@ -9,7 +9,46 @@ use super::Report;
 use crate::measure::Percentiles;
 
 /// An outcome's line: name, count, share, reasons.
-type OutcomeRow<'a> = (&'a str, u64, Option<f64>, &'a BTreeMap<String, u64>);
+pub type OutcomeRow<'a> = (&'a str, u64, Option<f64>, &'a BTreeMap<String, u64>);
+
+static NO_REASONS: BTreeMap<String, u64> = BTreeMap::new();
+
+/// How verifications ended, one row an outcome: name, count, share of the users that asked,
+/// and the reasons (verified has none).
+pub fn outcome_rows(r: &Report) -> [OutcomeRow<'_>; 5] {
+    [
+        (
+            "verified",
+            r.outcomes.verified,
+            r.ratios.verified,
+            &NO_REASONS,
+        ),
+        (
+            "refused",
+            r.outcomes.refused,
+            r.ratios.refused,
+            &r.reasons.refused,
+        ),
+        (
+            "expired",
+            r.outcomes.expired,
+            r.ratios.expired,
+            &r.reasons.expired,
+        ),
+        (
+            "abandoned",
+            r.outcomes.abandoned,
+            r.ratios.abandoned,
+            &r.reasons.abandoned,
+        ),
+        (
+            "failed",
+            r.outcomes.failed,
+            r.ratios.failed,
+            &r.reasons.failed,
+        ),
+    ]
+}
 
 /// A duration in microseconds as a person reads it.
 pub fn us(v: u64) -> String {
@@ -109,38 +148,7 @@ pub fn summary(r: &Report) -> String {
         r.delivered,
         pct(r.ratios.delivered)
     );
-    let outcomes: [OutcomeRow<'_>; 5] = [
-        (
-            "verified",
-            r.outcomes.verified,
-            r.ratios.verified,
-            &BTreeMap::new(),
-        ),
-        (
-            "refused",
-            r.outcomes.refused,
-            r.ratios.refused,
-            &r.reasons.refused,
-        ),
-        (
-            "expired",
-            r.outcomes.expired,
-            r.ratios.expired,
-            &r.reasons.expired,
-        ),
-        (
-            "abandoned",
-            r.outcomes.abandoned,
-            r.ratios.abandoned,
-            &r.reasons.abandoned,
-        ),
-        (
-            "failed",
-            r.outcomes.failed,
-            r.ratios.failed,
-            &r.reasons.failed,
-        ),
-    ];
+    let outcomes = outcome_rows(r);
     for (name, n, ratio, why) in outcomes {
         let _ = writeln!(
             o,
