@@ -71,10 +71,11 @@ async fn loadgen(args: &[&str]) -> Output {
     .expect("loadgen runs")
 }
 
-/// Runs `loadgen run SCENARIO` at time scale 5 for 5 s of scenario, writing the HTML report;
-/// returns its path and the exit code.
-async fn report(scenario: &Path, name: &str) -> (PathBuf, Option<i32>) {
+/// Runs `loadgen run SCENARIO` at time scale 5 for 5 s of scenario, writing the HTML report
+/// (and the JSON one beside it); returns its path, the JSON report and the exit code.
+async fn report(scenario: &Path, name: &str) -> (PathBuf, Value, Option<i32>) {
     let html = scratch(name);
+    let json = scratch(&format!("{name}.json"));
     let args = [
         "run",
         scenario.to_str().expect("utf-8"),
@@ -86,6 +87,8 @@ async fn report(scenario: &Path, name: &str) -> (PathBuf, Option<i32>) {
         "off",
         "--html",
         html.to_str().expect("utf-8"),
+        "--json",
+        json.to_str().expect("utf-8"),
     ];
     let out = loadgen(&args).await;
     assert!(
@@ -95,7 +98,9 @@ async fn report(scenario: &Path, name: &str) -> (PathBuf, Option<i32>) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    (html, out.status.code())
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("the JSON report")).expect("JSON");
+    (html, json, out.status.code())
 }
 
 /// A headless chromium, killed (and its profile removed) on drop.
@@ -423,8 +428,28 @@ fn texts(p: &Value) -> String {
 )]
 async fn the_smoke_report_renders_offline_with_its_plots_and_no_errors() {
     let smoke = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml");
-    let (html, code) = report(&smoke, "smoke.html").await;
+    let (html, json, code) = report(&smoke, "smoke.html").await;
     assert_eq!(code, Some(0), "the smoke scenario passes");
+    // The plotted distribution is in the JSON report too, one point a step of the axis up to
+    // the sample count's resolution, closed by the largest delivery.
+    let curve = json["percentile_curves"]["delivery_time"]
+        .as_array()
+        .expect("a curve");
+    let delivered = json["latency_us"]["delivery_time"]["count"]
+        .as_f64()
+        .unwrap();
+    assert!(curve.len() >= 12, "{curve:?}");
+    let last = curve.last().unwrap();
+    assert_eq!(
+        last["us"], json["latency_us"]["delivery_time"]["max"],
+        "{last}"
+    );
+    let expected = 100.0 * (1.0 - 1.0 / delivered);
+    assert!(
+        (last["percentile"].as_f64().unwrap() - expected).abs() < 1e-9,
+        "{last}"
+    );
+    assert_eq!(json["percentile_curves"]["routes"][0]["carrier"], "alpha");
     let mut browser = Browser::start().await;
     let f = browser.visit(&file_url(&html)).await;
     assert_clean(&f);
@@ -543,7 +568,8 @@ async fn scenario_text_is_shown_as_text_and_outages_are_marked() {
     }
     let scenario = scratch("hostile.toml");
     std::fs::write(&scenario, hostile).expect("write the scenario");
-    let (html, _) = report(&scenario, "hostile.html").await;
+    let (html, json, _) = report(&scenario, "hostile.html").await;
+    assert_eq!(json["events"][0]["outage_s"], 10.0, "{}", json["events"]);
     let mut browser = Browser::start().await;
     let f = browser.visit(&file_url(&html)).await;
     assert_clean(&f);

@@ -71,7 +71,7 @@ ul.legend li { display: flex; align-items: center; gap: 7px; }
 .sw { display: inline-block; width: 26px; height: 0; border-top: 3px solid; }
 .sw.dashed { border-top-style: dashed; }
 .sw.bar, .sw.band { height: 13px; border: 0; }
-.sw.bar { opacity: .35; }
+.sw.bar { opacity: .5; }
 .sw.band { opacity: .12; }
 .sw.marker { width: 13px; height: 13px; border: 0; clip-path: polygon(0 15%, 15% 0, 50% 35%, 85% 0, 100% 15%, 65% 50%, 100% 85%, 85% 100%, 50% 65%, 15% 100%, 0 85%, 35% 50%); }
 footer { margin-top: 36px; color: #666; font-size: 13px; }

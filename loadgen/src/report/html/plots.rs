@@ -42,7 +42,7 @@ const BAND: RGBColor = RGBColor(0, 0, 0);
 const BAND_ALPHA: f64 = 0.08;
 const ALERT: RGBColor = RGBColor(180, 35, 24);
 /// Bars are lighter than lines, so lines drawn over them stay readable.
-const BAR_ALPHA: f64 = 0.35;
+const BAR_ALPHA: f64 = 0.5;
 const GRID: RGBColor = RGBColor(225, 225, 225);
 const MUTED: RGBColor = RGBColor(110, 110, 110);
 
@@ -527,7 +527,8 @@ pub fn failover(r: &Report) -> Result<Option<Plot>, String> {
     let bars = r.failover.observable.then(|| {
         (
             "failovers (counted when the verification ended)".to_string(),
-            PALETTE[6],
+            // Not grey: the outage bands are.
+            PALETTE[3],
             spans.iter().map(|s| s.per_s(s.counts.failovers)).collect(),
         )
     });
