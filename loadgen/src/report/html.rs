@@ -547,3 +547,17 @@ fn accounting(o: &mut String, r: &Report) {
             .map_or(String::new(), |b| format!(", {b} bytes each"))
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_cannot_open_markup_or_leave_an_attribute() {
+        assert_eq!(
+            esc(r#"<img src="x" onerror='a()'> & more"#),
+            "&lt;img src=&quot;x&quot; onerror=&#39;a()&#39;&gt; &amp; more"
+        );
+        assert_eq!(esc("sms via alpha · 99.9%"), "sms via alpha · 99.9%");
+    }
+}
