@@ -14,8 +14,9 @@ mod plots;
 use std::fmt::Write;
 
 use super::Report;
-use super::summary::{in_unit, outcome_rows, pct, reasons, us};
+use super::summary::{measured, outcome_rows, reasons, us};
 use crate::measure::Percentiles;
+use crate::threshold::Verdict;
 
 /// Text as HTML: the five characters that could open markup or close an attribute.
 pub fn esc(s: &str) -> String {
@@ -31,6 +32,11 @@ pub fn esc(s: &str) -> String {
         }
     }
     out
+}
+
+/// A ratio as a percentage (`-` without one).
+fn pct(r: Option<f64>) -> String {
+    r.map_or("-".into(), |r| format!("{:.1}%", r * 100.0))
 }
 
 /// Light, print-friendly, readable on a laptop and on A4; numbers line up in columns.
@@ -194,9 +200,13 @@ fn verdict(o: &mut String, r: &Report) {
                 if v.pass { "ok" } else { "bad" },
                 if v.pass { "✓ pass" } else { "✗ FAIL" },
                 esc(&v.expr),
-                esc(&in_unit(v.value, v.unit)),
+                esc(&measured(v)),
                 esc(v.op.as_str()),
-                esc(&in_unit(Some(v.limit), v.unit)),
+                // The limit reads as the measured value does: the same unit and rounding.
+                esc(&measured(&Verdict {
+                    value: Some(v.limit),
+                    ..v.clone()
+                })),
             );
         }
         o.push_str("</table>\n");

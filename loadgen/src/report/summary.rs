@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use super::Report;
 use crate::measure::Percentiles;
+use crate::threshold::Verdict;
 
 /// An outcome's line: name, count, share, reasons.
 pub type OutcomeRow<'a> = (&'a str, u64, Option<f64>, &'a BTreeMap<String, u64>);
@@ -63,8 +64,18 @@ pub fn us(v: u64) -> String {
     }
 }
 
-/// A ratio as a percentage (`-` when there is none).
-pub fn pct(r: Option<f64>) -> String {
+/// A threshold's measured value as a person reads it, in the metric's unit.
+pub fn measured(v: &Verdict) -> String {
+    match v.value {
+        None => "no samples".to_string(),
+        Some(x) if v.unit == "us" => us(x.round() as u64),
+        Some(x) if v.unit == "fraction" => format!("{x:.4}"),
+        Some(x) if v.unit == "per_second" => format!("{x:.1}/s"),
+        Some(x) => format!("{x}"),
+    }
+}
+
+fn pct(r: Option<f64>) -> String {
     r.map_or("-".into(), |r| format!("{:.1}%", r * 100.0))
 }
 
@@ -76,17 +87,6 @@ pub fn reasons(map: &BTreeMap<String, u64>) -> String {
         .map(|(k, n)| format!("{k} {n}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// A threshold's value (measured or limit) in its unit, as a person reads it.
-pub fn in_unit(value: Option<f64>, unit: &str) -> String {
-    match value {
-        None => "no samples".to_string(),
-        Some(x) if unit == "us" => us(x.round() as u64),
-        Some(x) if unit == "fraction" => format!("{x:.4}"),
-        Some(x) if unit == "per_second" => format!("{x:.1}/s"),
-        Some(x) => format!("{x}"),
-    }
 }
 
 fn row(out: &mut String, name: &str, p: &Percentiles) {
@@ -289,13 +289,12 @@ pub fn summary(r: &Report) -> String {
     if !r.thresholds.is_empty() {
         let _ = writeln!(o, "\n  thresholds");
         for v in &r.thresholds {
-            let measured = in_unit(v.value, v.unit);
             let _ = writeln!(
                 o,
                 "    {} {:<36} measured {}",
                 if v.pass { "✓" } else { "✗" },
                 v.expr,
-                measured
+                measured(v)
             );
         }
     }
