@@ -8,8 +8,10 @@
 
 pub mod curves;
 pub mod hdrlog;
-pub mod html;
 pub mod summary;
+
+// The self-contained page of `--html`, with its plots.
+pub mod html;
 
 use std::collections::BTreeMap;
 

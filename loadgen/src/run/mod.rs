@@ -376,15 +376,15 @@ fn write_outputs(opts: &RunOptions, report: &Report) -> Result<(), RunError> {
             source,
         })
     };
+    if let Some(path) = &opts.html {
+        write(path, crate::report::html::render(report).into_bytes())?;
+    }
     if let Some(path) = &opts.json {
         let bytes = serde_json::to_vec_pretty(report).map_err(|e| RunError::Output {
             path: path.clone(),
             source: std::io::Error::other(e),
         })?;
         write(path, bytes)?;
-    }
-    if let Some(path) = &opts.html {
-        write(path, crate::report::html::render(report).into_bytes())?;
     }
     Ok(())
 }
