@@ -168,12 +168,18 @@ pub fn distribution(r: &Report) -> Result<Option<Plot>, String> {
         }
     }
     let limits = delivery_limits(r);
-    let max_us = series
+    let data_us = series
         .iter()
         .flat_map(|s| s.1.iter().map(|p| p.us))
-        .chain(limits.iter().map(|l| l.1 as u64))
         .max()
         .unwrap_or(1);
+    // A limit far above the data would squash the curves to the bottom: the axis takes in
+    // limits up to twice the slowest delivery; higher ones are marked at the top edge.
+    let max_us = limits
+        .iter()
+        .map(|l| l.1 as u64)
+        .filter(|l| *l <= data_us.saturating_mul(2))
+        .fold(data_us, u64::max);
     let (div, unit) = latency_unit(max_us);
     let x_max = series
         .iter()
@@ -224,17 +230,29 @@ pub fn distribution(r: &Report) -> Result<Option<Plot>, String> {
                 .map_err(err)?;
         }
         for (p, limit, expr) in &limits {
-            let at = (inverse_tail(*p), limit / div);
+            let limit = limit / div;
+            let (at, label) = if limit <= y_max {
+                ((inverse_tail(*p), limit), expr.clone())
+            } else {
+                (
+                    (inverse_tail(*p), y_max),
+                    format!("{expr} (the limit is above the plot)"),
+                )
+            };
             chart
                 .draw_series([EmptyElement::at(at)
                     + Cross::new((0, 0), 7, ALERT.stroke_width(3))
                     + Text::new(
-                        expr.clone(),
-                        (-8, -12),
-                        (FONT, TICK_FONT)
-                            .into_font()
-                            .color(&ALERT)
-                            .pos(Pos::new(HPos::Right, VPos::Bottom)),
+                        label,
+                        (-10, if limit <= y_max { -12 } else { 10 }),
+                        (FONT, TICK_FONT).into_font().color(&ALERT).pos(Pos::new(
+                            HPos::Right,
+                            if limit <= y_max {
+                                VPos::Bottom
+                            } else {
+                                VPos::Top
+                            },
+                        )),
                     )])
                 .map_err(err)?;
         }
