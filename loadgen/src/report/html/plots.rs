@@ -106,6 +106,13 @@ fn latency_unit(max_us: u64) -> (f64, &'static str) {
     }
 }
 
+/// A tick value without the float noise of its computation (`0.6000000001` reads `0.6`).
+fn tick(v: f64) -> String {
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
+}
+
 /// A percentile as the `1/(1-p)` axis position.
 fn inverse_tail(percentile: f64) -> f64 {
     1.0 / (1.0 - percentile / 100.0).max(1e-9)
@@ -210,7 +217,7 @@ pub fn distribution(r: &Report) -> Result<Option<Plot>, String> {
             .configure_mesh()
             .x_labels(decades + 1)
             .x_label_formatter(&|x| percentile_label(*x))
-            .y_label_formatter(&|y| format!("{y}"))
+            .y_label_formatter(&|y| tick(*y))
             .x_desc("percentile (log scale of 1/(1−p): each step right is ten times rarer)")
             .y_desc(format!("delivery time ({unit}, scenario time)"))
             .label_style((FONT, TICK_FONT))
@@ -394,8 +401,8 @@ fn time_plot(
             .configure_mesh()
             .x_desc("time since the load started (s, scenario time)")
             .y_desc(y_desc)
-            .x_label_formatter(&|x| format!("{x}"))
-            .y_label_formatter(&|y| format!("{y}"))
+            .x_label_formatter(&|x| tick(*x))
+            .y_label_formatter(&|y| tick(*y))
             .label_style((FONT, TICK_FONT))
             .axis_desc_style((FONT, AXIS_FONT))
             .bold_line_style(GRID)
@@ -584,6 +591,15 @@ mod tests {
         assert_eq!(percentile_label(1000.0), "99.9%");
         assert_eq!(percentile_label(100_000.0), "99.999%");
         assert!((inverse_tail(99.0) - 100.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn ticks_read_without_float_noise() {
+        assert_eq!(tick(0.6000000001), "0.6");
+        assert_eq!(tick(25.0), "25");
+        assert_eq!(tick(2.5), "2.5");
+        assert_eq!(tick(0.0), "0");
+        assert_eq!(tick(-0.0), "0");
     }
 
     #[test]
