@@ -6,9 +6,13 @@
 //!
 //! Layer: uses `measure`, `target` (what was driven, in words) and `scenario`; used by `run`.
 
+pub mod curves;
 pub mod hdrlog;
 pub mod junit;
 pub mod summary;
+
+// The self-contained page of `--html`, with its plots.
+pub mod html;
 
 use std::collections::BTreeMap;
 
@@ -203,6 +207,9 @@ pub struct EventReport {
     pub carrier: String,
     /// What was done.
     pub what: String,
+    /// How long the carrier was taken down, seconds of scenario time (outages only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outage_s: Option<f64>,
     /// Why it could not be done, when it could not.
     pub error: Option<String>,
 }
@@ -319,6 +326,8 @@ pub struct Report {
     pub memory: Memory,
     /// What the embedded components reported when they stopped.
     pub embedded: Stopped,
+    /// Latency distributions, for plots (`curves`; added in schema 1, after the keys above).
+    pub percentile_curves: curves::Curves,
     /// Threshold verdicts.
     pub thresholds: Vec<Verdict>,
     /// All held.
@@ -534,6 +543,7 @@ pub fn build(
         machine: facts.machine,
         memory: facts.memory,
         embedded: stopped,
+        percentile_curves: curves::Curves::of(t),
         thresholds: Vec::new(),
         thresholds_passed: true,
         errors,

@@ -10,7 +10,46 @@ use crate::measure::Percentiles;
 use crate::threshold::Verdict;
 
 /// An outcome's line: name, count, share, reasons.
-type OutcomeRow<'a> = (&'a str, u64, Option<f64>, &'a BTreeMap<String, u64>);
+pub type OutcomeRow<'a> = (&'a str, u64, Option<f64>, &'a BTreeMap<String, u64>);
+
+static NO_REASONS: BTreeMap<String, u64> = BTreeMap::new();
+
+/// How verifications ended, one row an outcome: name, count, share of the users that asked,
+/// and the reasons (verified has none).
+pub fn outcome_rows(r: &Report) -> [OutcomeRow<'_>; 5] {
+    [
+        (
+            "verified",
+            r.outcomes.verified,
+            r.ratios.verified,
+            &NO_REASONS,
+        ),
+        (
+            "refused",
+            r.outcomes.refused,
+            r.ratios.refused,
+            &r.reasons.refused,
+        ),
+        (
+            "expired",
+            r.outcomes.expired,
+            r.ratios.expired,
+            &r.reasons.expired,
+        ),
+        (
+            "abandoned",
+            r.outcomes.abandoned,
+            r.ratios.abandoned,
+            &r.reasons.abandoned,
+        ),
+        (
+            "failed",
+            r.outcomes.failed,
+            r.ratios.failed,
+            &r.reasons.failed,
+        ),
+    ]
+}
 
 /// A duration in microseconds as a person reads it.
 pub fn us(v: u64) -> String {
@@ -40,7 +79,8 @@ fn pct(r: Option<f64>) -> String {
     r.map_or("-".into(), |r| format!("{:.1}%", r * 100.0))
 }
 
-fn reasons(map: &BTreeMap<String, u64>) -> String {
+/// Counts by reason, largest first: `overloaded 3, max_attempts 1`.
+pub fn reasons(map: &BTreeMap<String, u64>) -> String {
     let mut v: Vec<(&String, &u64)> = map.iter().collect();
     v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     v.iter()
@@ -108,38 +148,7 @@ pub fn summary(r: &Report) -> String {
         r.delivered,
         pct(r.ratios.delivered)
     );
-    let outcomes: [OutcomeRow<'_>; 5] = [
-        (
-            "verified",
-            r.outcomes.verified,
-            r.ratios.verified,
-            &BTreeMap::new(),
-        ),
-        (
-            "refused",
-            r.outcomes.refused,
-            r.ratios.refused,
-            &r.reasons.refused,
-        ),
-        (
-            "expired",
-            r.outcomes.expired,
-            r.ratios.expired,
-            &r.reasons.expired,
-        ),
-        (
-            "abandoned",
-            r.outcomes.abandoned,
-            r.ratios.abandoned,
-            &r.reasons.abandoned,
-        ),
-        (
-            "failed",
-            r.outcomes.failed,
-            r.ratios.failed,
-            &r.reasons.failed,
-        ),
-    ];
+    let outcomes = outcome_rows(r);
     for (name, n, ratio, why) in outcomes {
         let _ = writeln!(
             o,

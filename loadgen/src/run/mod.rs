@@ -376,6 +376,9 @@ fn write_outputs(opts: &RunOptions, report: &Report) -> Result<(), RunError> {
             source,
         })
     };
+    if let Some(path) = &opts.html {
+        write(path, crate::report::html::render(report).into_bytes())?;
+    }
     if let Some(path) = &opts.json {
         let bytes = serde_json::to_vec_pretty(report).map_err(|e| RunError::Output {
             path: path.clone(),
@@ -551,6 +554,10 @@ async fn apply_timeline(
             at_s: zero.elapsed().as_secs_f64() * time_scale,
             carrier: t.carrier.clone(),
             what,
+            outage_s: t
+                .outage
+                .filter(|_| error.is_none())
+                .map(|d| d.as_secs_f64()),
             error,
         });
     }
