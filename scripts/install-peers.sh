@@ -2,7 +2,8 @@
 # Installs the independent peers the interop tests drive: Kannel (bearerbox +
 # smsbox, Debian package `kannel`) and python smpplib (PyPI) against carrier-sim,
 # and Twilio's official Python SDK (PyPI `twilio`) against the verifier's
-# Twilio-compatible endpoints. Idempotent and non-interactive: meant for a fresh Debian
+# Twilio-compatible endpoints, and Debian's `chromium`, the headless browser the HTML report's
+# test (loadgen/tests/html_report.rs) drives. Idempotent and non-interactive: meant for a fresh Debian
 # machine as root (CI runs it), and fast when everything is already present.
 #
 # Installing the Debian package must not leave a system bearerbox running and
@@ -111,7 +112,22 @@ install_pypi() {
     have_pypi "$name" "$pinned" || { log "$name ${pinned} still not importable after pip install"; exit 1; }
 }
 
+# Debian's chromium (and a font for its text): loadgen's HTML report is tested in it.
+install_chromium() {
+    if command -v chromium >/dev/null 2>&1; then
+        log "chromium already installed ($(command -v chromium))"
+        return
+    fi
+    log "installing Debian packages chromium fonts-dejavu-core"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+    command -v chromium >/dev/null 2>&1 || { log "chromium installed but not on PATH"; exit 1; }
+    log "chromium installed: $(dpkg-query -W -f='${Version}' chromium)"
+}
+
 install_kannel
+install_chromium
 install_pypi smpplib "$SMPPLIB_VERSION"
 install_pypi twilio "$TWILIO_VERSION"
 log "peers ready"

@@ -12,5 +12,12 @@ if [ -n "${CARRIER_TESTBED_SKIP_INTEROP+set}" ]; then
     "'cargo test --workspace' yourself to skip the interop tests on a machine without peers." >&2
   exit 2
 fi
+# The same for the HTML report's browser test (chromium, installed below).
+if [ -n "${CARRIER_TESTBED_SKIP_BROWSER+set}" ]; then
+  echo "scripts/test.sh: CARRIER_TESTBED_SKIP_BROWSER is set ('${CARRIER_TESTBED_SKIP_BROWSER}');" \
+    "this script installs chromium and runs the browser test. Unset it, or run" \
+    "'cargo test --workspace' yourself to skip it on a machine without chromium." >&2
+  exit 2
+fi
 bash scripts/install-peers.sh
 cargo test --workspace --locked

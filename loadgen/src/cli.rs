@@ -1,8 +1,9 @@
 //! The `loadgen` command line.
 //!
-//! Sub-commands: `smpp` (this file's only one so far; `run SCENARIO` is added by its own
-//! issue). Exit codes: 0 when the run is valid and every threshold held, 99 when a threshold
-//! was breached, 1 on any error (bad options, bind refused, broken accounting identity).
+//! Sub-commands: `smpp` (its options here), and `run SCENARIO`, `validate FILE` and `schema`
+//! (their options in `run::args`). Exit codes: 0 when the run is valid and every threshold
+//! held, 99 when a threshold was breached, 1 on any error (bad options, bind refused, a
+//! refused scenario, broken accounting identity).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +35,20 @@ pub enum Command {
     /// Open-loop SMPP benchmark of an SMSC: fixed-rate submit_sm, latency from intended send
     /// time, receipts matched by message id.
     Smpp(Box<SmppArgs>),
+    /// Verification flows from a scenario file: users ask for codes, read them off their
+    /// handsets and check them; delivery, failover and a verdict (no file: the built-in smoke
+    /// scenario).
+    Run(Box<crate::run::args::RunArgs>),
+    /// Check a scenario file (and thresholds) without running it.
+    Validate {
+        /// The scenario file.
+        file: PathBuf,
+        /// Thresholds to check as well.
+        #[arg(long = "threshold", value_name = "EXPR")]
+        thresholds: Vec<String>,
+    },
+    /// Print the JSON Schema of scenario files (also scenarios/loadgen-scenario.schema.json).
+    Schema,
 }
 
 /// Bind kinds on the command line.
@@ -271,6 +286,11 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Smpp(args) => smpp(&args),
+        Command::Run(args) => crate::run::args::main_run(&args),
+        Command::Validate { file, thresholds } => {
+            crate::run::args::main_validate(&file, &thresholds)
+        }
+        Command::Schema => crate::run::args::main_schema(),
     }
 }
 

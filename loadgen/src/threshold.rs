@@ -17,6 +17,10 @@
 //!
 //! Duration units: `ns`, `us` (or `µs`), `ms`, `s`, `m`. A threshold on a latency with no
 //! samples (e.g. `receipt.p99` when no receipt arrived) fails: no evidence is not a pass.
+//!
+//! The grammar (`metric op value`, the operators, the value forms of each [`Kind`] and the
+//! verdicts) is shared by every command: [`split`] and [`parse_value`] are what `loadgen run`
+//! parses its own metric names with, so both commands read thresholds the same way.
 
 use std::fmt;
 
@@ -53,7 +57,8 @@ pub enum Op {
 }
 
 impl Op {
-    fn holds(self, value: f64, limit: f64) -> bool {
+    /// Whether `value op limit` holds.
+    pub fn holds(self, value: f64, limit: f64) -> bool {
         match self {
             Op::Lt => value < limit,
             Op::Le => value <= limit,
@@ -61,7 +66,8 @@ impl Op {
             Op::Ge => value >= limit,
         }
     }
-    fn as_str(self) -> &'static str {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
         match self {
             Op::Lt => "<",
             Op::Le => "<=",
@@ -141,6 +147,110 @@ pub struct ThresholdError {
     pub reason: String,
 }
 
+/// The kind of value a metric takes, which fixes how its limit is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A duration with a unit (`800us`, `5ms`, `1.5s`), compared in microseconds.
+    Duration,
+    /// A whole number.
+    Count,
+    /// A fraction (`0.001`) or a percentage (`0.1%`).
+    Fraction,
+    /// Per second, with an optional `/s`.
+    Rate,
+}
+
+impl Kind {
+    /// The unit values of this kind are compared (and reported) in.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Kind::Duration => "us",
+            Kind::Count => "count",
+            Kind::Fraction => "fraction",
+            Kind::Rate => "per_second",
+        }
+    }
+}
+
+/// Splits `metric op value` into its three parts (trimmed), refusing an expression without an
+/// operator or without a value.
+pub fn split(expr: &str) -> Result<(&str, Op, &str), ThresholdError> {
+    let err = |reason: &str| ThresholdError {
+        expr: expr.to_string(),
+        reason: reason.to_string(),
+    };
+    let pos = expr
+        .find(['<', '>'])
+        .ok_or_else(|| err("no comparison operator (one of < <= > >=)"))?;
+    let (lhs, rest) = expr.split_at(pos);
+    let (op, rhs) = if let Some(r) = rest.strip_prefix("<=") {
+        (Op::Le, r)
+    } else if let Some(r) = rest.strip_prefix(">=") {
+        (Op::Ge, r)
+    } else if let Some(r) = rest.strip_prefix('<') {
+        (Op::Lt, r)
+    } else if let Some(r) = rest.strip_prefix('>') {
+        (Op::Gt, r)
+    } else {
+        return Err(err("no comparison operator"));
+    };
+    let value = rhs.trim();
+    if value.is_empty() {
+        return Err(err("no value after the operator"));
+    }
+    Ok((lhs.trim(), op, value))
+}
+
+/// Parses a limit of `kind` into its unit (microseconds for durations).
+pub fn parse_value(kind: Kind, value: &str) -> Result<f64, String> {
+    match kind {
+        Kind::Duration => parse_duration_us(value),
+        Kind::Count => value
+            .parse::<u64>()
+            .map(|v| v as f64)
+            .map_err(|_| format!("`{value}` is not a whole number")),
+        Kind::Fraction => {
+            let (num, scale) = match value.strip_suffix('%') {
+                Some(v) => (v.trim(), 0.01),
+                None => (value, 1.0),
+            };
+            num.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .map(|v| v * scale)
+                .ok_or_else(|| format!("`{value}` is not a fraction or percentage"))
+        }
+        Kind::Rate => value
+            .trim_end_matches("/s")
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| format!("`{value}` is not a rate per second")),
+    }
+}
+
+/// The verdict of `metric op limit` (in `unit`) against a measured value (`None`: the metric
+/// had no samples, which fails: no evidence is not a pass).
+pub fn verdict(
+    expr: &str,
+    metric: String,
+    op: Op,
+    limit: f64,
+    unit: &'static str,
+    value: Option<f64>,
+) -> Verdict {
+    Verdict {
+        expr: expr.to_string(),
+        metric,
+        op,
+        limit,
+        unit,
+        value,
+        pass: value.is_some_and(|v| op.holds(v, limit)),
+    }
+}
+
 impl Threshold {
     /// Parses one expression.
     pub fn parse(expr: &str) -> Result<Self, ThresholdError> {
@@ -148,52 +258,9 @@ impl Threshold {
             expr: expr.to_string(),
             reason,
         };
-        let pos = expr
-            .find(['<', '>'])
-            .ok_or_else(|| err("no comparison operator (one of < <= > >=)".into()))?;
-        let (lhs, rest) = expr.split_at(pos);
-        let (op, rhs) = if let Some(r) = rest.strip_prefix("<=") {
-            (Op::Le, r)
-        } else if let Some(r) = rest.strip_prefix(">=") {
-            (Op::Ge, r)
-        } else if let Some(r) = rest.strip_prefix('<') {
-            (Op::Lt, r)
-        } else if let Some(r) = rest.strip_prefix('>') {
-            (Op::Gt, r)
-        } else {
-            return Err(err("no comparison operator".into()));
-        };
-        let name = lhs.trim();
-        let value = rhs.trim();
-        if value.is_empty() {
-            return Err(err("no value after the operator".into()));
-        }
+        let (name, op, value) = split(expr)?;
         let metric = parse_metric(name).map_err(err)?;
-        let limit = match metric {
-            Metric::Latency(..) => parse_duration_us(value).map_err(err)?,
-            Metric::Count(_) => value
-                .parse::<u64>()
-                .map(|v| v as f64)
-                .map_err(|_| err(format!("`{value}` is not a whole number")))?,
-            Metric::ErrorRate => {
-                let (num, scale) = match value.strip_suffix('%') {
-                    Some(v) => (v.trim(), 0.01),
-                    None => (value, 1.0),
-                };
-                num.parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite() && *v >= 0.0)
-                    .map(|v| v * scale)
-                    .ok_or_else(|| err(format!("`{value}` is not a fraction or percentage")))?
-            }
-            Metric::AchievedRate => value
-                .trim_end_matches("/s")
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| err(format!("`{value}` is not a rate per second")))?,
-        };
+        let limit = parse_value(metric.kind(), value).map_err(err)?;
         Ok(Self {
             expr: expr.to_string(),
             metric,
@@ -204,28 +271,31 @@ impl Threshold {
 
     /// Judges the threshold against a value (`None`: the metric had no samples).
     pub fn judge(&self, value: Option<f64>) -> Verdict {
-        let pass = value.is_some_and(|v| self.op.holds(v, self.limit));
-        Verdict {
-            expr: self.expr.clone(),
-            metric: self.metric.to_string(),
-            op: self.op,
-            limit: self.limit,
-            unit: self.metric.unit(),
+        verdict(
+            &self.expr,
+            self.metric.to_string(),
+            self.op,
+            self.limit,
+            self.metric.unit(),
             value,
-            pass,
-        }
+        )
     }
 }
 
 impl Metric {
+    /// The kind of value it takes.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Metric::Latency(..) => Kind::Duration,
+            Metric::Count(_) => Kind::Count,
+            Metric::ErrorRate => Kind::Fraction,
+            Metric::AchievedRate => Kind::Rate,
+        }
+    }
+
     /// The unit values are compared in.
     pub fn unit(&self) -> &'static str {
-        match self {
-            Metric::Latency(..) => "us",
-            Metric::Count(_) => "count",
-            Metric::ErrorRate => "fraction",
-            Metric::AchievedRate => "per_second",
-        }
+        self.kind().unit()
     }
 }
 
@@ -239,12 +309,7 @@ impl fmt::Display for Metric {
                     Latency::Receipt => "receipt",
                     Latency::SendLag => "send_lag",
                 };
-                match s {
-                    Stat::Quantile(999) => write!(f, "{l}.p999"),
-                    Stat::Quantile(q) => write!(f, "{l}.p{}", q / 10),
-                    Stat::Max => write!(f, "{l}.max"),
-                    Stat::Mean => write!(f, "{l}.mean"),
-                }
+                write!(f, "{l}.{s}")
             }
             Metric::Count(c) => f.write_str(match c {
                 Count::Submitted => "submitted",
@@ -276,20 +341,7 @@ fn parse_metric(name: &str) -> Result<Metric, String> {
                 ));
             }
         };
-        let s = match stat {
-            "p50" => Stat::Quantile(500),
-            "p90" => Stat::Quantile(900),
-            "p99" => Stat::Quantile(990),
-            "p999" | "p99.9" => Stat::Quantile(999),
-            "max" => Stat::Max,
-            "mean" => Stat::Mean,
-            other => {
-                return Err(format!(
-                    "unknown statistic `{other}` (p50, p90, p99, p999, max, mean)"
-                ));
-            }
-        };
-        return Ok(Metric::Latency(l, s));
+        return Ok(Metric::Latency(l, parse_stat(stat)?));
     }
     Ok(match name {
         "submitted" => Metric::Count(Count::Submitted),
@@ -306,6 +358,34 @@ fn parse_metric(name: &str) -> Result<Metric, String> {
         "" => return Err("no metric before the operator".into()),
         other => return Err(format!("unknown metric `{other}`")),
     })
+}
+
+/// Parses a latency statistic: `p50`, `p90`, `p99`, `p999` (or `p99.9`), `max`, `mean`.
+pub fn parse_stat(stat: &str) -> Result<Stat, String> {
+    Ok(match stat {
+        "p50" => Stat::Quantile(500),
+        "p90" => Stat::Quantile(900),
+        "p99" => Stat::Quantile(990),
+        "p999" | "p99.9" => Stat::Quantile(999),
+        "max" => Stat::Max,
+        "mean" => Stat::Mean,
+        other => {
+            return Err(format!(
+                "unknown statistic `{other}` (p50, p90, p99, p999, max, mean)"
+            ));
+        }
+    })
+}
+
+impl fmt::Display for Stat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stat::Quantile(999) => f.write_str("p999"),
+            Stat::Quantile(q) => write!(f, "p{}", q / 10),
+            Stat::Max => f.write_str("max"),
+            Stat::Mean => f.write_str("mean"),
+        }
+    }
 }
 
 /// Parses `5ms`, `800us`, `1.5s` into microseconds.
@@ -427,5 +507,24 @@ mod tests {
         assert!(!t.judge(None).pass);
         let t = Threshold::parse("achieved_rate>=100").unwrap();
         assert!(t.judge(Some(100.0)).pass);
+    }
+
+    #[test]
+    fn shared_parts_read_every_kind() {
+        let (name, op, value) = split(" verified_ratio >= 93% ").unwrap();
+        assert_eq!((name, op, value), ("verified_ratio", Op::Ge, "93%"));
+        assert!((parse_value(Kind::Fraction, value).unwrap() - 0.93).abs() < 1e-12);
+        assert_eq!(parse_value(Kind::Duration, "15s"), Ok(15_000_000.0));
+        assert_eq!(parse_value(Kind::Count, "7"), Ok(7.0));
+        assert_eq!(parse_value(Kind::Rate, "10000/s"), Ok(10_000.0));
+        assert!(parse_value(Kind::Duration, "15").is_err());
+        assert!(parse_value(Kind::Count, "1.5").is_err());
+        assert!(split("verified_ratio 0.9").is_err());
+        assert!(split("verified_ratio >").is_err());
+        assert_eq!(parse_stat("p99.9"), Ok(Stat::Quantile(999)));
+        assert_eq!(Stat::Quantile(990).to_string(), "p99");
+        let v = verdict("x < 1s", "x".into(), Op::Lt, 1e6, "us", Some(2e6));
+        assert!(!v.pass);
+        assert!(!verdict("x < 1s", "x".into(), Op::Lt, 1e6, "us", None).pass);
     }
 }

@@ -251,6 +251,12 @@ impl Running {
         &self.listening
     }
 
+    /// An in-process client of the `/v1` calls (start, check, attempts) on this service: the
+    /// same checks and the same engine as the HTTP handlers, without the HTTP hop.
+    pub fn local(&self) -> crate::api::local::Local {
+        crate::api::local::Local::new(Arc::clone(&self.engine))
+    }
+
     /// The figures now.
     pub fn stats(&self) -> Stats {
         stats_of(&self.engine)

@@ -10,6 +10,8 @@
 //! from flags with [`VerifierConfig::from_flags`], or built in code) and returns a [`Running`]
 //! service: its addresses, [stats](Running::stats), and [`Running::shutdown`], which returns
 //! the [`Report`]. The `verifier` binary, the tests and loadgen start it this way.
+//! [`Running::local`] gives an in-process client ([`Local`]) of the `/v1` calls, for programs
+//! that embed the service and skip the HTTP hop (loadgen's embedded default).
 //!
 //! ```
 //! use simulator::config::{AccountConfig, CarrierConfig};
@@ -88,6 +90,7 @@ mod otp;
 mod support;
 mod tls;
 
+pub use api::local::{Local, LocalAttempt, LocalCheck, LocalRefusal, LocalStart, LocalStarted};
 pub use app::{CarrierState, Listening, Report, Running, StartError, Stats, Verifier};
 pub use carriers::breaker::BreakerState;
 pub use config::{ConfigError, VerifierConfig};

@@ -7,7 +7,9 @@
 //! - [`metrics`]: `GET /metrics` (Prometheus), `GET /v1/stats`, `GET /healthz`;
 //! - [`state`]: what handlers share (the engine, API keys, the calling account, bodies);
 //! - [`twilio`]: the Twilio Verify v2 subset, a translation of the same calls into Twilio's
-//!   form bodies, JSON shapes and error codes.
+//!   form bodies, JSON shapes and error codes;
+//! - [`local`]: the same `/v1` calls in process (start, check, attempts), for embedders that
+//!   skip the HTTP hop (loadgen's embedded default).
 //!
 //! Bodies are read as bytes under a size limit (413 beyond it, counted) and decoded here, so a
 //! malformed body is a 400 naming the field, never a panic or a framework's bare message. One
@@ -20,6 +22,7 @@
 pub(crate) mod blocklist;
 pub(crate) mod decisions;
 pub(crate) mod error;
+pub(crate) mod local;
 pub(crate) mod metrics;
 pub(crate) mod state;
 pub(crate) mod twilio;

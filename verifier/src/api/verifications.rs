@@ -13,31 +13,31 @@ use serde::{Deserialize, Serialize};
 use super::error::Error;
 use super::state::{AppState, Caller, body};
 use crate::flow::store::{Requested, View, parse_id};
-use crate::flow::{StartRequest, Target};
+use crate::flow::{Checked, StartRequest, Target};
 use crate::metrics::labels::CheckResult;
 use crate::support::msisdn::Msisdn;
 
-/// Body of `POST /v1/verifications`.
-#[derive(Debug, Deserialize)]
+/// Body of `POST /v1/verifications` (also what the in-process client sends: `api::local`).
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StartBody {
-    to: String,
+pub(crate) struct StartBody {
+    pub(crate) to: String,
     #[serde(default)]
-    channel: Option<String>,
+    pub(crate) channel: Option<String>,
     #[serde(default)]
-    client_ip: Option<String>,
+    pub(crate) client_ip: Option<String>,
     #[serde(default)]
-    device_id: Option<String>,
+    pub(crate) device_id: Option<String>,
     #[serde(default)]
-    account_id: Option<String>,
+    pub(crate) account_id: Option<String>,
     #[serde(default)]
-    locale: Option<String>,
+    pub(crate) locale: Option<String>,
     #[serde(default)]
-    amount: Option<String>,
+    pub(crate) amount: Option<String>,
     #[serde(default)]
-    payee: Option<String>,
+    pub(crate) payee: Option<String>,
     #[serde(default)]
-    attestation_token: Option<String>,
+    pub(crate) attestation_token: Option<String>,
 }
 
 /// Body of `POST /v1/verifications/check`.
@@ -132,31 +132,39 @@ async fn start(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<View>), Error> {
     let b: StartBody = json(&body(&s.engine, raw)?)?;
+    let header = headers
+        .get("x-attestation-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let view = s.engine.start(start_request(b, caller.0, header)?).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// The engine's request from a start body: the channel word and the bounded text fields
+/// checked. `account`: the calling account (it wins over the body's `account_id`);
+/// `attestation`: the header's token, used when the body has none.
+pub(crate) fn start_request(
+    b: StartBody,
+    account: Option<String>,
+    attestation: Option<String>,
+) -> Result<StartRequest, Error> {
     let channel = match b.channel.as_deref() {
         None => None,
         Some(c) => Some(Requested::parse(c).ok_or_else(|| {
             Error::bad("channel", format!("`{c}` is not one of sms, voice, auto"))
         })?),
     };
-    let attestation = b.attestation_token.or_else(|| {
-        headers
-            .get("x-attestation-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    });
-    let req = StartRequest {
+    Ok(StartRequest {
         to: b.to,
         channel,
         client_ip: text_field("client_ip", b.client_ip, 64)?,
         device_id: text_field("device_id", b.device_id, 128)?,
-        account: caller.0.or(text_field("account_id", b.account_id, 128)?),
+        account: account.or(text_field("account_id", b.account_id, 128)?),
         locale: text_field("locale", b.locale, 16)?,
         amount: text_field("amount", b.amount, 32)?,
         payee: text_field("payee", b.payee, 64)?,
-        attestation,
-    };
-    let view = s.engine.start(req).await?;
-    Ok((StatusCode::CREATED, Json(view)))
+        attestation: b.attestation_token.or(attestation),
+    })
 }
 
 /// The target of a check from `id` or `to`.
@@ -182,12 +190,31 @@ async fn check(
 ) -> Result<Json<CheckAnswer>, Error> {
     let b: CheckBody = json(&body(&s.engine, raw)?)?;
     let target = target(b.id.as_deref(), b.to.as_deref())?;
-    if b.code.is_empty() || b.code.len() > 10 || !b.code.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(Error::bad("code", "must be 4 to 10 digits"));
-    }
+    check_code(&b.code)?;
     let checked = s
         .engine
         .check(target, &b.code, b.amount.as_deref(), b.payee.as_deref());
+    let (status, view) = check_answer(checked)?;
+    Ok(Json(CheckAnswer {
+        id: view.id,
+        to: view.to,
+        status,
+        valid: status == "approved",
+        checks: view.checks,
+    }))
+}
+
+/// Refuses a code that cannot be one (digits only, at most 10).
+pub(crate) fn check_code(code: &str) -> Result<(), Error> {
+    if code.is_empty() || code.len() > 10 || !code.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(Error::bad("code", "must be 4 to 10 digits"));
+    }
+    Ok(())
+}
+
+/// A check's status word (`approved`, `pending` for a wrong code, `expired`, `max_attempts`)
+/// and the verification, or 404 when there is none pending.
+pub(crate) fn check_answer(checked: Checked) -> Result<(&'static str, View), Error> {
     let Some(view) = checked.view else {
         return Err(Error::NotFound(
             "no pending verification (it may have ended)".into(),
@@ -200,13 +227,7 @@ async fn check(
         CheckResult::MaxAttempts => "max_attempts",
         CheckResult::NotFound => return Err(Error::NotFound("no pending verification".into())),
     };
-    Ok(Json(CheckAnswer {
-        id: view.id,
-        to: view.to,
-        status,
-        valid: checked.result == CheckResult::Approved,
-        checks: view.checks,
-    }))
+    Ok((status, view))
 }
 
 async fn show(
