@@ -19,6 +19,7 @@ pub mod rxtime;
 pub mod schedule;
 pub mod sender;
 pub mod session;
+pub mod shared;
 pub mod stats;
 pub mod wire;
 
@@ -40,7 +41,8 @@ use crate::threshold::Threshold;
 use report::{Cpu, Identity, Percentiles, Receipts, Report, Second};
 use schedule::{RateProfile, Schedule};
 use sender::SendPlan;
-use session::{BindSettings, Connector, Dests, Phase, Role, SendRules, Shared};
+use session::{BindSettings, Connector, Phase, Role};
+use shared::{Dests, SendRules, Shared};
 use stats::{NO_SEND, SECOND_NS, Seconds, Stats};
 use wire::{SubmitSpec, SubmitTemplate};
 

@@ -1,5 +1,5 @@
-//! The sending thread of `loadgen smpp`, and the per-connection state it shares with the bind
-//! tasks.
+//! The sending thread of `loadgen smpp` (the per-connection state it shares with the bind
+//! tasks is in [`super::shared`]).
 //!
 //! Why a thread of its own: the tokio timer that used to wake the bind tasks is about 1 ms
 //! coarse, so at 5,000/s sends left about 0.4 ms late and that lateness was reported as the
@@ -22,21 +22,13 @@
 //! rest queued: the thread retries it, sends nothing new on that connection meanwhile, and the
 //! messages in it are stamped when their last octet is written.
 
-use std::collections::{HashMap, VecDeque};
-use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
-
-use super::receipts::KeyHash;
-use super::session::{Dests, Shared};
+use super::shared::{Conn, Dests, Entry, Shared, UNWRITTEN};
 use super::stats::{PUBLISH_EVERY, Recorder};
 use super::wire::SubmitTemplate;
-
-/// `written` of a message queued but not yet written.
-pub const UNWRITTEN: u64 = u64::MAX;
 
 /// Most messages written in one call, so a long backlog does not hold a connection's lock
 /// (and its reader) for long.
@@ -51,213 +43,6 @@ const ROOM_WAIT: Duration = Duration::from_millis(5);
 
 /// Longest sleep once sending is over (leftover writes and the stop signal wake it sooner).
 const IDLE_WAIT: Duration = Duration::from_millis(20);
-
-/// One submit_sm in flight on a connection.
-#[derive(Debug, Clone, Copy)]
-pub struct Entry {
-    /// Intended send time, ns after time zero.
-    pub intended: u64,
-    /// Time of the write that completed it, ns after time zero ([`UNWRITTEN`] until then).
-    pub written: u64,
-}
-
-/// What a connection shares between its bind task and the sending thread.
-#[derive(Debug)]
-pub struct Conn {
-    /// A non-blocking duplicate of a plain TCP socket: whoever holds `state` writes on it.
-    /// `None` over TLS, where the bind task writes.
-    direct: Option<std::net::TcpStream>,
-    /// Most submit_sm outstanding.
-    window: usize,
-    /// Wakes the bind task: bytes to write (TLS), or a write failed.
-    pub wake: tokio::sync::Notify,
-    /// Set while `state.pending` holds octets a direct write left behind.
-    leftover: AtomicBool,
-    /// Everything the two sides touch.
-    state: Mutex<ConnState>,
-}
-
-/// The mutable part of a [`Conn`].
-#[derive(Debug)]
-pub struct ConnState {
-    /// Accepting new messages (cleared when the connection is lost or closing).
-    pub open: bool,
-    /// Why a direct write failed; the bind task ends the connection with it.
-    pub write_error: Option<String>,
-    seq: u32,
-    /// sequence_number -> the message.
-    pub in_flight: HashMap<u32, Entry, KeyHash>,
-    /// Octets queued and not yet written.
-    pending: BytesMut,
-    /// Octets ever written on this connection (a stream offset).
-    written_off: u64,
-    /// Octets ever queued (a stream offset).
-    queued_off: u64,
-    /// Queued submit_sm: the stream offset of their last octet and their sequence number.
-    pending_msgs: VecDeque<(u64, u32)>,
-}
-
-impl Conn {
-    /// A connection whose writes go through `direct` (plain TCP) or its bind task (`None`).
-    /// `seq` is the last sequence number the bind exchange used.
-    pub fn new(direct: Option<std::net::TcpStream>, window: usize, seq: u32) -> Self {
-        Self {
-            direct,
-            window,
-            wake: tokio::sync::Notify::new(),
-            leftover: AtomicBool::new(false),
-            state: Mutex::new(ConnState {
-                open: true,
-                write_error: None,
-                seq,
-                in_flight: HashMap::with_capacity_and_hasher(window * 2, KeyHash::default()),
-                pending: BytesMut::with_capacity(64 * 1024),
-                written_off: 0,
-                queued_off: 0,
-                pending_msgs: VecDeque::new(),
-            }),
-        }
-    }
-
-    /// Whether writes go straight to the socket.
-    pub fn is_direct(&self) -> bool {
-        self.direct.is_some()
-    }
-
-    /// The shared state, locked.
-    pub fn lock(&self) -> MutexGuard<'_, ConnState> {
-        // A poisoned lock only means the other side panicked mid-update; its counts are still
-        // the best we have.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Queues `bytes` (responses, unbind) and, on a direct connection, writes what it can.
-    pub fn send_bytes(&self, bytes: &[u8], shared: &Shared, rec: &mut Recorder) {
-        let mut st = self.lock();
-        st.queue_bytes(bytes);
-        if self.direct.is_some() {
-            self.flush_locked(&mut st, shared, rec);
-        }
-    }
-
-    /// Retries a direct connection's leftover octets.
-    fn retry(&self, shared: &Shared, rec: &mut Recorder) {
-        let mut st = self.lock();
-        self.flush_locked(&mut st, shared, rec);
-    }
-
-    /// Writes what `st.pending` holds to the direct socket until it is empty or the socket is
-    /// full; a failure is recorded for the bind task, which ends the connection.
-    fn flush_locked(&self, st: &mut ConnState, shared: &Shared, rec: &mut Recorder) {
-        let Some(sock) = &self.direct else { return };
-        while !st.pending.is_empty() && st.write_error.is_none() {
-            let t = shared.now_ns();
-            match (&*sock).write(&st.pending) {
-                Ok(0) => st.fail("write: the connection is closed".into()),
-                Ok(n) => st.wrote(n, t, shared, rec),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => st.fail(format!("write: {e}")),
-            }
-        }
-        if st.write_error.is_some() {
-            self.wake.notify_one();
-        }
-        let left = !st.pending.is_empty() && st.write_error.is_none();
-        self.leftover.store(left, Ordering::Relaxed);
-        if left {
-            shared.wake_sender();
-        }
-    }
-
-    /// Moves everything queued into `out` for the bind task to write now (TLS), stamping the
-    /// messages in it with the current time.
-    pub fn take_pending(&self, out: &mut BytesMut, shared: &Shared, rec: &mut Recorder) {
-        let mut st = self.lock();
-        if st.pending.is_empty() {
-            return;
-        }
-        let t = shared.now_ns();
-        out.extend_from_slice(&st.pending);
-        let n = st.pending.len();
-        st.wrote(n, t, shared, rec);
-    }
-}
-
-impl ConnState {
-    /// The next sequence number (1 to 0x7FFFFFFF, wrapping).
-    pub fn next_seq(&mut self) -> u32 {
-        self.seq = if self.seq >= 0x7FFF_FFFF {
-            1
-        } else {
-            self.seq + 1
-        };
-        self.seq
-    }
-
-    fn queue_bytes(&mut self, bytes: &[u8]) {
-        self.pending.extend_from_slice(bytes);
-        self.queued_off += bytes.len() as u64;
-    }
-
-    fn fail(&mut self, why: String) {
-        self.open = false;
-        self.write_error = Some(why);
-    }
-
-    /// `n` octets from the front of `pending` were written by a call that started at `t`:
-    /// every message whose last octet they include is sent.
-    fn wrote(&mut self, n: usize, t: u64, shared: &Shared, rec: &mut Recorder) {
-        self.pending.advance(n);
-        self.written_off += n as u64;
-        let mut sent = 0i64;
-        while let Some(&(end, seq)) = self.pending_msgs.front() {
-            if end > self.written_off {
-                break;
-            }
-            self.pending_msgs.pop_front();
-            if let Some(e) = self.in_flight.get_mut(&seq)
-                && e.written == UNWRITTEN
-            {
-                e.written = t;
-                rec.at(t).record_send(
-                    e.intended,
-                    t,
-                    shared.rules.tolerance_ns,
-                    shared.rules.run_end_ns,
-                );
-                sent += 1;
-            }
-        }
-        if sent > 0 {
-            shared.in_flight.fetch_add(sent, Ordering::Relaxed);
-        }
-    }
-
-    /// Forgets everything queued or in flight (the connection is gone). Returns how many
-    /// written messages were in flight; messages never written were never submitted, so they
-    /// simply stay unsent.
-    pub fn clear(&mut self) -> u64 {
-        self.open = false;
-        let written = self
-            .in_flight
-            .values()
-            .filter(|e| e.written != UNWRITTEN)
-            .count() as u64;
-        self.in_flight.clear();
-        self.pending.clear();
-        self.pending_msgs.clear();
-        written
-    }
-
-    /// Times out written messages older than `limit_ns` at `now`; returns how many.
-    pub fn expire(&mut self, now: u64, limit_ns: u64) -> u64 {
-        let before = self.in_flight.len();
-        self.in_flight
-            .retain(|_, e| e.written == UNWRITTEN || now.saturating_sub(e.written) < limit_ns);
-        (before - self.in_flight.len()) as u64
-    }
-}
 
 /// What the sending thread needs to encode messages.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! with backoff, unbind at the end.
 //!
 //! Sending is not done here but by the sending thread ([`super::sender`]), which owns the
-//! schedule: once bound, a slot that sends registers its connection ([`Conn`]) with it. Over
+//! schedule: once bound, a slot that sends registers its connection ([`super::shared::Conn`]) with it. Over
 //! plain TCP the thread writes on a non-blocking duplicate of the socket; over TLS it queues
 //! the bytes and wakes this task, which writes them. This task reads in bulk, matches
 //! responses by sequence number in the connection's in-flight table (locked per response, so
@@ -12,8 +12,7 @@
 //! forgotten; messages queued but never written stay unsent.
 
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -23,11 +22,10 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_util::codec::Decoder;
 
-use super::receipts::{AcceptOutcome, ReceiptBook, ReceiptOutcome};
+use super::receipts::{AcceptOutcome, ReceiptOutcome};
 use super::rxtime::{StampedTcp, arrival_ns};
-use super::schedule::Schedule;
-use super::sender::{Conn, UNWRITTEN};
-use super::stats::{PUBLISH_EVERY, Recorder, Seconds, record_ns};
+use super::shared::{Conn, MAX_REASONS, Shared, UNWRITTEN};
+use super::stats::{PUBLISH_EVERY, Recorder, record_ns};
 use super::wire::{self, Delivery, id};
 /// How long the bind exchange may take.
 const BIND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -94,181 +92,6 @@ impl std::fmt::Debug for Connector {
             Connector::Tcp(a) => write!(f, "tcp://{a}"),
             Connector::Tls { addr, .. } => write!(f, "tls://{addr}"),
         }
-    }
-}
-
-/// Destination numbers.
-#[derive(Debug, Clone)]
-pub enum Dests {
-    /// PREFIX followed by a zero-padded counter of `digits` digits.
-    Prefix {
-        /// Leading digits.
-        prefix: Vec<u8>,
-        /// Counter width.
-        digits: usize,
-    },
-    /// Numbers from a file, used in turn.
-    List(Vec<Vec<u8>>),
-}
-
-impl Dests {
-    /// Writes the destination of message `i` into `buf`, returning its length.
-    #[inline]
-    pub fn put(&self, i: u64, buf: &mut [u8; 24]) -> usize {
-        match self {
-            Dests::Prefix { prefix, digits } => {
-                let p = prefix.len();
-                buf[..p].copy_from_slice(prefix);
-                let mut n = i;
-                for k in (0..*digits).rev() {
-                    buf[p + k] = b'0' + (n % 10) as u8;
-                    n /= 10;
-                }
-                p + digits
-            }
-            Dests::List(list) => {
-                let d = &list[(i % list.len() as u64) as usize];
-                buf[..d.len()].copy_from_slice(d);
-                d.len()
-            }
-        }
-    }
-}
-
-/// What decides how a send is counted.
-#[derive(Debug, Clone, Copy)]
-pub struct SendRules {
-    /// A send later than this after its intended time is behind schedule.
-    pub tolerance_ns: u64,
-    /// The run's duration: sends written before it count in the achieved rate.
-    pub run_end_ns: u64,
-}
-
-/// What every bind slot of a run shares.
-#[derive(Debug)]
-pub struct Shared {
-    /// Intended send times.
-    pub schedule: Schedule,
-    /// The run's time zero, fixed once the slots are bound.
-    pub start: std::sync::OnceLock<Instant>,
-    /// No message is sent at or after this (nanoseconds after start).
-    pub send_end_ns: u64,
-    /// How sends are counted.
-    pub rules: SendRules,
-    /// Receipts tracked (registered delivery asked for).
-    pub track_receipts: bool,
-    /// The receipt book.
-    pub book: ReceiptBook,
-    /// One publishing slot per bind task.
-    pub slots: Vec<Mutex<Seconds>>,
-    /// The sending thread's publishing slot.
-    pub sender_slot: Mutex<Seconds>,
-    /// Messages written and not yet answered, timed out or lost, over all binds.
-    pub in_flight: AtomicI64,
-    /// Connections currently bound.
-    pub bound: AtomicUsize,
-    /// Set once any connection has bound.
-    pub ever_bound: AtomicBool,
-    /// An error that ends the run (bind refused, target unreachable).
-    pub fatal: Mutex<Option<String>>,
-    /// Why connections were lost (the first [`MAX_REASONS`]).
-    pub disconnect_reasons: Mutex<Vec<String>>,
-    /// Connections the sending thread may send on.
-    conns: Mutex<Vec<Arc<Conn>>>,
-    /// Bumped whenever `conns` changes, so the thread re-reads it only then.
-    pub conns_version: AtomicU64,
-    /// The sending thread, to wake it.
-    pub sender: std::sync::OnceLock<std::thread::Thread>,
-    /// Set by the sending thread while it waits for room in a window.
-    pub want_room: AtomicBool,
-    /// Tells the sending thread to end.
-    pub stop_sender: AtomicBool,
-}
-
-/// Most disconnect reasons kept for the report.
-pub const MAX_REASONS: usize = 10;
-
-impl Shared {
-    /// State for a run of `slots` bind slots.
-    pub fn new(
-        schedule: Schedule,
-        send_end_ns: u64,
-        rules: SendRules,
-        track_receipts: bool,
-        book: ReceiptBook,
-        slots: usize,
-    ) -> Self {
-        Self {
-            schedule,
-            start: std::sync::OnceLock::new(),
-            send_end_ns,
-            rules,
-            track_receipts,
-            book,
-            slots: (0..slots).map(|_| Mutex::new(Seconds::new())).collect(),
-            sender_slot: Mutex::new(Seconds::new()),
-            in_flight: AtomicI64::new(0),
-            bound: AtomicUsize::new(0),
-            ever_bound: AtomicBool::new(false),
-            fatal: Mutex::new(None),
-            disconnect_reasons: Mutex::new(Vec::new()),
-            conns: Mutex::new(Vec::new()),
-            conns_version: AtomicU64::new(0),
-            sender: std::sync::OnceLock::new(),
-            want_room: AtomicBool::new(false),
-            stop_sender: AtomicBool::new(false),
-        }
-    }
-
-    fn set_fatal(&self, msg: String) {
-        let mut f = self.fatal.lock().unwrap_or_else(|e| e.into_inner());
-        if f.is_none() {
-            *f = Some(msg);
-        }
-    }
-
-    /// Nanoseconds since time zero (0 before it is fixed).
-    #[inline]
-    pub fn now_ns(&self) -> u64 {
-        self.start
-            .get()
-            .map_or(0, |s| s.elapsed().as_nanos() as u64)
-    }
-
-    /// Wakes the sending thread (room in a window, a new connection, leftovers, the end).
-    pub fn wake_sender(&self) {
-        if let Some(t) = self.sender.get() {
-            t.unpark();
-        }
-    }
-
-    /// A window has room again: wakes the sending thread if it is waiting for that.
-    pub fn room_freed(&self) {
-        if self.want_room.load(Ordering::Acquire) && self.want_room.swap(false, Ordering::AcqRel) {
-            self.wake_sender();
-        }
-    }
-
-    /// The connections the sending thread may use.
-    pub fn conns(&self) -> Vec<Arc<Conn>> {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn register(&self, conn: &Arc<Conn>) {
-        self.conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Arc::clone(conn));
-        self.conns_version.fetch_add(1, Ordering::Release);
-        self.wake_sender();
-    }
-
-    fn unregister(&self, conn: &Arc<Conn>) {
-        self.conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|c| !Arc::ptr_eq(c, conn));
-        self.conns_version.fetch_add(1, Ordering::Release);
     }
 }
 
