@@ -235,11 +235,17 @@ async fn a_bad_scenario_is_refused_naming_file_line_and_field_before_anything_st
 
 /// Starts what a scenario's `[network]` describes, and a verifier bound to it, as separate
 /// services on loopback (what `carrier-sim serve` and `verifier serve` would be).
+/// The control-plane token of the carrier-sim `separate_services` starts.
+const TOKEN: &str = "s3cret-control-token";
+
+/// A carrier-sim whose control plane asks for [`TOKEN`], and a verifier bound to it (which
+/// sends the token with its lookups and calls).
 async fn separate_services(plan: &Plan) -> (simulator::Running, verifier::Running) {
-    let net = plan
+    let mut net = plan
         .network
         .clone()
         .expect("the scenario describes its network");
+    net.http.token = Some(simulator::config::ControlToken::new(TOKEN));
     let sim = simulator::start(net, simulator::Binds::loopback())
         .await
         .expect("carrier-sim starts");
@@ -249,7 +255,7 @@ async fn separate_services(plan: &Plan) -> (simulator::Running, verifier::Runnin
         .iter()
         .map(|name| {
             format!(
-                "smpp://verifier:secret@{}?control={control}&name={name}",
+                "smpp://verifier:secret@{}?control={control}&control_token={TOKEN}&name={name}",
                 sim.smpp_addr(name).expect("listening")
             )
         })
@@ -278,6 +284,14 @@ async fn external_mode_drives_a_running_carrier_sim_and_verifier_over_http_and_w
         verifier: Some(format!("http://{}", v.http_addr())),
         ..Overrides::default()
     };
+    // Without the control plane's token the run does not start, and says why.
+    let refused = run(opts.clone()).await.expect_err("401 without the token");
+    let refused = refused.to_string();
+    assert!(
+        refused.contains("HTTP 401") && refused.contains("--network-token"),
+        "{refused}"
+    );
+    opts.overrides.network_token = Some(TOKEN.into());
     let r = run(opts).await.expect("the run");
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert!(r.target.handsets.starts_with("WebSocket"), "{:?}", r.target);

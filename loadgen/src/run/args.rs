@@ -45,6 +45,9 @@ pub struct RunArgs {
     /// handsets are read from its WebSocket event stream.
     #[arg(long)]
     pub network: Option<String>,
+    /// Bearer token of that control plane (carrier-sim's --control-token).
+    #[arg(long, env = "CARRIER_SIM_CONTROL_TOKEN", hide_env_values = true)]
+    pub network_token: Option<String>,
     /// A running reference verifier (http://HOST:PORT) instead of the embedded one.
     #[arg(long)]
     pub verifier: Option<String>,
@@ -88,6 +91,7 @@ impl RunArgs {
                 seed: self.seed,
                 duration: self.duration,
                 network: self.network.clone(),
+                network_token: self.network_token.clone(),
                 verifier: self.verifier.clone(),
             },
             thresholds: self.thresholds.clone(),

@@ -185,6 +185,8 @@ pub struct Plan {
     pub network: Option<SimConfig>,
     /// The carrier-sim the load goes through.
     pub network_target: NetworkTarget,
+    /// Bearer token of an external carrier-sim's control plane.
+    pub network_token: Option<String>,
     /// The verification service.
     pub service: ServicePlan,
     /// The populations.
@@ -230,6 +232,8 @@ pub struct Overrides {
     pub duration: Option<Duration>,
     /// A running carrier-sim's control plane.
     pub network: Option<String>,
+    /// The bearer token of that control plane.
+    pub network_token: Option<String>,
     /// A running reference verifier's base URL.
     pub verifier: Option<String>,
 }
@@ -294,6 +298,12 @@ impl Plan {
                 ));
             }
             self.network_target = NetworkTarget::External(url.trim_end_matches('/').to_string());
+        }
+        if let Some(token) = &o.network_token {
+            if token.is_empty() {
+                return Err("--network-token: empty".into());
+            }
+            self.network_token = Some(token.clone());
         }
         Ok(())
     }

@@ -104,6 +104,11 @@ pub struct TargetFile {
     /// are read from its WebSocket event stream, and the timeline is applied through it.
     #[serde(default)]
     pub network: Option<String>,
+    /// Bearer token of that control plane, when it was started with one (carrier-sim's
+    /// `--control-token`). `--network-token` or the `CARRIER_SIM_CONTROL_TOKEN` environment
+    /// variable give it without writing it in the file, and take precedence.
+    #[serde(default)]
+    pub network_token: Option<String>,
     /// The verification service, when it is not the embedded verifier.
     #[serde(default)]
     pub service: Option<ServiceFile>,

@@ -318,6 +318,7 @@ fn build(file: ScenarioFile, network: Option<SimConfig>, base: &Path) -> Result<
         duration,
         network,
         network_target,
+        network_token: file.target.network_token.clone(),
         service,
         populations,
         phases,

@@ -73,7 +73,10 @@ pub async fn connect(plan: &Plan) -> Result<Targets, String> {
             let http = sim
                 .http_addr()
                 .ok_or("the embedded carrier-sim has no control plane")?;
-            let control = Control::new(&format!("http://{http}"))?;
+            let control = Control::new(
+                &format!("http://{http}"),
+                cfg.http.token.as_ref().map(|t| t.secret()),
+            )?;
             let feed = Handsets::Feed(sim.feed(handsets::filter()));
             let info = format!(
                 "embedded carrier-sim ({} carrier{}: {})",
@@ -84,11 +87,17 @@ pub async fn connect(plan: &Plan) -> Result<Targets, String> {
             (Some(sim), control, feed, info)
         }
         NetworkTarget::External(url) => {
-            let control = Control::new(url)?;
-            let scale = control
-                .time_scale()
-                .await
-                .map_err(|e| format!("carrier-sim at {url} does not answer: {e}"))?;
+            let token = plan.network_token.as_deref();
+            let control = Control::new(url, token)?;
+            let scale = control.time_scale().await.map_err(|e| {
+                let hint = if e.contains("HTTP 401") {
+                    " (loadgen sends the control plane's token given with --network-token, \
+                         CARRIER_SIM_CONTROL_TOKEN or target.network_token)"
+                } else {
+                    ""
+                };
+                format!("carrier-sim at {url} does not answer: {e}{hint}")
+            })?;
             if (scale - plan.time_scale).abs() > 1e-9 {
                 return Err(format!(
                     "carrier-sim at {url} runs at time scale {scale}, the scenario at {}: start \
@@ -96,7 +105,9 @@ pub async fn connect(plan: &Plan) -> Result<Targets, String> {
                     plan.time_scale, plan.time_scale
                 ));
             }
-            let ws = Handsets::connect(url).await.map_err(|e| e.to_string())?;
+            let ws = Handsets::connect(url, token)
+                .await
+                .map_err(|e| e.to_string())?;
             (None, control, ws, format!("carrier-sim at {url}"))
         }
     };

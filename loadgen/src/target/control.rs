@@ -10,6 +10,14 @@ use serde_json::{Value, json};
 
 use crate::scenario::TimelineFile;
 
+/// `Authorization: Bearer TOKEN`, marked sensitive so it stays out of debug output.
+pub fn bearer(token: &str) -> Result<reqwest::header::HeaderValue, String> {
+    let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| "the control-plane token cannot be sent in a header".to_string())?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
 /// A carrier-sim control plane.
 #[derive(Debug, Clone)]
 pub struct Control {
@@ -18,12 +26,18 @@ pub struct Control {
 }
 
 impl Control {
-    /// The control plane at `base` (`http://127.0.0.1:8775`).
-    pub fn new(base: &str) -> Result<Self, String> {
+    /// The control plane at `base` (`http://127.0.0.1:8775`), with its bearer token if it
+    /// has one.
+    pub fn new(base: &str, token: Option<&str>) -> Result<Self, String> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(t) = token {
+            headers.insert(reqwest::header::AUTHORIZATION, bearer(t)?);
+        }
         Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
+                .default_headers(headers)
                 .build()
                 .map_err(|e| format!("HTTP client: {e}"))?,
         })

@@ -12,6 +12,7 @@ use futures::StreamExt;
 use simulator::{Event, EventFilter, EventKind, Subscription};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// The event types a run reads.
@@ -48,7 +49,7 @@ pub struct StreamError {
 impl Handsets {
     /// Subscribes to a running carrier-sim's event stream; once this returns, every event the
     /// carrier publishes is on the stream.
-    pub async fn connect(control: &str) -> Result<Self, StreamError> {
+    pub async fn connect(control: &str, token: Option<&str>) -> Result<Self, StreamError> {
         let base = control.trim_end_matches('/');
         let url = if let Some(rest) = base.strip_prefix("http://") {
             format!("ws://{rest}/v1/events?type={TYPES}")
@@ -58,7 +59,27 @@ impl Handsets {
                 message: "the event stream is read over ws:// from an http:// control plane".into(),
             });
         };
-        let (ws, _) = tokio_tungstenite::connect_async(&url)
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| StreamError {
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
+        if let Some(t) = token {
+            let value = super::control::bearer(t).map_err(|message| StreamError {
+                url: url.clone(),
+                message,
+            })?;
+            let value =
+                tokio_tungstenite::tungstenite::http::HeaderValue::from_bytes(value.as_bytes())
+                    .map_err(|e| StreamError {
+                        url: url.clone(),
+                        message: e.to_string(),
+                    })?;
+            request.headers_mut().insert("authorization", value);
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(request)
             .await
             .map_err(|e| StreamError {
                 url: url.clone(),
