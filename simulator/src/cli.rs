@@ -88,6 +88,15 @@ pub(crate) struct ServeArgs {
     /// Most simultaneous connections per carrier (all its listeners together).
     #[arg(long)]
     pub max_connections: Option<usize>,
+    /// Keep message records, scheduled deliveries and stored receipts in this directory (one
+    /// SQLite file per carrier), so a restart (even after SIGKILL) keeps what was owed;
+    /// overrides the file's `state.dir`.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Discard the state found in the state directory instead of restoring it (e.g. a file
+    /// refused as corrupt).
+    #[arg(long)]
+    pub reset_state: bool,
 }
 
 fn humantime_parse(s: &str) -> Result<Duration, String> {
@@ -156,6 +165,15 @@ impl ServeArgs {
             if let Some(n) = self.max_connections {
                 c.session.max_connections = n;
             }
+        }
+        if let Some(dir) = &self.state_dir {
+            cfg.state.dir = Some(dir.clone());
+        }
+        if self.reset_state {
+            if cfg.state.dir.is_none() {
+                anyhow::bail!("--reset-state: no state directory (give --state-dir DIR)");
+            }
+            cfg.state.reset = true;
         }
         cfg.validate()
             .map_err(|(field, msg)| anyhow::anyhow!("{field}: {msg}"))?;

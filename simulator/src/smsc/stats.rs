@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use super::durable::StateStats;
 use super::receipts::ReceiptAccount;
 use super::store::StoreStats;
 use crate::handsets::HandsetStats;
@@ -55,6 +56,9 @@ pub struct CarrierStats {
     pub receipts_duplicated: u64,
     /// MO messages queued.
     pub mo: u64,
+    /// The durable state (`--state-dir`); absent when the carrier keeps everything in memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateStats>,
 }
 
 /// Counters of the control plane's connections (kept by its server, reported here).

@@ -203,6 +203,15 @@ pub(crate) async fn run<S>(
                 out.extend(state.receipt_pdus(taken));
             }
         }
+        // With durable state, no submit_sm_resp leaves before the message it announces is
+        // committed: waiting for every write queued so far covers this batch's messages and
+        // any whose responses are still held.
+        if state.accepted
+            && let Some(d) = &carrier.durable
+        {
+            state.accepted = false;
+            d.committed(d.pushed()).await;
+        }
         for cmd in &out {
             metrics.pdu(Direction::Out, u32::from(cmd.id()), u32::from(cmd.status()));
             if framed.feed(cmd).await.is_err() {

@@ -132,6 +132,9 @@ pub(crate) struct SessionState {
     pub(super) inbox: Option<Arc<SessionInbox>>,
     /// Requests whose responses the I/O loop holds back now (submit latency, response delay).
     pub(super) held: usize,
+    /// A message was accepted since the I/O loop last wrote: with durable state its response
+    /// waits for the commit that keeps it (see [`crate::smsc::durable`]).
+    pub(super) accepted: bool,
 }
 
 impl SessionState {
@@ -158,6 +161,7 @@ impl SessionState {
             received: 0,
             faults_rng,
             inbox: None,
+            accepted: false,
             held: 0,
         }
     }
@@ -509,6 +513,7 @@ impl SessionState {
         self.latency = self.latency.max(submitted.latency);
         let (id, after) = submitted.result?;
         self.after_response.push(after);
+        self.accepted = true;
         Ok(id)
     }
 
@@ -667,7 +672,7 @@ impl SessionState {
         match what {
             Outstanding::Receipt(r) => {
                 if status == CommandStatus::EsmeRok {
-                    self.carrier.receipts.delivered();
+                    self.carrier.receipts.delivered(r.rid);
                 } else {
                     let peer = self.peer;
                     self.carrier.receipts.retry_notice.hit(|count| {
