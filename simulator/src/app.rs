@@ -221,10 +221,10 @@ impl Restart {
         let note = match state_dir {
             None if owed == 0 => "nothing owed: a restart loses no receipt".to_string(),
             None => format!(
-                "{owed} receipts owed ({scheduled} scheduled, {stored} stored) will be lost:                  they were kept in memory only (run with --state-dir to keep them across restarts)"
+                "{owed} receipts owed ({scheduled} scheduled, {stored} stored) will be lost: they were kept in memory only (run with --state-dir to keep them across restarts)"
             ),
             Some(dir) => format!(
-                "{owed} receipts owed ({scheduled} scheduled, {stored} stored) are kept in {}:                  a restart with the same --state-dir sends them",
+                "{owed} receipts owed ({scheduled} scheduled, {stored} stored) are kept in {}: a restart with the same --state-dir sends them",
                 dir.display()
             ),
         };
