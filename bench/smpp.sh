@@ -28,7 +28,7 @@
 #                    carrier-sims, and the ratio durable / in-memory (BENCHMARKS.md, "Durable
 #                    state")
 #        MODES="0 1" which modes to search (0 without receipts, 1 with); MEMORY=0 skips the
-#                    memory measurements
+#                    memory measurements; BASELINE_SEARCH=0 skips the baseline's rate search
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -165,7 +165,11 @@ for receipts in $MODES; do
     if [ "$DURABLE" = 1 ] && [ "$receipts" = 1 ]; then
         MAX[durable1]=$(search durable "$DURABLE_ADDR" "$DURABLE_PID" 1)
     fi
-    MAX[baseline$receipts]=$(search baseline "$BASELINE" "$BASELINE_PID" "$receipts")
+    if [ "${BASELINE_SEARCH:-1}" = 1 ]; then
+        MAX[baseline$receipts]=$(search baseline "$BASELINE" "$BASELINE_PID" "$receipts")
+    else
+        MAX[baseline$receipts]=0
+    fi
 done
 
 echo "== latency at half carrier-sim's max rate, the same load on both servers, $TRIAL"

@@ -233,10 +233,13 @@ async fn collect(addr: &str, want: &HashSet<String>) -> HashMap<String, u32> {
     }
 }
 
-async fn restart_keeps_every_accepted_message(how: &str) {
-    let dir = state_dir(how);
+/// Stops the carrier `how` ("kill" or "term") mid-load, restarts it on the same state, and
+/// checks every acknowledged message. With `delay` 0 the receipts are made at once and stored
+/// (no receiver is bound before the stop); with a longer one they are still scheduled.
+async fn restart_keeps_every_accepted_message(how: &str, delay: &str) {
+    let dir = state_dir(&format!("{how}-{delay}"));
     let dir_arg = dir.to_str().unwrap();
-    let args = ["--delivery-delay", "1500ms", "--state-dir", dir_arg];
+    let args = ["--delivery-delay", delay, "--state-dir", dir_arg];
     let first = Carrier::start(&args).await;
     // Mid-load: the submitters are still going when the carrier is stopped.
     let (client, ids) = load(&first.smpp, 400).await;
@@ -263,6 +266,13 @@ async fn restart_keeps_every_accepted_message(how: &str) {
         state["restored_messages"].as_u64().unwrap() >= accepted.len() as u64,
         "{stats}"
     );
+    if delay == "0s" {
+        // Made before the stop and kept until an ESME takes them.
+        assert!(
+            state["restored_receipts"].as_u64().unwrap() >= accepted.len() as u64 - 4 * 64,
+            "{stats}"
+        );
+    }
     // An old id answers query_sm with its real state.
     let (tx, _events) = bind(&second.smpp, BindMode::Transmitter).await;
     let q = smpp::rusmpp::pdus::QuerySm::builder()
@@ -307,12 +317,17 @@ async fn restart_keeps_every_accepted_message(how: &str) {
 
 #[tokio::test]
 async fn restart_after_sigkill_mid_load_loses_no_accepted_message_and_no_receipt() {
-    restart_keeps_every_accepted_message("kill").await;
+    restart_keeps_every_accepted_message("kill", "1500ms").await;
+}
+
+#[tokio::test]
+async fn restart_after_sigkill_mid_load_keeps_the_stored_receipts() {
+    restart_keeps_every_accepted_message("kill", "0s").await;
 }
 
 #[tokio::test]
 async fn restart_after_sigterm_mid_load_loses_no_accepted_message_and_no_receipt() {
-    restart_keeps_every_accepted_message("term").await;
+    restart_keeps_every_accepted_message("term", "1500ms").await;
 }
 
 fn serve_once(dir: &Path, extra: &[&str]) -> std::process::Output {

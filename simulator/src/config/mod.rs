@@ -90,6 +90,12 @@ pub struct StateConfig {
     #[serde(skip)]
     #[schemars(skip)]
     pub reset: bool,
+    /// How long the writer lets writes gather before it commits them (and the submit_sm_resp
+    /// of the messages among them leave): longer batches cost less per message; 0 commits as
+    /// soon as anything is waiting.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub commit_interval: Duration,
     /// Most records written in one transaction.
     pub max_batch: usize,
     /// Most writes waiting for the writer; past it submits are answered ESME_RMSGQFUL
@@ -102,6 +108,7 @@ impl Default for StateConfig {
         Self {
             dir: None,
             reset: false,
+            commit_interval: Duration::from_millis(2),
             max_batch: 8_192,
             max_pending: 200_000,
         }

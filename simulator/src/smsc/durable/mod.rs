@@ -8,9 +8,8 @@
 //! was, so ids never repeat.
 //!
 //! Writes are off the hot path: sessions and timers push [`Op`]s onto one bounded queue per
-//! carrier, and a writer thread ([`writer`]) commits them in batches (as many as are waiting, up
-//! to `state.max_batch`; a batch starts as soon as the previous one is committed, so at low
-//! rates a write waits for one commit, at high rates many share it). **A submit_sm is answered
+//! carrier, and a writer thread ([`writer`]) commits them in batches (what gathered within
+//! `state.commit_interval` of the first waiting write, at most `state.max_batch`). **A submit_sm is answered
 //! only once the batch holding its message is committed** (the session waits for
 //! [`Durable::committed`]), so an ESME never holds an id the state does not: a SIGKILL loses no
 //! accepted message. What it can lose is bounded by one commit: a final state or an
@@ -240,10 +239,14 @@ impl Durable {
         let thread = {
             let shared = Arc::clone(&shared);
             let file = path.clone();
-            let max_batch = cfg.max_batch;
+            let batching = writer::Batching {
+                max_batch: cfg.max_batch,
+                interval: cfg.commit_interval,
+                keep,
+            };
             std::thread::Builder::new()
                 .name(format!("state-{carrier}"))
-                .spawn(move || writer::run(conn, &file, &shared, max_batch, keep))
+                .spawn(move || writer::run(conn, &file, &shared, &batching))
                 .map_err(|e| StateError::io(&path, "cannot start its writer", &e))?
         };
         let durable = Arc::new(Durable {
@@ -305,6 +308,11 @@ impl Durable {
     /// The ticket of the newest write queued so far.
     pub(crate) fn pushed(&self) -> u64 {
         self.shared.lock().pushed
+    }
+
+    /// True once every write up to `ticket` is committed (or the writer failed).
+    pub(crate) fn is_committed(&self, ticket: u64) -> bool {
+        *self.committed.borrow() >= ticket
     }
 
     /// Completes once every write up to `ticket` is committed (at once if the writer failed:
