@@ -174,7 +174,9 @@ async fn main() {
             }
         }
         _ => {
-            eprintln!("usage: receipt_check submit|receive --target ADDR --ids FILE [--count N] [--timeout-secs S]");
+            eprintln!(
+                "usage: receipt_check submit|receive --target ADDR --ids FILE [--count N] [--timeout-secs S]"
+            );
             std::process::exit(2);
         }
     }

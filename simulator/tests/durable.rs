@@ -170,7 +170,10 @@ async fn scheduled_receipts_are_in_the_account_and_the_stop_report_says_they_are
     assert_eq!(report["receipts"]["scheduled"], 25, "{report}");
     assert_eq!(report["restart"]["receipts_owed"], 25, "{report}");
     let note = report["restart"]["note"].as_str().unwrap();
-    assert!(note.contains("25 receipts owed") && note.contains("lost"), "{note}");
+    assert!(
+        note.contains("25 receipts owed") && note.contains("lost"),
+        "{note}"
+    );
 }
 
 /// Submits from 16 tasks until `stop_after` are acknowledged, then returns the acknowledged ids
@@ -244,20 +247,30 @@ async fn restart_keeps_every_accepted_message(how: &str, delay: &str) {
     // Mid-load: the submitters are still going when the carrier is stopped.
     let (client, ids) = load(&first.smpp, 400).await;
     let stats = first.stats().await;
-    assert!(stats["carriers"][0]["state"]["commits"].as_u64().unwrap() > 0, "{stats}");
+    assert!(
+        stats["carriers"][0]["state"]["commits"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
     match how {
         "kill" => first.kill().await,
         _ => {
             let report = first.terminate().await;
             let note = report["restart"]["note"].as_str().unwrap();
-            assert!(note.contains("are kept in") && note.contains(dir_arg), "{note}");
+            assert!(
+                note.contains("are kept in") && note.contains(dir_arg),
+                "{note}"
+            );
         }
     }
     client.close().await;
     let accepted: Vec<String> = ids.lock().unwrap().clone();
     assert!(accepted.len() >= 400);
     let want: HashSet<String> = accepted.iter().cloned().collect();
-    assert_eq!(want.len(), accepted.len(), "ids were unique before the restart");
+    assert_eq!(
+        want.len(),
+        accepted.len(),
+        "ids were unique before the restart"
+    );
 
     let second = Carrier::start(&args).await;
     let stats = second.stats().await;
@@ -299,7 +312,11 @@ async fn restart_keeps_every_accepted_message(how: &str, delay: &str) {
     assert!(twice.is_empty(), "duplicated receipts: {twice:?}");
     // Receipts for ids the client never saw can only be submits in flight at the kill (one
     // per submitting task).
-    assert!(seen.len() - want.len() <= 16, "{} unknown", seen.len() - want.len());
+    assert!(
+        seen.len() - want.len() <= 16,
+        "{} unknown",
+        seen.len() - want.len()
+    );
     // New ids never repeat old ones.
     for _ in 0..20 {
         let id = tx

@@ -163,15 +163,6 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Carrier {
-    /// A carrier in `world` (see [`super::network::Network::build`]), in memory only.
-    #[cfg(test)]
-    pub fn new(cfg: CarrierConfig, world: Arc<World>) -> Arc<Self> {
-        match Self::open(cfg, world, None) {
-            Ok(c) => c,
-            Err(e) => unreachable!("a carrier without state cannot fail to open: {e}"),
-        }
-    }
-
     /// A carrier in `world`; with `state` (its config and directory), its durable state is
     /// opened and what it holds restored (see [`super::durable`]).
     pub fn open(

@@ -104,7 +104,7 @@ impl Carrier {
             origin: origin.cloned(),
             ..self.receipt_for(&record, ReceiptState::Enroute, 0, true)
         });
-        let promised = Fate::owed(
+        let promised = receipts_owed(
             record.registered_delivery,
             decision.outcome,
             decision.receipt_duplicated,
@@ -498,6 +498,16 @@ fn message_row(r: &MessageRecord, d: &Decision, promised: u8) -> super::durable:
             .receipt_reorder
             .map(|h| u64::try_from(h.as_millis()).unwrap_or(u64::MAX)),
         promised,
+    }
+}
+
+/// Receipts owed for a message with this registered_delivery and fate: one when it asks for a
+/// receipt of this outcome, two when that receipt is to be duplicated (see [`Fate::promised`]).
+fn receipts_owed(registered_delivery: u8, outcome: ReceiptState, duplicated: bool) -> u8 {
+    if wants_final_receipt(registered_delivery, outcome) {
+        1 + u8::from(duplicated)
+    } else {
+        0
     }
 }
 

@@ -55,14 +55,3 @@ pub(crate) struct Fate {
     /// receipt is to be duplicated.
     pub(crate) promised: u8,
 }
-
-impl Fate {
-    /// Receipts owed for a message with this registered_delivery and fate.
-    pub(crate) fn owed(registered_delivery: u8, outcome: ReceiptState, duplicated: bool) -> u8 {
-        if super::delivery::wants_final_receipt(registered_delivery, outcome) {
-            1 + u8::from(duplicated)
-        } else {
-            0
-        }
-    }
-}

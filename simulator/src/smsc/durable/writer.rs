@@ -64,7 +64,13 @@ pub(super) fn run(mut conn: Connection, path: &Path, shared: &Shared, how: &Batc
             if trim {
                 trimmed = Instant::now();
             }
-            match write(&mut conn, &batch, shared, trim.then_some(keep), &mut last_key) {
+            match write(
+                &mut conn,
+                &batch,
+                shared,
+                trim.then_some(keep),
+                &mut last_key,
+            ) {
                 Ok(()) => {
                     shared.commits.fetch_add(1, Ordering::Relaxed);
                     shared.writes.fetch_add(n, Ordering::Relaxed);

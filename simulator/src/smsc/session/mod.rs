@@ -221,8 +221,11 @@ pub(crate) async fn run<S>(
             if close {
                 d.committed(ticket).await;
             } else if !d.is_committed(ticket) || !uncommitted.is_empty() {
-                let afters: Vec<AfterResponse> =
-                    state.after_response.drain(..).chain(ready.drain(..)).collect();
+                let afters: Vec<AfterResponse> = state
+                    .after_response
+                    .drain(..)
+                    .chain(ready.drain(..))
+                    .collect();
                 uncommitted.push_back((ticket, std::mem::take(&mut out), afters));
             }
         }
