@@ -5,7 +5,7 @@
 //! `synchronous=NORMAL`: a committed transaction has reached the operating system with
 //! `write()` alone, so it survives the process being killed (SIGKILL, a panic, the OOM killer)
 //! without an fsync per batch; only a crash of the machine itself may lose the last
-//! transactions. `locking_mode=EXCLUSIVE` keeps a second carrier-sim off the same file.
+//! transactions. A lock file beside it keeps a second carrier-sim off the same state.
 
 use std::path::{Path, PathBuf};
 
@@ -140,8 +140,6 @@ pub(crate) fn open(
     }
     let conn = Connection::open(path).map_err(|e| refuse(format!("cannot open: {e}")))?;
     let sql_err = |what: &str, e: rusqlite::Error| refuse(format!("{what}: {e}"));
-    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
-        .map_err(|e| sql_err("cannot lock", e))?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
         .map_err(|e| sql_err("cannot read", e))?;
@@ -150,11 +148,12 @@ pub(crate) fn open(
             "cannot use WAL mode (journal_mode is {mode})"
         )));
     }
-    // A larger WAL between checkpoints: a checkpoint copies each page once however often it
-    // was rewritten, and fsyncs; at the default (1,000 pages) a busy carrier checkpointed
-    // several times a second. A 32 MB page cache keeps the recent records' pages in memory.
+    // The writer never checkpoints: a checkpoint copies the WAL into the file and fsyncs,
+    // which stalled commits (and so submit responses) for up to 100 ms; the checkpointer
+    // thread does it on a connection of its own (see `super::checkpoints`). A 32 MB page cache
+    // keeps the recent records' pages in memory.
     conn.execute_batch(
-        "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 16384; \
+        "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; \
          PRAGMA cache_size = -32768;",
     )
     .map_err(|e| sql_err("cannot configure", e))?;

@@ -199,6 +199,9 @@ impl Shared {
 #[derive(Debug)]
 pub(crate) struct Durable {
     path: PathBuf,
+    /// Held while the carrier runs: a second carrier-sim on the same state is refused.
+    _lock: std::fs::File,
+    checkpointer: Mutex<Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>>,
     shared: Arc<Shared>,
     committed: watch::Receiver<u64>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -222,6 +225,15 @@ impl Durable {
     ) -> Result<(Arc<Durable>, Restored), StateError> {
         std::fs::create_dir_all(dir).map_err(|e| StateError::io(dir, "cannot create", &e))?;
         let path = db::path_for(dir, carrier);
+        let lock_path = path.with_extension("lock");
+        let lock = std::fs::File::create(&lock_path)
+            .map_err(|e| StateError::io(&lock_path, "cannot create", &e))?;
+        if let Err(e) = lock.try_lock() {
+            return Err(StateError::Io {
+                path: path.clone(),
+                message: format!("in use by another carrier-sim ({e})"),
+            });
+        }
         if cfg.reset && db::remove(&path)? {
             tracing::warn!(file = %path.display(), "--reset-state: discarded the state found");
         }
@@ -249,7 +261,10 @@ impl Durable {
                 .spawn(move || writer::run(conn, &file, &shared, &batching))
                 .map_err(|e| StateError::io(&path, "cannot start its writer", &e))?
         };
+        let checkpointer = checkpoints(&path, carrier)?;
         let durable = Arc::new(Durable {
+            _lock: lock,
+            checkpointer: Mutex::new(Some(checkpointer)),
             path,
             shared,
             committed: rx,
@@ -350,6 +365,16 @@ impl Durable {
     /// Commits every write queued and stops the writer (at shutdown, once nothing writes any
     /// more). Blocks until the last commit: call from a blocking context.
     pub(crate) fn close(&self) {
+        let checkpointer = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((stop, thread)) = checkpointer {
+            stop.store(true, Ordering::Relaxed);
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
         self.shared.lock().closed = true;
         self.shared.wake.notify_one();
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -357,6 +382,55 @@ impl Durable {
             let _ = t.join();
         }
     }
+}
+
+/// How often the checkpointer copies the WAL into the state file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// WAL size past which the checkpointer resets it.
+const WAL_RESET_BYTES: u64 = 64 << 20;
+
+/// Starts the checkpointer of the state file at `path`: every half second, on a connection of
+/// its own, it copies what the WAL holds into the file (`PRAGMA wal_checkpoint(PASSIVE)`,
+/// which never waits for the writer), so commits never wait for a checkpoint's fsync. Under a
+/// steady stream of commits a passive checkpoint never catches up with the last frame, and
+/// SQLite only starts the WAL over once one has: so past [`WAL_RESET_BYTES`] it truncates the
+/// WAL (`TRUNCATE`, which holds the writer for the few frames left to copy and an fsync).
+fn checkpoints(
+    path: &Path,
+    carrier: &str,
+) -> Result<(Arc<AtomicBool>, std::thread::JoinHandle<()>), StateError> {
+    let conn = rusqlite::Connection::open(path).map_err(|e| StateError::Io {
+        path: path.to_path_buf(),
+        message: format!("cannot open for checkpoints: {e}"),
+    })?;
+    let _ = conn.busy_timeout(std::time::Duration::from_secs(1));
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let (stop, file) = (Arc::clone(&stop), path.to_path_buf());
+        std::thread::Builder::new()
+            .name(format!("checkpoint-{carrier}"))
+            .spawn(move || {
+                let failed = crate::ratelog::Repeated::default();
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::park_timeout(CHECKPOINT_EVERY);
+                    let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESET_BYTES);
+                    let sql = if big {
+                        "PRAGMA wal_checkpoint(TRUNCATE)"
+                    } else {
+                        "PRAGMA wal_checkpoint(PASSIVE)"
+                    };
+                    if let Err(e) = conn.query_row(sql, [], |_| Ok(())) {
+                        failed.hit(|count| {
+                            tracing::warn!(file = %file.display(), error = %e, count, "state checkpoint failed; the WAL grows until one succeeds");
+                        });
+                    }
+                }
+            })
+            .map_err(|e| StateError::io(path, "cannot start its checkpointer", &e))?
+    };
+    Ok((stop, thread))
 }
 
 /// Milliseconds since the epoch of a wall-clock time.
