@@ -409,3 +409,15 @@ async fn corrupt_state_is_refused_by_name_unless_reset() {
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&d2).ok();
 }
+
+#[tokio::test]
+async fn a_second_carrier_on_the_same_state_is_refused() {
+    let dir = state_dir("locked");
+    let first = Carrier::start(&["--state-dir", dir.to_str().unwrap()]).await;
+    let out = serve_once(&dir, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use by another carrier-sim"), "{err}");
+    first.terminate().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
