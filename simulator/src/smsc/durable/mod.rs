@@ -384,6 +384,14 @@ impl Durable {
     }
 }
 
+impl Drop for Durable {
+    /// A carrier dropped without a shutdown (a start that failed after the state was opened)
+    /// still commits what it queued and stops its threads.
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 /// How often the checkpointer copies the WAL into the state file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
