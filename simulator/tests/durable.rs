@@ -176,6 +176,82 @@ async fn scheduled_receipts_are_in_the_account_and_the_stop_report_says_they_are
     );
 }
 
+#[tokio::test]
+async fn the_account_adds_up_with_receipts_generated_and_scheduled_at_once() {
+    // Messages to 44770090000x get their receipt at once (stored: only a transmitter is
+    // bound); the others in a minute.
+    let dir = state_dir("mixed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("mixed.toml");
+    std::fs::write(
+        &file,
+        r#"
+unknown_numbers = "accept"
+[carriers.default.behaviour]
+receipt_latency = "60s"
+handset_latency = "60s"
+[[ranges]]
+prefix = "44770090000"
+behaviour = { receipt_latency = "0s", handset_latency = "0s" }
+[[ranges]]
+prefix = "44770090200"
+behaviour = { receipt_latency = "0s", handset_latency = "0s", loss = 0.5, duplicate_receipts = 0.5 }
+"#,
+    )
+    .unwrap();
+    let carrier = Carrier::start(&["--config", file.to_str().unwrap()]).await;
+    let (client, _events) = bind(&carrier.smpp, BindMode::Transmitter).await;
+    for i in 0..35 {
+        let to = if i < 10 {
+            "447700900001"
+        } else {
+            "447700901234"
+        };
+        let r = client.submit_sm(submit(to, "mixed")).await.unwrap();
+        assert!(r.message_id.is_some());
+    }
+    let stats = carrier.stats().await;
+    let r = &stats["receipts"];
+    assert_eq!(
+        (&r["asked"], &r["generated"], &r["scheduled"], &r["queued"]),
+        (&35.into(), &10.into(), &25.into(), &10.into()),
+        "{stats}"
+    );
+    assert_eq!(stats["receipts_balanced"], true, "{stats}");
+    // Simulated loss withdraws receipts, duplicates add them: the account still adds up.
+    for _ in 0..40 {
+        client
+            .submit_sm(submit("447700902001", "lossy"))
+            .await
+            .unwrap();
+    }
+    let stats = carrier.stats().await;
+    let (r, c) = (&stats["receipts"], &stats["carriers"][0]);
+    let n = |v: &Value| v.as_u64().unwrap();
+    assert!(
+        n(&c["receipts_lost"]) > 0 && n(&c["receipts_duplicated"]) > 0,
+        "{stats}"
+    );
+    // A lost message withdraws its receipt, twice over when it was also to be duplicated.
+    let (withdrawn, lost) = (n(&r["withdrawn"]), n(&c["receipts_lost"]));
+    assert!(withdrawn >= lost && withdrawn <= 2 * lost, "{stats}");
+    assert_eq!(
+        n(&r["asked"]),
+        n(&r["generated"]) + n(&r["scheduled"]) + n(&r["withdrawn"]),
+        "{stats}"
+    );
+    assert_eq!(stats["receipts_balanced"], true, "{stats}");
+    let report = carrier.terminate().await;
+    let owed = 25 + n(&r["queued"]);
+    assert_eq!(report["restart"]["receipts_owed"], owed, "{report}");
+    let note = report["restart"]["note"].as_str().unwrap();
+    assert!(
+        note.contains(&format!("{owed} receipts owed (25 scheduled")),
+        "{note}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Submits from 16 tasks until `stop_after` are acknowledged, then returns the acknowledged ids
 /// (submits still in flight when the carrier dies are not acknowledged: their ids are unknown
 /// to the client and not counted).
