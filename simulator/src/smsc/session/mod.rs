@@ -158,18 +158,9 @@ pub(crate) async fn run<S>(
                     }
                 }
             }
-            // Responses that waited for their messages' commit (durable state) are released.
-            () = committed(&carrier, uncommitted.front().map_or(0, |u| u.0)), if !uncommitted.is_empty() => {
-                let durable = carrier.durable.as_deref();
-                while let Some((ticket, _, _)) = uncommitted.front()
-                    && durable.is_some_and(|d| d.is_committed(*ticket))
-                {
-                    if let Some((_, cmds, afters)) = uncommitted.pop_front() {
-                        out.extend(cmds);
-                        ready.extend(afters);
-                    }
-                }
-            }
+            // The oldest responses waiting for their messages' commit (durable state) may go:
+            // they are released below, with any others already committed.
+            () = committed(&carrier, uncommitted.front().map_or(0, |u| u.0)), if !uncommitted.is_empty() => {}
             Some(key) = timers.next(), if !timers.is_empty() => {
                 if let Some(d) = held.remove(&key) {
                     out.extend(d.send);
@@ -227,6 +218,18 @@ pub(crate) async fn run<S>(
                     .chain(ready.drain(..))
                     .collect();
                 uncommitted.push_back((ticket, std::mem::take(&mut out), afters));
+            }
+        }
+        // Responses whose messages are committed leave now, oldest first, whichever branch ran:
+        // a client that keeps the socket busy would otherwise keep the release branch waiting.
+        if let Some(d) = &carrier.durable {
+            while let Some((ticket, _, _)) = uncommitted.front()
+                && d.is_committed(*ticket)
+            {
+                if let Some((_, cmds, afters)) = uncommitted.pop_front() {
+                    out.extend(cmds);
+                    ready.extend(afters);
+                }
             }
         }
         // Receipts ride along with every batch. The select is biased towards reading, so a
