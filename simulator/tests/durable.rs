@@ -318,7 +318,21 @@ async fn collect(addr: &str, want: &HashSet<String>) -> HashMap<String, u32> {
 async fn restart_keeps_every_accepted_message(how: &str, delay: &str) {
     let dir = state_dir(&format!("{how}-{delay}"));
     let dir_arg = dir.to_str().unwrap();
-    let args = ["--delivery-delay", delay, "--state-dir", dir_arg];
+    // Commits 50 ms apart: a carrier that answered before committing would have many
+    // acknowledged messages in no commit yet when it is killed, so this test would see them
+    // go missing.
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("slow-commits.toml");
+    std::fs::write(&config, "[state]\ncommit_interval = \"50ms\"\n").unwrap();
+    let config = config.to_str().unwrap();
+    let args = [
+        "--delivery-delay",
+        delay,
+        "--state-dir",
+        dir_arg,
+        "--config",
+        config,
+    ];
     let first = Carrier::start(&args).await;
     // Mid-load: the submitters are still going when the carrier is stopped.
     let (client, ids) = load(&first.smpp, 400).await;
