@@ -9,10 +9,11 @@
 //!
 //! Writes are off the hot path: sessions and timers push [`Op`]s onto one bounded queue per
 //! carrier, and a writer thread ([`writer`]) commits them in batches (what gathered within
-//! `state.commit_interval` of the first waiting write, at most `state.max_batch`). **A submit_sm is answered
-//! only once the batch holding its message is committed** (the session waits for
-//! [`Durable::committed`]), so an ESME never holds an id the state does not: a SIGKILL loses no
-//! accepted message. What it can lose is bounded by one commit: a final state or an
+//! `state.commit_interval` of the first waiting write, at most `state.max_batch`); a
+//! checkpointer thread ([`checkpoints`]) copies the WAL into the file. **A submit_sm is
+//! answered only once the batch holding its message is committed** (the session holds the
+//! response aside until [`Durable::is_committed`]), so an ESME never holds an id the state
+//! does not: a SIGKILL loses no accepted message. What it can lose is bounded by one commit: a final state or an
 //! acknowledgement made in the last batch before the kill, which the restart redoes (the
 //! receipt is sent again: at least once, as from a real SMSC after a failover). A full queue
 //! (`state.max_pending`) answers submits ESME_RMSGQFUL, counted, never grows.
