@@ -32,6 +32,12 @@
 #        COALESCE=500us BEHIND_TOLERANCE=2ms
 #        CARRIER_SIM=path/to/carrier-sim  (another build of the carrier, e.g. an older commit's,
 #        measured with this tree's loadgen and baseline: the same driver for both)
+#        DURABLE=1   also measures carrier-sim with --state-dir (a fresh directory) with
+#                    receipts, in the same run: its max rate, latency at half of it on both
+#                    carrier-sims, and the ratio durable / in-memory (BENCHMARKS.md, "Durable
+#                    state")
+#        MODES="0 1" which modes to search (0 without receipts, 1 with); MEMORY=0 skips the
+#                    memory measurements; BASELINE_SEARCH=0 skips the baseline's rate search
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -44,6 +50,9 @@ LOADGEN_THREADS=${LOADGEN_THREADS:-1}
 SERVER_THREADS=${SERVER_THREADS:-2}
 COALESCE=${COALESCE:-500us}
 BEHIND_TOLERANCE=${BEHIND_TOLERANCE:-2ms}
+DURABLE=${DURABLE:-0}
+MODES=${MODES:-0 1}
+MEMORY=${MEMORY:-1}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 echo "== build (release)"
@@ -152,20 +161,34 @@ start baseline "$BIN/examples/baseline_smsc" --listen 127.0.0.1:0 --threads "$SE
 BASELINE=$ADDR
 BASELINE_PID=$PID
 echo "   carrier-sim $CARRIER (pid $CARRIER_PID), baseline $BASELINE (pid $BASELINE_PID)"
+if [ "$DURABLE" = 1 ]; then
+    start durable "$CARRIER_SIM" serve --smpp 127.0.0.1:0 --http 127.0.0.1:0 \
+        --account test:secret --delivery-delay 0s --state-dir "$WORK/state"
+    DURABLE_ADDR=$ADDR
+    DURABLE_PID=$PID
+    echo "   carrier-sim --state-dir $DURABLE_ADDR (pid $DURABLE_PID)"
+fi
 echo "   loadgen: $BINDS binds (trx), window $WINDOW, $TRIAL per trial, $LOADGEN_THREADS runtime thread(s), search coalescing $COALESCE, behind tolerance $BEHIND_TOLERANCE"
 
 declare -A MAX
-for receipts in 0 1; do
+for receipts in $MODES; do
     mode=$([ "$receipts" = 1 ] && echo "with receipts" || echo "without receipts")
     echo "== max sustained rate, $mode"
     MAX[carrier$receipts]=$(search carrier "$CARRIER" "$CARRIER_PID" "$receipts")
-    MAX[baseline$receipts]=$(search baseline "$BASELINE" "$BASELINE_PID" "$receipts")
+    if [ "$DURABLE" = 1 ] && [ "$receipts" = 1 ]; then
+        MAX[durable1]=$(search durable "$DURABLE_ADDR" "$DURABLE_PID" 1)
+    fi
+    if [ "${BASELINE_SEARCH:-1}" = 1 ]; then
+        MAX[baseline$receipts]=$(search baseline "$BASELINE" "$BASELINE_PID" "$receipts")
+    else
+        MAX[baseline$receipts]=0
+    fi
 done
 
 echo "== latency at half carrier-sim's max rate, the same load on both servers, $TRIAL"
 printf '   %-9s %-9s %9s  %-38s %-38s %s\n' server receipts rate \
     "submit_resp µs p50/p90/p99/p99.9/max" "receipt µs p50/p90/p99/p99.9/max" "cpu loadgen/server"
-for receipts in 0 1; do
+for receipts in $MODES; do
     for name in carrier baseline; do
         if [ "$name" = carrier ]; then addr=$CARRIER pid=$CARRIER_PID; else addr=$BASELINE pid=$BASELINE_PID; fi
         rate=$((MAX[carrier$receipts] / 2))
@@ -181,14 +204,42 @@ for receipts in 0 1; do
     done
 done
 
+if [ "$DURABLE" = 1 ] && [ -n "${MAX[durable1]:-}" ]; then
+    echo "== latency at half the durable carrier-sim's max rate, with receipts, $TRIAL"
+    rate=$((MAX[durable1] / 2))
+    for name in carrier durable; do
+        if [ "$name" = carrier ]; then addr=$CARRIER pid=$CARRIER_PID; else addr=$DURABLE_ADDR pid=$DURABLE_PID; fi
+        [ "$rate" -gt 0 ] || continue
+        trial "$addr" "$pid" "$rate" 1 "$WORK/h.json" || true
+        j=$WORK/h.json
+        printf '   %-9s %-9s %8d/s  %-38s %-38s %.2f/%.2f  %s\n' "$name" yes "$rate" \
+            "$(jq -r '.submit_resp_us | "\(.p50)/\(.p90)/\(.p99)/\(.p999)/\(.max)"' "$j")" \
+            "$(jq -r '.receipt_us | "\(.p50)/\(.p90)/\(.p99)/\(.p999)/\(.max)"' "$j")" \
+            "$(jq .cpu.loadgen_cores "$j")" "$(jq .cpu.server_cores "$j")" \
+            "$(jq -r 'if .identity.holds then "identity holds" else "IDENTITY BROKEN" end' "$j")"
+    done
+    HTTP_DURABLE=$(jq -r 'select(.event=="listening" and .service=="http") | .addr' "$WORK/durable.out")
+    echo "   durable state: $(curl -s "http://$HTTP_DURABLE/v1/stats" | jq -c '.carriers[0].state | {commits, writes, pending, refusals}'), file $(du -h "$WORK/state" | tail -1 | cut -f1)"
+fi
+
 echo "== summary"
-for receipts in 0 1; do
+for receipts in $MODES; do
     c=${MAX[carrier$receipts]}
     b=${MAX[baseline$receipts]}
     ratio=$(awk -v c="$c" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", c / b; else print "n/a" }')
     printf '   %-17s carrier-sim %8d/s   baseline %8d/s   carrier/baseline %s\n' \
         "$([ "$receipts" = 1 ] && echo "with receipts" || echo "without receipts")" "$c" "$b" "$ratio"
 done
+
+if [ "$DURABLE" = 1 ] && [ -n "${MAX[durable1]:-}" ]; then
+    printf '   %-17s carrier-sim --state-dir %8d/s   in memory %8d/s   durable/in-memory %s\n' \
+        "with receipts" "${MAX[durable1]}" "${MAX[carrier1]}" \
+        "$(awk -v d="${MAX[durable1]}" -v c="${MAX[carrier1]}" 'BEGIN { if (c > 0) printf "%.2f", d / c; else print "n/a" }')"
+fi
+if [ "$MEMORY" != 1 ]; then
+    echo "== done (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    exit 0
+fi
 
 echo "== memory"
 # loadgen, bytes per in-flight message: a silent SMSC never answers, so a window of N fills

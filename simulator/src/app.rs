@@ -18,7 +18,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SimConfig;
-use crate::smsc::network::Network;
+use crate::smsc::durable::StateError;
+use crate::smsc::network::{BuildError, Network};
 use crate::smsc::server::{CarrierListeners, CarrierReport, Serving};
 use crate::smsc::stats::Stats;
 use crate::smsc::tls::TlsError;
@@ -128,6 +129,9 @@ pub enum StartError {
     /// The number plan could not be built.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// A carrier's durable state (`--state-dir`) cannot be used: corrupt, foreign, locked.
+    #[error(transparent)]
+    State(#[from] StateError),
     /// [`Binds`] names a carrier the config does not have.
     #[error("binds name carrier `{0}`, which the config does not have")]
     UnknownCarrier(String),
@@ -193,6 +197,43 @@ pub struct Report {
     pub scenario_elapsed_secs: f64,
     /// Per carrier.
     pub carriers: BTreeMap<String, CarrierReport>,
+    /// What a restart keeps and what it loses.
+    #[serde(default)]
+    pub restart: Restart,
+}
+
+/// What a restart keeps and what it loses, as the stop report says it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restart {
+    /// Where the carriers keep their state (`--state-dir`), if they do.
+    pub state_dir: Option<String>,
+    /// Receipts still owed at the stop: scheduled (their message's final state was not yet
+    /// due) or stored (made, not yet acknowledged).
+    pub receipts_owed: u64,
+    /// In words: lost, or kept for the next start.
+    pub note: String,
+}
+
+impl Restart {
+    fn of(state_dir: Option<&std::path::Path>, receipts: &crate::ReceiptAccount) -> Self {
+        let owed = receipts.owed();
+        let (scheduled, stored) = (receipts.scheduled, receipts.stored());
+        let note = match state_dir {
+            None if owed == 0 => "nothing owed: a restart loses no receipt".to_string(),
+            None => format!(
+                "{owed} receipts owed ({scheduled} scheduled, {stored} stored) will be lost: they were kept in memory only (run with --state-dir to keep them across restarts)"
+            ),
+            Some(dir) => format!(
+                "{owed} receipts owed ({scheduled} scheduled, {stored} stored) are kept in {}: a restart with the same --state-dir sends them",
+                dir.display()
+            ),
+        };
+        Restart {
+            state_dir: state_dir.map(|d| d.display().to_string()),
+            receipts_owed: owed,
+            note,
+        }
+    }
 }
 
 /// A running simulator: its addresses, its event feed and stats, and [`Running::shutdown`].
@@ -213,7 +254,10 @@ pub async fn start(config: SimConfig, binds: Binds) -> Result<Running, StartErro
     config
         .validate()
         .map_err(|(field, message)| StartError::Invalid { field, message })?;
-    let net = Network::build(&config)?;
+    let net = Network::build(&config).map_err(|e| match e {
+        BuildError::Plan(e) => StartError::Plan(e),
+        BuildError::State(e) => StartError::State(e),
+    })?;
     for name in binds.smpp_at.keys().chain(binds.tls.keys()) {
         if net.carrier(name).is_none() {
             return Err(StartError::UnknownCarrier(name.clone()));
@@ -436,7 +480,14 @@ impl Running {
             total.sessions_cut += r.sessions_cut;
             total.messages_accepted += r.messages_accepted;
         }
+        let restart = Restart::of(self.net.state_dir.as_deref(), &total.receipts);
+        if self.net.state_dir.is_none() && restart.receipts_owed > 0 {
+            tracing::warn!(owed = restart.receipts_owed, "{}", restart.note);
+        } else {
+            tracing::info!(owed = restart.receipts_owed, "{}", restart.note);
+        }
         Report {
+            restart,
             total,
             seed: world.seed,
             time_scale: world.time_scale,

@@ -96,6 +96,15 @@ pub(crate) struct ServeArgs {
     /// (overrides the file's `http.token`).
     #[arg(long, env = "CARRIER_SIM_CONTROL_TOKEN", hide_env_values = true)]
     pub control_token: Option<String>,
+    /// Keep message records, scheduled deliveries and stored receipts in this directory (one
+    /// SQLite file per carrier), so a restart (even after SIGKILL) keeps what was owed;
+    /// overrides the file's `state.dir`.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Discard the state found in the state directory instead of restoring it (e.g. a file
+    /// refused as corrupt).
+    #[arg(long)]
+    pub reset_state: bool,
 }
 
 fn humantime_parse(s: &str) -> Result<Duration, String> {
@@ -170,6 +179,15 @@ impl ServeArgs {
             if self.no_bind_lockout {
                 c.bind_lockout.enabled = false;
             }
+        }
+        if let Some(dir) = &self.state_dir {
+            cfg.state.dir = Some(dir.clone());
+        }
+        if self.reset_state {
+            if cfg.state.dir.is_none() {
+                anyhow::bail!("--reset-state: no state directory (give --state-dir DIR)");
+            }
+            cfg.state.reset = true;
         }
         cfg.validate()
             .map_err(|(field, msg)| anyhow::anyhow!("{field}: {msg}"))?;

@@ -81,9 +81,12 @@ mod ratelog;
 mod smsc;
 mod world;
 
-pub use app::{Binds, Listening, NoSuchCarrier, Report, Running, Service, StartError, start};
+pub use app::{
+    Binds, Listening, NoSuchCarrier, Report, Restart, Running, Service, StartError, start,
+};
 pub use config::SimConfig;
 pub use handsets::{Channel, HandsetStats};
+pub use smsc::durable::{StateError, StateStats};
 pub use smsc::receipts::ReceiptAccount;
 pub use smsc::server::CarrierReport;
 pub use smsc::stats::{CarrierStats, Stats};

@@ -54,6 +54,8 @@ pub struct SimConfig {
     pub ranges: Vec<RangeConfig>,
     /// Changes at offsets from start: outages and behaviour changes.
     pub timeline: Vec<TimelineEntry>,
+    /// Durable state (`--state-dir`): off unless `state.dir` is given.
+    pub state: StateConfig,
 }
 
 impl Default for SimConfig {
@@ -69,6 +71,46 @@ impl Default for SimConfig {
             carriers: BTreeMap::new(),
             ranges: Vec::new(),
             timeline: Vec::new(),
+            state: StateConfig::default(),
+        }
+    }
+}
+
+/// Durable state: message records, scheduled deliveries and stored receipts kept in a SQLite
+/// database per carrier under `dir`, so a restart (even after SIGKILL) keeps what the carrier
+/// owes (docs/carrier-sim.md, "Durable state").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Directory of the state (created if missing; relative to the config file). Unset, the
+    /// carrier keeps everything in memory. `--state-dir` overrides it.
+    pub dir: Option<PathBuf>,
+    /// Discard the state found in `dir` at start instead of restoring it (`--reset-state`;
+    /// only from the command line).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub reset: bool,
+    /// How long the writer lets writes gather before it commits them (and the submit_sm_resp
+    /// of the messages among them leave): longer batches cost less per message; 0 commits as
+    /// soon as anything is waiting.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub commit_interval: Duration,
+    /// Most records written in one transaction.
+    pub max_batch: usize,
+    /// Most writes waiting for the writer; past it submits are answered ESME_RMSGQFUL
+    /// (counted as `state.refusals`) until it catches up.
+    pub max_pending: usize,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            reset: false,
+            commit_interval: Duration::from_millis(2),
+            max_batch: 8_192,
+            max_pending: 200_000,
         }
     }
 }
@@ -656,6 +698,9 @@ impl SimConfig {
                 *file = base.join(&*file);
             }
         }
+        if let Some(dir) = &mut cfg.state.dir {
+            *dir = base.join(&*dir);
+        }
         let invalid = |field: String, message: String| ConfigError::Invalid {
             line: locate(text, &field),
             path: path.to_path_buf(),
@@ -748,6 +793,15 @@ impl SimConfig {
             if d.is_zero() {
                 return Err((name.into(), "must be longer than zero".into()));
             }
+        }
+        if self.state.max_batch == 0 {
+            return Err(("state.max_batch".into(), "must be at least 1".into()));
+        }
+        if self.state.max_pending < self.state.max_batch {
+            return Err((
+                "state.max_pending".into(),
+                "must be at least state.max_batch".into(),
+            ));
         }
         if self.events.max_lags == 0 {
             return Err(("events.max_lags".into(), "must be at least 1".into()));

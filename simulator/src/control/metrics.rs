@@ -26,11 +26,13 @@ pub(crate) fn router(net: Arc<Network>) -> Router {
 async fn metrics(State(net): State<Arc<Network>>) -> impl IntoResponse {
     let carriers: Vec<_> = net.carriers().collect();
     let now = tokio::time::Instant::now();
-    let stored: Vec<(u64, usize, LockoutNow)> = carriers
+    let stored: Vec<(u64, u64, usize, LockoutNow)> = carriers
         .iter()
         .map(|c| {
+            let a = c.receipts.account();
             (
-                c.receipts.account().stored(),
+                a.stored(),
+                a.scheduled,
                 c.store.stats().records,
                 c.lockout.now(now),
             )
@@ -39,13 +41,16 @@ async fn metrics(State(net): State<Arc<Network>>) -> impl IntoResponse {
     let figures: Vec<CarrierFigures<'_>> = carriers
         .iter()
         .zip(&stored)
-        .map(|(c, (stored, records, lockout))| CarrierFigures {
-            carrier: c.name(),
-            metrics: &c.metrics,
-            stored: *stored,
-            store_records: *records,
-            lockout: *lockout,
-        })
+        .map(
+            |(c, (stored, scheduled, records, lockout))| CarrierFigures {
+                carrier: c.name(),
+                metrics: &c.metrics,
+                stored: *stored,
+                scheduled: *scheduled,
+                store_records: *records,
+                lockout: *lockout,
+            },
+        )
         .collect();
     let mut text = render_prometheus(&figures);
     render_control_plane(
@@ -106,6 +111,8 @@ pub(crate) struct CarrierFigures<'a> {
     pub(crate) metrics: &'a Metrics,
     /// Receipts currently held for delivery.
     pub(crate) stored: u64,
+    /// Receipts owed whose message's final state is not yet due.
+    pub(crate) scheduled: u64,
     /// Message records in its store.
     pub(crate) store_records: usize,
     /// What its bind lockout holds now.
@@ -320,6 +327,8 @@ pub(crate) fn render_prometheus(carriers: &[CarrierFigures<'_>]) -> String {
         let c = escape(f.carrier);
         let m = f.metrics;
         for (fate, v) in [
+            ("asked", &m.receipts_asked),
+            ("withdrawn", &m.receipts_withdrawn),
             ("generated", &m.receipts_generated),
             ("delivered", &m.receipts_delivered),
             ("expired", &m.receipts_expired),
@@ -336,7 +345,7 @@ pub(crate) fn render_prometheus(carriers: &[CarrierFigures<'_>]) -> String {
         }
     }
     type Gauge = fn(&CarrierFigures<'_>) -> u64;
-    let gauges: [(&str, &str, Gauge); 5] = [
+    let gauges: [(&str, &str, Gauge); 6] = [
         (
             "carrier_bind_locked_addresses",
             "Source addresses locked out now.",
@@ -351,6 +360,11 @@ pub(crate) fn render_prometheus(carriers: &[CarrierFigures<'_>]) -> String {
             "carrier_receipts_stored",
             "Receipts held for delivery (queued, retrying or in flight).",
             |f| f.stored,
+        ),
+        (
+            "carrier_receipts_scheduled",
+            "Receipts owed for accepted messages whose final state is not yet due.",
+            |f| f.scheduled,
         ),
         ("carrier_connections_open", "Connections open.", |f| {
             f.metrics.connections_open.load(Ordering::Relaxed)
@@ -398,6 +412,7 @@ mod tests {
                 carrier: "alpha",
                 metrics: &m,
                 stored: 3,
+                scheduled: 5,
                 store_records: 2,
                 lockout: LockoutNow::default(),
             },
@@ -405,6 +420,7 @@ mod tests {
                 carrier: "beta",
                 metrics: &Metrics::default(),
                 stored: 0,
+                scheduled: 0,
                 store_records: 0,
                 lockout: LockoutNow::default(),
             },
@@ -420,5 +436,6 @@ mod tests {
         assert!(text.contains("carrier_pdus_total{carrier=\"alpha\",direction=\"in\",command=\"submit_sm\",status=\"0x00000000\"} 2"));
         assert!(text.contains("command=\"submit_sm_resp\",status=\"0x0000000b\"} 1"));
         assert!(text.contains("carrier_receipts_stored{carrier=\"alpha\"} 3"));
+        assert!(text.contains("carrier_receipts_scheduled{carrier=\"alpha\"} 5"));
     }
 }

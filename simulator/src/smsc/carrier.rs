@@ -8,6 +8,7 @@
 //! in [`super::decide`], and what then happens to the message over time in [`super::delivery`].
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -20,14 +21,15 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::jobs::Job;
+use super::durable::{Durable, Op, Restored, StateError};
+use super::jobs::{Fate, Job};
 use super::lockout::BindLockout;
 use super::metrics::Metrics;
-use super::receipts::ReceiptRouter;
+use super::receipts::{PendingReceipt, ReceiptRouter};
 use super::stats::CarrierStats;
-use super::store::{IdGenerator, MessageStore};
+use super::store::{IdGenerator, MessageRecord, MessageStore, Submission};
 use super::timers::Timers;
-use crate::config::CarrierConfig;
+use crate::config::{CarrierConfig, StateConfig};
 use crate::ratelog::Repeated;
 use crate::world::World;
 use crate::world::behaviour::{
@@ -126,6 +128,8 @@ pub(crate) struct Carrier {
     pub(crate) timers: Timers<Job>,
     pub(super) timers_full_warning: Repeated,
     pub(super) evicted_pending_warning: Repeated,
+    /// Its durable state (`--state-dir`), if kept.
+    pub(crate) durable: Option<Arc<Durable>>,
 }
 
 /// Holds one of an account's binds; released on drop.
@@ -162,8 +166,36 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Carrier {
-    /// A carrier in `world` (see [`super::network::Network::build`]).
-    pub fn new(cfg: CarrierConfig, world: Arc<World>) -> Arc<Self> {
+    /// A carrier in `world`; with `state` (its config and directory), its durable state is
+    /// opened and what it holds restored (see [`super::durable`]).
+    pub fn open(
+        cfg: CarrierConfig,
+        world: Arc<World>,
+        state: Option<(&StateConfig, &Path)>,
+    ) -> Result<Arc<Self>, StateError> {
+        let ids = IdGenerator::new(cfg.receipts.message_id);
+        let (durable, restored) = match state {
+            Some((state, dir)) => {
+                let (d, restored) =
+                    Durable::open(state, dir, &cfg.name, cfg.store.capacity, ids.counter())?;
+                ids.resume(restored.next_id);
+                (Some(d), Some(restored))
+            }
+            None => (None, None),
+        };
+        let carrier = Self::build(cfg, world, ids, durable);
+        if let Some(restored) = restored {
+            carrier.restore(restored);
+        }
+        Ok(carrier)
+    }
+
+    fn build(
+        cfg: CarrierConfig,
+        world: Arc<World>,
+        ids: IdGenerator,
+        durable: Option<Arc<Durable>>,
+    ) -> Arc<Self> {
         let metrics = Arc::new(Metrics::default());
         let now = std::time::Instant::now();
         let mut faults = Faults::default();
@@ -174,13 +206,15 @@ impl Carrier {
                 cfg.receipts.clone(),
                 Arc::clone(&metrics),
                 cfg.accounts.keys().map(String::as_str),
+                durable.clone(),
             ),
             lockout: BindLockout::new(
                 cfg.bind_lockout.clone(),
                 cfg.accounts.keys().map(String::as_str),
                 Arc::clone(&metrics),
             ),
-            ids: IdGenerator::new(cfg.receipts.message_id),
+            ids,
+            durable,
             binds: Mutex::new(HashMap::new()),
             live: RwLock::new(Live {
                 behaviour: cfg.behaviour.clone(),
@@ -325,6 +359,7 @@ impl Carrier {
             receipts_duplicated: m.receipts_duplicated.load(Relaxed),
             mo: m.mo_generated.load(Relaxed),
             bind_lockout: self.lockout_stats(),
+            state: self.durable.as_ref().map(|d| d.stats()),
         }
     }
 
@@ -342,6 +377,80 @@ impl Carrier {
             connections_closed: m.bind_failure_closes.load(Relaxed),
             locked_addresses: now.locked_addresses,
             guarded_system_ids: now.guarded_system_ids,
+        }
+    }
+
+    /// Puts back what the durable state held at start: the newest message records (query_sm
+    /// finds them), the pending ones rescheduled at their time (their handset deliveries too,
+    /// unless due before the state's last commit, when they had happened), and the stored
+    /// receipts, queued for the next bind.
+    fn restore(self: &Arc<Self>, restored: Restored) {
+        use super::durable::{FLAG_DUPLICATED, FLAG_LOST, time};
+        let now = Utc::now().timestamp_millis();
+        let until = |at: i64| Duration::from_millis(u64::try_from(at - now).unwrap_or(0));
+        let messages = restored.messages.len() as u64;
+        let mut pending = 0u64;
+        for row in restored.messages {
+            let mut record = MessageRecord::new(
+                row.message_id.clone(),
+                row.account.as_str().into(),
+                Submission {
+                    source: row.source,
+                    destination: row.destination,
+                    data_coding: row.data_coding,
+                    registered_delivery: row.registered_delivery,
+                    payload: row.payload,
+                    concat: row.concat,
+                },
+            );
+            record.state = row.state;
+            record.error_code = row.error_code;
+            record.submitted_at = time(row.submitted_ms);
+            record.done_at = row.done_ms.map(time);
+            record.key = row.key;
+            let slot = self.store.insert(record);
+            if row.state.is_final() {
+                continue;
+            }
+            pending += 1;
+            self.receipts.schedule(u64::from(row.promised));
+            if let Some(at) = row.handset_ms
+                && at > restored.alive_ms
+            {
+                self.restore_at(
+                    until(at),
+                    Job::Handset {
+                        slot,
+                        id: row.message_id.clone(),
+                        mo: None,
+                    },
+                );
+            }
+            let fate = Fate {
+                outcome: row.outcome,
+                error_code: row.fate_error,
+                lost: row.flags & FLAG_LOST != 0,
+                duplicated: row.flags & FLAG_DUPLICATED != 0,
+                reorder: row.reorder_ms.map(Duration::from_millis),
+                promised: row.promised,
+            };
+            self.restore_at(
+                until(row.due_ms),
+                Job::Finish {
+                    slot,
+                    id: row.message_id,
+                    fate,
+                    origin: None,
+                },
+            );
+        }
+        let receipts = restored.receipts.len() as u64;
+        for row in restored.receipts {
+            self.receipts.publish(PendingReceipt::from_row(row));
+        }
+        if let Some(d) = &self.durable {
+            d.set_restored(messages, pending, receipts);
+            tracing::info!(carrier = %self.name(), file = %d.path().display(), messages, pending, receipts, "state restored");
         }
     }
 
@@ -522,6 +631,15 @@ impl Carrier {
                     r.state = ReceiptState::Deleted;
                     r.done_at = Some(now);
                     cancelled += 1;
+                    if let Some(d) = &self.durable {
+                        d.push(Op::Final {
+                            key: r.key,
+                            state: ReceiptState::Deleted,
+                            error_code: r.error_code,
+                            done_ms: now.timestamp_millis(),
+                            receipts: Vec::new(),
+                        });
+                    }
                 }
             });
         }
@@ -549,6 +667,13 @@ impl Carrier {
                 r.payload = payload.clone();
                 r.registered_delivery = registered_delivery;
                 replaced += 1;
+                if let Some(d) = &self.durable {
+                    d.push(Op::Replace {
+                        key: r.key,
+                        payload: payload.clone(),
+                        registered_delivery,
+                    });
+                }
             }
         });
         if replaced == 0 {

@@ -51,6 +51,10 @@ impl Carrier {
                 .fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::now(CommandStatus::from(status)));
         }
+        // The state's writer must keep up, or the message could not be kept.
+        if let Some(status) = self.durable.as_ref().and_then(|d| d.refusal()) {
+            return Err(Refusal::now(status));
+        }
         // Room for the message's timers (handset delivery and final state) or a queue-full
         // answer: the timers are bounded, and a full set is an explicit refusal.
         if self.timers.would_overflow(2) {

@@ -16,6 +16,7 @@ use smpp::receipt::ReceiptState;
 
 use super::carrier::Carrier;
 use super::decide::Refusal;
+use super::durable::Op;
 use super::jobs::{Fate, Job};
 use super::receipts::{PendingReceipt, SessionInbox};
 use super::store::{MessageRecord, Slot, Submission};
@@ -36,6 +37,8 @@ pub(crate) struct AfterResponse {
     id: String,
     /// Where the record sits, so finishing it needs no id lookup.
     slot: Slot,
+    /// Receipts scheduled for it (see [`Fate::promised`]).
+    promised: u8,
     intermediate: Option<PendingReceipt>,
     decision: Decision,
     /// The submitting session's inbox, where the receipt goes first (see
@@ -84,7 +87,7 @@ impl Carrier {
         };
         let latency = decision.submit_latency;
         let id = self.ids.next_id();
-        let record = MessageRecord::new(id.clone(), Arc::clone(account), sub);
+        let mut record = MessageRecord::new(id.clone(), Arc::clone(account), sub);
         self.metrics.accepted(account);
         self.world
             .events
@@ -101,9 +104,23 @@ impl Carrier {
             origin: origin.cloned(),
             ..self.receipt_for(&record, ReceiptState::Enroute, 0, true)
         });
+        let promised = receipts_owed(
+            record.registered_delivery,
+            decision.outcome,
+            decision.receipt_duplicated,
+        );
+        if let Some(d) = &self.durable {
+            record.key = d.next_key();
+            d.push(Op::Message(Box::new(message_row(
+                &record, &decision, promised,
+            ))));
+        }
         let slot = self.store.insert(record);
+        // Owed from now on, so the account shows it even before the response is written.
+        self.receipts.schedule(u64::from(promised));
         let after = AfterResponse {
             id: id.clone(),
+            promised,
             slot,
             intermediate,
             decision,
@@ -141,6 +158,7 @@ impl Carrier {
             lost: d.receipt_lost,
             duplicated: d.receipt_duplicated,
             reorder: d.receipt_reorder,
+            promised: after.promised,
         };
         self.at(
             d.receipt_after,
@@ -172,6 +190,11 @@ impl Carrier {
         }
     }
 
+    /// Schedules restored work (see [`Carrier::restore`]), like [`Carrier::at`].
+    pub(super) fn restore_at(self: &Arc<Self>, delay: Duration, job: Job) {
+        self.at(delay, job);
+    }
+
     /// Runs one timer's work.
     pub(crate) fn run(self: &Arc<Self>, job: Job) {
         match job {
@@ -185,7 +208,8 @@ impl Carrier {
             Job::Publish {
                 receipt,
                 duplicated,
-            } => self.publish_receipt(receipt, duplicated),
+                dup_rid,
+            } => self.publish_receipt(receipt, duplicated, dup_rid),
             Job::Mo {
                 account,
                 from,
@@ -273,6 +297,7 @@ impl Carrier {
             attempts: 0,
             created: tokio::time::Instant::now(),
             origin: None,
+            rid: 0,
         });
         self.world
             .events
@@ -298,11 +323,16 @@ impl Carrier {
         let mut receipt = None;
         let now = Utc::now();
         let mut lost_to = None;
+        // Receipts made now; the account's scheduled ones are settled against it below.
+        let mut made = 0u8;
+        // The record's durable key, when it reaches its final state here.
+        let mut finished = None;
         let found = self.store.update_slot(slot, |r| {
             if r.state.is_final() {
                 // Cancelled (DELETED) or already final: nothing to deliver.
                 return;
             }
+            finished = Some(r.key);
             r.state = outcome;
             r.error_code = fate.error_code;
             r.done_at = Some(now);
@@ -311,6 +341,7 @@ impl Carrier {
                 if fate.lost {
                     lost_to = Some(r.destination.clone());
                 } else {
+                    made = 1 + u8::from(fate.duplicated);
                     receipt = Some(PendingReceipt {
                         origin,
                         ..self.receipt_for(r, outcome, fate.error_code, false)
@@ -318,6 +349,12 @@ impl Carrier {
                 }
             }
         });
+        // replace_sm may have changed registered_delivery since the receipts were scheduled.
+        match made.cmp(&fate.promised) {
+            std::cmp::Ordering::Less => self.receipts.withdraw(u64::from(fate.promised - made)),
+            std::cmp::Ordering::Greater => self.receipts.schedule(u64::from(made - fate.promised)),
+            std::cmp::Ordering::Equal => {}
+        }
         if !found {
             // The store evicted the record while it was pending (more messages accepted within
             // its latency than the store holds): its final state and receipt are gone. Counted
@@ -327,6 +364,29 @@ impl Carrier {
                 tracing::warn!(carrier = %self.name(), count, capacity = self.cfg.store.capacity, "pending messages evicted from the store before their final state; their receipts are not sent");
             });
             return;
+        }
+        // The final state and the receipts it made are written together (see
+        // [`super::durable::Op::Final`]).
+        let mut dup_rid = 0;
+        if let (Some(d), Some(key)) = (&self.durable, finished) {
+            let mut rows = Vec::new();
+            if let Some(r) = &mut receipt {
+                self.receipts.assign_rid(r);
+                rows.push(r.row());
+                if fate.duplicated {
+                    dup_rid = d.next_rid();
+                    let mut dup = r.row();
+                    dup.rid = dup_rid;
+                    rows.push(dup);
+                }
+            }
+            d.push(Op::Final {
+                key,
+                state: outcome,
+                error_code: fate.error_code,
+                done_ms: super::durable::ms(now),
+                receipts: rows,
+            });
         }
         if let Some(to) = lost_to {
             self.metrics.receipts_lost.fetch_add(1, Ordering::Relaxed);
@@ -346,21 +406,26 @@ impl Carrier {
                 Job::Publish {
                     receipt,
                     duplicated: fate.duplicated,
+                    dup_rid,
                 },
             ),
-            None => self.publish_receipt(receipt, fate.duplicated),
+            None => self.publish_receipt(receipt, fate.duplicated, dup_rid),
         }
     }
 
-    /// Hands a final receipt to the router (twice when `duplicated`).
-    fn publish_receipt(&self, receipt: PendingReceipt, duplicated: bool) {
+    /// Hands a final receipt, scheduled when its message was accepted, to the router (twice
+    /// when `duplicated`; the copy's durable row is `dup_rid`).
+    fn publish_receipt(&self, receipt: PendingReceipt, duplicated: bool, dup_rid: u64) {
         if duplicated {
             self.metrics
                 .receipts_duplicated
                 .fetch_add(1, Ordering::Relaxed);
-            self.receipts.publish(receipt.clone());
+            self.receipts.publish_scheduled(PendingReceipt {
+                rid: dup_rid,
+                ..receipt.clone()
+            });
         }
-        self.receipts.publish(receipt);
+        self.receipts.publish_scheduled(receipt);
     }
 
     fn receipt_for(
@@ -394,7 +459,55 @@ impl Carrier {
             attempts: 0,
             created: tokio::time::Instant::now(),
             origin: None,
+            rid: 0,
         }
+    }
+}
+
+/// The durable row of a message just accepted, with the fate decided for it.
+fn message_row(r: &MessageRecord, d: &Decision, promised: u8) -> super::durable::MessageRow {
+    use super::durable::{FLAG_DUPLICATED, FLAG_LOST, MessageRow, ms};
+    let now = ms(r.submitted_at);
+    let after =
+        |delay: Duration| now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+    MessageRow {
+        key: r.key,
+        message_id: r.message_id.clone(),
+        account: r.account.to_string(),
+        source: r.source.clone(),
+        destination: r.destination.clone(),
+        data_coding: r.data_coding,
+        registered_delivery: r.registered_delivery,
+        payload: r.payload.clone(),
+        concat: r.concat,
+        state: r.state,
+        error_code: r.error_code,
+        submitted_ms: now,
+        done_ms: None,
+        due_ms: after(d.receipt_after),
+        handset_ms: d.handset_after.map(after),
+        outcome: d.outcome,
+        fate_error: d.error_code,
+        flags: if d.receipt_lost { FLAG_LOST } else { 0 }
+            | if d.receipt_duplicated {
+                FLAG_DUPLICATED
+            } else {
+                0
+            },
+        reorder_ms: d
+            .receipt_reorder
+            .map(|h| u64::try_from(h.as_millis()).unwrap_or(u64::MAX)),
+        promised,
+    }
+}
+
+/// Receipts owed for a message with this registered_delivery and fate: one when it asks for a
+/// receipt of this outcome, two when that receipt is to be duplicated (see [`Fate::promised`]).
+fn receipts_owed(registered_delivery: u8, outcome: ReceiptState, duplicated: bool) -> u8 {
+    if wants_final_receipt(registered_delivery, outcome) {
+        1 + u8::from(duplicated)
+    } else {
+        0
     }
 }
 

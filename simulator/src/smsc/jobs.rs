@@ -30,6 +30,8 @@ pub(crate) enum Job {
     Publish {
         receipt: PendingReceipt,
         duplicated: bool,
+        /// The duplicate's durable row (0 without `--state-dir`).
+        dup_rid: u64,
     },
     /// A handset's MO reply.
     Mo {
@@ -48,4 +50,8 @@ pub(crate) struct Fate {
     pub(crate) lost: bool,
     pub(crate) duplicated: bool,
     pub(crate) reorder: Option<Duration>,
+    /// Receipts scheduled for it at acceptance (see [`super::receipts::ReceiptRouter::schedule`]):
+    /// one when its registered_delivery asks for a receipt of this outcome, two when that
+    /// receipt is to be duplicated.
+    pub(crate) promised: u8,
 }

@@ -141,6 +141,10 @@ pub struct Metrics {
     pub messages_accepted: AtomicU64,
     /// Messages delivered to the handset.
     pub messages_delivered: AtomicU64,
+    /// Receipts owed for accepted messages (see [`super::receipts::ReceiptAccount::asked`]).
+    pub receipts_asked: AtomicU64,
+    /// Scheduled receipts never made (simulated loss, cancelled or evicted messages).
+    pub receipts_withdrawn: AtomicU64,
     /// Receipts generated.
     pub receipts_generated: AtomicU64,
     /// Receipts acknowledged by an ESME.

@@ -6,6 +6,7 @@
 //! - [`carrier`]: one carrier's shared state and the operations sessions perform on it;
 //!   [`decide`]: what it decides for a new message; [`delivery`]: what then happens to it;
 //! - [`receipts`]: store-and-forward of receipts per account; [`store`]: accepted messages;
+//!   [`durable`]: both kept across restarts (`--state-dir`);
 //!   [`timers`]: what happens after a delay ([`jobs`]), on one bounded timing wheel per carrier;
 //! - [`metrics`]: the counters a carrier keeps; [`stats`]: the figures it reports;
 //! - [`network`]: the carriers of one run over their shared world.
@@ -16,6 +17,7 @@
 pub(crate) mod carrier;
 pub(crate) mod decide;
 pub(crate) mod delivery;
+pub(crate) mod durable;
 pub(crate) mod jobs;
 pub(crate) mod lockout;
 pub(crate) mod metrics;

@@ -17,6 +17,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::carrier::Carrier;
+use super::durable::StateError;
 use super::stats::{CarrierStats, HttpCounters, Stats};
 use crate::config::{SimConfig, TimelineEntry};
 use crate::handsets::{HandsetLimits, Handsets};
@@ -104,6 +105,17 @@ pub(crate) enum MoError {
     AmbiguousAccount,
 }
 
+/// Why a network could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The number plan is invalid.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// A carrier's durable state cannot be used.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
 /// The carriers of one run and the world they share.
 #[derive(Debug)]
 pub(crate) struct Network {
@@ -116,11 +128,13 @@ pub(crate) struct Network {
     pub http: Arc<HttpCounters>,
     /// The control plane's connection limits.
     pub http_limits: crate::config::HttpConfig,
+    /// Where the carriers keep their durable state, if they do.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Network {
     /// Builds the world and its carriers from a loaded config (paths in it already resolved).
-    pub fn build(cfg: &SimConfig) -> Result<Arc<Network>, PlanError> {
+    pub fn build(cfg: &SimConfig) -> Result<Arc<Network>, BuildError> {
         let started_at = Utc::now();
         let carrier_cfgs = cfg.carriers();
         let plan = if cfg.ranges.is_empty() {
@@ -161,12 +175,14 @@ impl Network {
             calls: crate::world::calls::Calls::default(),
             shutdown,
         });
-        let carriers = carrier_cfgs
-            .into_iter()
-            .map(|c| (c.name.clone(), Carrier::new(c, Arc::clone(&world))))
-            .collect();
+        let state = cfg.state.dir.as_deref().map(|dir| (&cfg.state, dir));
+        let mut carriers = BTreeMap::new();
+        for c in carrier_cfgs {
+            carriers.insert(c.name.clone(), Carrier::open(c, Arc::clone(&world), state)?);
+        }
         Ok(Arc::new(Network {
             world,
+            state_dir: cfg.state.dir.clone(),
             carriers,
             timeline: cfg.timeline.clone(),
             http: Arc::default(),

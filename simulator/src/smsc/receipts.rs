@@ -29,6 +29,7 @@ use tokio::time::Instant;
 
 use crate::config::ReceiptConfig;
 use crate::ratelog::Repeated;
+use crate::smsc::durable::{self, Durable, Op, ReceiptRow};
 use crate::smsc::metrics::{Metrics, ReceiptFate};
 
 /// A receipt waiting to be sent, with everything needed to build its deliver_sm.
@@ -65,6 +66,49 @@ pub struct PendingReceipt {
     /// The receiving session that submitted the message, when receipts go back to it first
     /// (`receipts.routing = "origin_first"`).
     pub origin: Option<Arc<SessionInbox>>,
+    /// Its row in the durable state until an ESME acknowledges it (0 without `--state-dir`).
+    pub rid: u64,
+}
+
+impl PendingReceipt {
+    /// The row the durable state keeps for it.
+    pub(crate) fn row(&self) -> ReceiptRow {
+        ReceiptRow {
+            rid: self.rid,
+            message_id: self.message_id.clone(),
+            account: self.account.to_string(),
+            original_source: self.original_source.clone(),
+            original_destination: self.original_destination.clone(),
+            state: self.state,
+            error_code: self.error_code,
+            intermediate: self.intermediate,
+            submitted_ms: durable::ms(self.submitted_at),
+            done_ms: durable::ms(self.done_at),
+            text: self.text.clone(),
+            mo_text: self.mo_text.clone(),
+        }
+    }
+
+    /// A receipt restored from the durable state (its time to live starts again now).
+    pub(crate) fn from_row(r: ReceiptRow) -> Self {
+        PendingReceipt {
+            message_id: r.message_id,
+            account: r.account.into(),
+            original_source: r.original_source,
+            original_destination: r.original_destination,
+            state: r.state,
+            error_code: r.error_code,
+            intermediate: r.intermediate,
+            submitted_at: durable::time(r.submitted_ms),
+            done_at: durable::time(r.done_ms),
+            text: r.text,
+            mo_text: r.mo_text,
+            attempts: 0,
+            created: Instant::now(),
+            origin: None,
+            rid: r.rid,
+        }
+    }
 }
 
 /// One receipt queue: an account's shared queue, or one session's own.
@@ -105,9 +149,23 @@ struct AccountQueue {
     inboxes: Mutex<Vec<Weak<SessionInbox>>>,
 }
 
-/// Receipt counts that must add up.
+/// Receipt counts that must add up, twice: what was asked for is generated, still scheduled or
+/// withdrawn; what was generated is delivered, expired, overflowed or still held.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiptAccount {
+    /// Receipts owed: one per accepted message whose registered_delivery asks for a receipt
+    /// of the outcome decided for it (two when the receipt is to be duplicated), plus
+    /// intermediate notifications, MO messages and receipts restored from `--state-dir`.
+    #[serde(default)]
+    pub asked: u64,
+    /// Of those, receipts not yet made: their message is accepted and its final state (or a
+    /// receipt held back to arrive out of order) is not yet due.
+    #[serde(default)]
+    pub scheduled: u64,
+    /// Of those, receipts never made on purpose: withheld by simulated loss, or their message
+    /// was cancelled, or evicted from the store before its final state.
+    #[serde(default)]
+    pub withdrawn: u64,
     /// Receipts created.
     pub generated: u64,
     /// Acknowledged by an ESME.
@@ -130,8 +188,17 @@ impl ReceiptAccount {
         self.queued + self.retrying + self.in_flight
     }
 
+    /// Receipts the carrier still owes: scheduled or stored. What a restart without
+    /// `--state-dir` loses.
+    pub fn owed(&self) -> u64 {
+        self.scheduled + self.stored()
+    }
+
     /// Adds another account's counts (totals over carriers).
     pub fn add(&mut self, o: &ReceiptAccount) {
+        self.asked += o.asked;
+        self.scheduled += o.scheduled;
+        self.withdrawn += o.withdrawn;
         self.generated += o.generated;
         self.delivered += o.delivered;
         self.expired += o.expired;
@@ -141,9 +208,12 @@ impl ReceiptAccount {
         self.in_flight += o.in_flight;
     }
 
-    /// True when every generated receipt is accounted for.
+    /// True when every receipt asked for is accounted for (asked = generated + scheduled +
+    /// withdrawn) and so is every generated one (generated = delivered + expired + overflow +
+    /// stored).
     pub fn balances(&self) -> bool {
-        self.generated == self.delivered + self.expired + self.overflow + self.stored()
+        self.asked == self.generated + self.scheduled + self.withdrawn
+            && self.generated == self.delivered + self.expired + self.overflow + self.stored()
     }
 }
 
@@ -158,6 +228,7 @@ pub struct ReceiptRouter {
     others: Mutex<HashMap<String, Arc<AccountQueue>>>,
     cfg: ReceiptConfig,
     metrics: Arc<Metrics>,
+    scheduled: AtomicU64,
     queued: AtomicU64,
     retrying: AtomicU64,
     in_flight: AtomicU64,
@@ -165,6 +236,8 @@ pub struct ReceiptRouter {
     expiry_warning: Repeated,
     /// Receipts an ESME refused or left unanswered (each retried): one line a second.
     pub(crate) retry_notice: Repeated,
+    /// The carrier's durable state, which keeps every receipt until it is owed no more.
+    durable: Option<Arc<Durable>>,
 }
 
 impl ReceiptRouter {
@@ -173,6 +246,7 @@ impl ReceiptRouter {
         cfg: ReceiptConfig,
         metrics: Arc<Metrics>,
         accounts: impl IntoIterator<Item = &'a str>,
+        durable: Option<Arc<Durable>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             accounts: accounts
@@ -182,13 +256,34 @@ impl ReceiptRouter {
             others: Mutex::new(HashMap::new()),
             cfg,
             metrics,
+            scheduled: AtomicU64::new(0),
             queued: AtomicU64::new(0),
             retrying: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             overflow_warning: Repeated::default(),
             expiry_warning: Repeated::default(),
             retry_notice: Repeated::default(),
+            durable,
         })
+    }
+
+    /// Gives `receipt` its durable row id (when the state is kept and it has none yet); the
+    /// caller writes the row.
+    pub(crate) fn assign_rid(&self, receipt: &mut PendingReceipt) {
+        if let Some(d) = &self.durable
+            && receipt.rid == 0
+        {
+            receipt.rid = d.next_rid();
+        }
+    }
+
+    /// The receipt `rid` is owed no more (acknowledged, expired, overflowed): its row goes.
+    fn settled(&self, rid: u64) {
+        if rid != 0
+            && let Some(d) = &self.durable
+        {
+            d.push(Op::ReceiptDone(rid));
+        }
     }
 
     fn queue(&self, account: &str) -> Arc<AccountQueue> {
@@ -267,8 +362,46 @@ impl ReceiptRouter {
         now.then(|| self.cfg.full_response.command_status())
     }
 
-    /// Takes a new receipt for its account's receivers.
-    pub fn publish(&self, receipt: PendingReceipt) {
+    /// `n` receipts are owed for a message just accepted, to be made when it reaches its final
+    /// state ([`ReceiptRouter::publish_scheduled`] or [`ReceiptRouter::withdraw`]).
+    pub fn schedule(&self, n: u64) {
+        if n > 0 {
+            self.metrics.receipts_asked.fetch_add(n, Ordering::Relaxed);
+            self.scheduled.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// `n` scheduled receipts will never be made (simulated loss, a cancelled or evicted
+    /// message).
+    pub fn withdraw(&self, n: u64) {
+        if n > 0 {
+            self.scheduled.fetch_sub(n, Ordering::Relaxed);
+            self.metrics
+                .receipts_withdrawn
+                .fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes a new receipt that was not scheduled (an intermediate notification, an MO
+    /// message, a receipt restored from `--state-dir`) for its account's receivers.
+    pub fn publish(&self, mut receipt: PendingReceipt) {
+        if let Some(d) = &self.durable
+            && receipt.rid == 0
+        {
+            receipt.rid = d.next_rid();
+            d.push(Op::Receipt(Box::new(receipt.row())));
+        }
+        self.metrics.receipts_asked.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .receipts_generated
+            .fetch_add(1, Ordering::Relaxed);
+        self.enqueue(receipt, false);
+    }
+
+    /// Takes a receipt that was scheduled ([`ReceiptRouter::schedule`]) for its account's
+    /// receivers.
+    pub fn publish_scheduled(&self, receipt: PendingReceipt) {
+        self.scheduled.fetch_sub(1, Ordering::Relaxed);
         self.metrics
             .receipts_generated
             .fetch_add(1, Ordering::Relaxed);
@@ -281,6 +414,7 @@ impl ReceiptRouter {
             None => self.queue(&receipt.account),
         };
         if account.backlog.load(Ordering::Relaxed) >= self.cfg.store_capacity {
+            self.settled(receipt.rid);
             self.metrics.receipt_fate(ReceiptFate::Overflow);
             self.overflow_warning.hit(|count| {
                 tracing::warn!(account = %receipt.account, count, capacity = self.cfg.store_capacity, "receipt store full; receipts counted as overflow");
@@ -381,8 +515,9 @@ impl ReceiptRouter {
         }
     }
 
-    /// An in-flight receipt was acknowledged with ESME_ROK.
-    pub fn delivered(&self) {
+    /// An in-flight receipt (durable row `rid`) was acknowledged with ESME_ROK.
+    pub fn delivered(&self, rid: u64) {
+        self.settled(rid);
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.metrics.receipt_fate(ReceiptFate::Delivered);
     }
@@ -397,6 +532,7 @@ impl ReceiptRouter {
             self.expiry_warning.hit(|count| {
                 tracing::warn!(message_id = %receipt.message_id, attempts = receipt.attempts, count, "receipts expired after their last attempt");
             });
+            self.settled(receipt.rid);
             self.metrics.receipt_fate(ReceiptFate::Expired);
             return;
         }
@@ -449,7 +585,13 @@ impl ReceiptRouter {
             for q in queues {
                 let mut items = q.lock();
                 let before = items.len();
-                items.retain(|r| now.saturating_duration_since(r.created) < self.cfg.ttl);
+                items.retain(|r| {
+                    let keep = now.saturating_duration_since(r.created) < self.cfg.ttl;
+                    if !keep {
+                        self.settled(r.rid);
+                    }
+                    keep
+                });
                 let gone = before - items.len();
                 account.backlog.fetch_sub(gone, Ordering::Relaxed);
                 expired += gone as u64;
@@ -462,10 +604,14 @@ impl ReceiptRouter {
         expired
     }
 
-    /// The receipt account: generated = delivered + expired + overflow + stored.
+    /// The receipt account: asked = generated + scheduled + withdrawn, and generated =
+    /// delivered + expired + overflow + stored.
     pub fn account(&self) -> ReceiptAccount {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ReceiptAccount {
+            asked: load(&self.metrics.receipts_asked),
+            scheduled: load(&self.scheduled),
+            withdrawn: load(&self.metrics.receipts_withdrawn),
             generated: load(&self.metrics.receipts_generated),
             delivered: load(&self.metrics.receipts_delivered),
             expired: load(&self.metrics.receipts_expired),
@@ -505,11 +651,12 @@ mod tests {
             attempts: 0,
             created: Instant::now(),
             origin: None,
+            rid: 0,
         }
     }
 
     fn router(cfg: ReceiptConfig) -> Arc<ReceiptRouter> {
-        ReceiptRouter::new(cfg, Arc::new(Metrics::default()), ["a"])
+        ReceiptRouter::new(cfg, Arc::new(Metrics::default()), ["a"], None)
     }
 
     #[tokio::test]
@@ -526,7 +673,7 @@ mod tests {
         assert!(a.balances());
         let taken = r.take("a", None, 10);
         assert_eq!(taken.len(), 2);
-        r.delivered();
+        r.delivered(0);
         r.failed(taken[1].clone());
         let a = r.account();
         assert_eq!((a.delivered, a.retrying, a.in_flight), (1, 1, 0));

@@ -198,6 +198,12 @@ impl Serving {
         for s in self.sweepers {
             s.abort();
         }
+        // Nothing writes any more: commit what is queued and stop the writers.
+        for carrier in &carriers {
+            if let Some(d) = carrier.durable.clone() {
+                let _ = tokio::task::spawn_blocking(move || d.close()).await;
+            }
+        }
         let mut reports = BTreeMap::new();
         for carrier in carriers {
             let sessions_cut = cut.get(carrier.name()).copied().unwrap_or(0);

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use super::durable::StateStats;
 use super::receipts::ReceiptAccount;
 use super::store::StoreStats;
 use crate::handsets::HandsetStats;
@@ -57,6 +58,9 @@ pub struct CarrierStats {
     pub mo: u64,
     /// Failed binds and the lockouts they caused.
     pub bind_lockout: BindLockoutStats,
+    /// The durable state (`--state-dir`); absent when the carrier keeps everything in memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateStats>,
 }
 
 /// One carrier's failed binds and lockouts (see `bind_lockout` in the config).

@@ -98,6 +98,8 @@ pub struct MessageRecord {
     pub submitted_at: DateTime<Utc>,
     /// When it reached a final state.
     pub done_at: Option<DateTime<Utc>>,
+    /// Its row in the durable state (0 without `--state-dir`).
+    pub(crate) key: u64,
     /// [`FastHasher`] hash of `message_id`: the key of the store's id index.
     id_hash: u64,
     /// Position of the next older record whose id has the same hash (see [`Inner::by_id`]).
@@ -653,6 +655,7 @@ impl MessageRecord {
             error_code: 0,
             submitted_at: Utc::now(),
             done_at: None,
+            key: 0,
             id_hash: 0,
             prev_same: NONE,
             logical: NONE,
@@ -664,7 +667,8 @@ impl MessageRecord {
 #[derive(Debug)]
 pub struct IdGenerator {
     format: MessageIdFormat,
-    next: AtomicU64,
+    /// Shared with the durable state's writer, which saves it with every commit.
+    next: Arc<AtomicU64>,
 }
 
 impl IdGenerator {
@@ -674,8 +678,20 @@ impl IdGenerator {
         let start = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(1) << 8;
         Self {
             format,
-            next: AtomicU64::new(start),
+            next: Arc::new(AtomicU64::new(start)),
         }
+    }
+
+    /// Goes on from `floor` if that is past where the clock would start it: with durable
+    /// state, ids never repeat even when more than 256 were given out per millisecond, or the
+    /// clock went back.
+    pub(crate) fn resume(&self, floor: u64) {
+        self.next.fetch_max(floor, Ordering::Relaxed);
+    }
+
+    /// The counter (the next id's number).
+    pub(crate) fn counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.next)
     }
 
     /// The next id.

@@ -16,7 +16,7 @@
 pub(crate) mod outgoing;
 pub(crate) mod state;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -68,6 +68,9 @@ pub(crate) async fn run<S>(
     let mut timers = futures::stream::FuturesUnordered::new();
     let mut next_hold = 0u64;
     let mut ready: Vec<AfterResponse> = Vec::new();
+    // Responses waiting for the commit of their messages (durable state), oldest first, with
+    // the ticket they wait for and the work that follows them.
+    let mut uncommitted: VecDeque<(u64, Vec<Command>, Vec<AfterResponse>)> = VecDeque::new();
     // A connection made during an outage stays up to hear its bind refused (ESME_RBINDFAIL,
     // from `Carrier::authenticate`); only sessions alive when the outage starts are dropped.
     outage.borrow_and_update();
@@ -91,6 +94,8 @@ pub(crate) async fn run<S>(
         out.clear();
         let mut close = false;
         let mut took_receipts = false;
+        // Held-back responses (submit latency) of accepted messages were released this turn.
+        let mut delayed_accepts = false;
         tokio::select! {
             biased;
             _ = stop.cancelled(), if !unbinding => {
@@ -153,9 +158,13 @@ pub(crate) async fn run<S>(
                     }
                 }
             }
+            // The oldest responses waiting for their messages' commit (durable state) may go:
+            // they are released below, with any others already committed.
+            () = committed(&carrier, uncommitted.front().map_or(0, |u| u.0)), if !uncommitted.is_empty() => {}
             Some(key) = timers.next(), if !timers.is_empty() => {
                 if let Some(d) = held.remove(&key) {
                     out.extend(d.send);
+                    delayed_accepts |= !d.then.is_empty();
                     ready.extend(d.then);
                 }
                 state.held = held.len();
@@ -187,6 +196,39 @@ pub(crate) async fn run<S>(
                     let seq = state.seq();
                     state.outstanding.insert(seq, (Outstanding::EnquireLink, now));
                     out.push(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink));
+                }
+            }
+        }
+        // With durable state, no submit_sm_resp leaves before the message it announces is
+        // committed (see `crate::smsc::durable`): what this turn would send is held, with the
+        // work that follows it, until the writer has committed every write queued so far. The
+        // session meanwhile goes on reading, acknowledging receipts and sending them; waiting
+        // in the loop instead held every receipt back for a commit each turn.
+        if let Some(d) = &carrier.durable
+            && (state.accepted || delayed_accepts)
+        {
+            state.accepted = false;
+            let ticket = d.pushed();
+            if close {
+                d.committed(ticket).await;
+            } else if !d.is_committed(ticket) || !uncommitted.is_empty() {
+                let afters: Vec<AfterResponse> = state
+                    .after_response
+                    .drain(..)
+                    .chain(ready.drain(..))
+                    .collect();
+                uncommitted.push_back((ticket, std::mem::take(&mut out), afters));
+            }
+        }
+        // Responses whose messages are committed leave now, oldest first, whichever branch ran:
+        // a client that keeps the socket busy would otherwise keep the release branch waiting.
+        if let Some(d) = &carrier.durable {
+            while let Some((ticket, _, _)) = uncommitted.front()
+                && d.is_committed(*ticket)
+            {
+                if let Some((_, cmds, afters)) = uncommitted.pop_front() {
+                    out.extend(cmds);
+                    ready.extend(afters);
                 }
             }
         }
@@ -222,11 +264,13 @@ pub(crate) async fn run<S>(
     // Messages accepted in the last batch, or whose responses were still held, are delivered
     // even though their responses were never written: the carrier accepted them.
     let held_afters = held.into_values().flat_map(|d| d.then);
+    let uncommitted_afters = uncommitted.into_iter().flat_map(|u| u.2);
     for after in state
         .after_response
         .drain(..)
         .chain(ready)
         .chain(held_afters)
+        .chain(uncommitted_afters)
     {
         carrier.after_response(after);
     }
@@ -234,4 +278,12 @@ pub(crate) async fn run<S>(
     state.release();
     let _ = SinkExt::<&Command>::close(&mut framed).await;
     tracing::debug!(%peer, "session ended");
+}
+
+/// Completes once the carrier's durable state has committed every write up to `ticket` (at
+/// once without durable state).
+async fn committed(carrier: &Carrier, ticket: u64) {
+    if let Some(d) = &carrier.durable {
+        d.committed(ticket).await;
+    }
 }

@@ -134,6 +134,9 @@ pub(crate) struct SessionState {
     pub(super) held: usize,
     /// Binds refused on this connection (see `bind_lockout.failures_per_connection`).
     failed_binds: u32,
+    /// A message was accepted since the I/O loop last wrote: with durable state its response
+    /// waits for the commit that keeps it (see [`crate::smsc::durable`]).
+    pub(super) accepted: bool,
 }
 
 impl SessionState {
@@ -160,6 +163,7 @@ impl SessionState {
             received: 0,
             faults_rng,
             inbox: None,
+            accepted: false,
             held: 0,
             failed_binds: 0,
         }
@@ -543,6 +547,7 @@ impl SessionState {
         self.latency = self.latency.max(submitted.latency);
         let (id, after) = submitted.result?;
         self.after_response.push(after);
+        self.accepted = true;
         Ok(id)
     }
 
@@ -701,7 +706,7 @@ impl SessionState {
         match what {
             Outstanding::Receipt(r) => {
                 if status == CommandStatus::EsmeRok {
-                    self.carrier.receipts.delivered();
+                    self.carrier.receipts.delivered(r.rid);
                 } else {
                     let peer = self.peer;
                     self.carrier.receipts.retry_notice.hit(|count| {
