@@ -331,13 +331,14 @@ async fn the_twilio_preset_and_the_generic_adapter_drive_a_service_over_http() {
         format!("{}{}", &base[..start], &base[end..])
     };
     let twilio = format!(
-        "{without_verifier}\n[target]\nnetwork = \"{control}\"\n[target.service]\nkind = \"twilio\"\nurl = \"{api}\"\nservice_sid = \"VA{}\"\n",
+        "{without_verifier}\n[target]\nnetwork = \"{control}\"\nnetwork_token = \"{TOKEN}\"\n[target.service]\nkind = \"twilio\"\nurl = \"{api}\"\nservice_sid = \"VA{}\"\n",
         "0".repeat(32)
     );
     let generic = format!(
         r#"{without_verifier}
 [target]
 network = "{control}"
+network_token = "{TOKEN}"
 [target.service]
 kind = "http"
 url = "{api}"
