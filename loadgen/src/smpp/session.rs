@@ -157,13 +157,20 @@ impl<R: AsyncRead + Unpin> Source<'_, R> {
     /// them to its in-flight messages. Called after each read, before the responses in it are
     /// matched: a write's notification is queued before its segment reaches the server, so
     /// every response read has its request's stamp in hand (see [`super::txtime`]).
-    fn collect_tx(&mut self, conn: &Conn, found: &mut Vec<(u32, Duration)>, now_ns: u64) {
+    fn collect_tx(&mut self, conn: &Conn, found: &mut Vec<(u32, Duration)>, shared: &Shared) {
         let (Source::Tcp(_, _, Some(reader)), Some(sock)) = (self, conn.direct.as_ref()) else {
             return;
         };
         found.clear();
         reader.read(sock, found);
-        conn.apply_tx_stamps(found, now_ns, real_now());
+        if found.is_empty() {
+            return;
+        }
+        // One moment on both clocks, taken together after the reads: a system call (and a
+        // preemption in it) between the two would shift every stamp by its length.
+        let now = shared.now_ns();
+        let real = real_now();
+        conn.apply_tx_stamps(found, now, real);
     }
 }
 
@@ -499,7 +506,7 @@ impl Task {
                 Ev::Read(Ok((_, received))) => {
                     let now = self.shared.now_ns();
                     let at = arrival_ns(now, received);
-                    src.collect_tx(conn, &mut tx_found, now);
+                    src.collect_tx(conn, &mut tx_found, &self.shared);
                     let ended =
                         self.on_frames(conn, &mut codec, &mut rbuf, &mut wbuf, unbind_deadline, at);
                     match ended {
@@ -536,7 +543,7 @@ impl Task {
                 Ev::Tick => {
                     // Notifications for writes not yet answered, so the queue (bounded by the
                     // socket's receive buffer) does not fill while responses are slow.
-                    src.collect_tx(conn, &mut tx_found, self.shared.now_ns());
+                    src.collect_tx(conn, &mut tx_found, &self.shared);
                     self.expire(conn);
                     if self.last_publish.elapsed() >= PUBLISH_EVERY {
                         self.publish();

@@ -477,7 +477,7 @@ mod tests {
     use crate::smpp::rxtime::{StampedTcp, real_now};
     use crate::smpp::schedule::RateProfile;
     use crate::smpp::txtime::TxReader;
-    use std::io::{Read as _, Write as _};
+    use std::io::Read as _;
 
     fn shared() -> Shared {
         let schedule = Schedule::new(RateProfile::Constant(1000.0), Duration::from_secs(1));
@@ -507,8 +507,8 @@ mod tests {
     #[tokio::test]
     async fn a_writes_transmit_time_is_read_back_and_precedes_the_responses_arrival() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let client = std::net::TcpStream::connect(listener.local_addr().expect("addr"))
-            .expect("connect");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (mut server, _) = listener.accept().expect("accept");
         client.set_nonblocking(true).expect("non-blocking");
         client.set_nodelay(true).expect("nodelay");
@@ -541,12 +541,19 @@ mod tests {
         reader.read(conn.direct.as_ref().expect("direct"), &mut found);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, 9);
-        assert!(found[0].1 <= rx, "sent {:?} after the answer {rx:?}", found[0].1);
+        assert!(
+            found[0].1 <= rx,
+            "sent {:?} after the answer {rx:?}",
+            found[0].1
+        );
         let now = shared.now_ns();
         conn.apply_tx_stamps(&found, now, real_now());
         let st = conn.lock();
         let e = st.in_flight[&seq];
-        assert!(e.wire != UNWRITTEN && e.wire >= e.written && e.wire <= now, "{e:?}");
+        assert!(
+            e.wire != UNWRITTEN && e.wire >= e.written && e.wire <= now,
+            "{e:?}"
+        );
         assert_eq!(e.service_start(), (e.wire, true));
         assert!(st.tx.is_empty(), "no mark outlives its notification");
     }
@@ -569,8 +576,8 @@ mod tests {
         // A direct connection whose first write's notification was lost, and whose second's
         // is too old to place: both keep the write time, and no mark is left behind.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let client = std::net::TcpStream::connect(listener.local_addr().expect("addr"))
-            .expect("connect");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         client.set_nonblocking(true).expect("non-blocking");
         let conn = Conn::new(Some(client), 10, 0, true);
         let first = send_one(&conn, 10, &shared, &mut rec);
