@@ -6,6 +6,7 @@
 //! [`super::sender`], and neither of those needs the other.
 
 use std::collections::{HashMap, VecDeque};
+use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use super::receipts::{KeyHash, ReceiptBook};
 use super::rxtime::on_run_clock;
 use super::schedule::Schedule;
 use super::stats::{Recorder, Seconds};
-use super::txtime::{TxMarks, write_stamped};
+use super::txtime::TxMarks;
 
 /// Destination numbers.
 #[derive(Debug, Clone)]
@@ -334,7 +335,7 @@ impl Conn {
         let Some(sock) = &self.direct else { return };
         while !st.pending.is_empty() && st.write_error.is_none() {
             let t = shared.now_ns();
-            match write_stamped(sock, &st.pending, st.tx.enabled()) {
+            match (&*sock).write(&st.pending) {
                 Ok(0) => st.fail("write: the connection is closed".into()),
                 Ok(n) => st.wrote(n, t, shared, rec),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -476,7 +477,7 @@ mod tests {
     use crate::smpp::rxtime::{StampedTcp, real_now};
     use crate::smpp::schedule::RateProfile;
     use crate::smpp::txtime::TxReader;
-    use std::io::{Read as _, Write as _};
+    use std::io::Read as _;
 
     fn shared() -> Shared {
         let schedule = Schedule::new(RateProfile::Constant(1000.0), Duration::from_secs(1));
@@ -555,52 +556,6 @@ mod tests {
         );
         assert_eq!(e.service_start(), (e.wire, true));
         assert!(st.tx.is_empty(), "no mark outlives its notification");
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn writes_that_wait_in_the_send_queue_keep_their_own_stamps() {
-        use nix::sys::socket::{setsockopt, sockopt};
-        // Small buffers on both sides: the server stops reading, its window closes, and
-        // writes wait in the client's send queue, where TCP would merge them into one segment
-        // (and one notification) unless each write is a record of its own.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        setsockopt(&listener, sockopt::RcvBuf, &4096).expect("rcvbuf");
-        let client =
-            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
-        let (mut server, _) = listener.accept().expect("accept");
-        setsockopt(&client, sockopt::SndBuf, &65536).expect("sndbuf");
-        client.set_nonblocking(true).expect("non-blocking");
-        client.set_nodelay(true).expect("nodelay");
-        let mut reader = TxReader::enable(&client).expect("Linux gives TCP transmit timestamps");
-        let shared = shared();
-        let mut rec = Recorder::default();
-        let conn = Conn::new(Some(client), 100_000, 0, true);
-        let mut seqs = Vec::new();
-        while !conn.leftover.load(Ordering::Relaxed) && seqs.len() < 5_000 {
-            seqs.push(send_one(&conn, 100, &shared, &mut rec));
-        }
-        assert!(
-            conn.leftover.load(Ordering::Relaxed),
-            "the send queue never filled"
-        );
-        // The server reads everything written; the queued writes then leave.
-        let written = conn.lock().written_off as usize;
-        let mut got = vec![0u8; written];
-        server.read_exact(&mut got).expect("server reads");
-        std::thread::sleep(Duration::from_millis(50));
-        let mut found = Vec::new();
-        reader.read(conn.direct.as_ref().expect("direct"), &mut found);
-        conn.apply_tx_stamps(&found, shared.now_ns(), real_now());
-        let st = conn.lock();
-        let sent: Vec<Entry> = seqs
-            .iter()
-            .map(|s| st.in_flight[s])
-            .filter(|e| e.written != UNWRITTEN)
-            .collect();
-        assert!(sent.len() > 20, "{} written", sent.len());
-        let stamped = sent.iter().filter(|e| e.service_start().1).count();
-        assert_eq!(stamped, sent.len(), "notifications lost: {found:?}");
     }
 
     #[test]

@@ -10,8 +10,7 @@
 //! kernel has it, 6.2 and later), without the packet (`OPT_TSONLY`). The kernel stamps the
 //! segment holding the write's last octet as the device takes it (on loopback, where a capture
 //! sees it) and queues a notification on the socket's error queue whose `ee_data` is the
-//! offset of that octet (each write a record of its own, [`write_stamped`], so none shares a
-//! segment with a later one); [`TxReader`] reads them (`recvmsg` with `MSG_ERRQUEUE`), and
+//! offset of that octet; [`TxReader`] reads them (`recvmsg` with `MSG_ERRQUEUE`), and
 //! [`TxMarks`], kept with the connection's in-flight table, says which messages each write
 //! completed.
 //!
@@ -30,7 +29,6 @@
 //! on the next read or tick instead.
 
 use std::collections::VecDeque;
-use std::io::{self, Write as _};
 use std::time::Duration;
 
 /// `ee_info` of a stamp taken as the packet left for the device (linux/errqueue.h; libc does
@@ -42,28 +40,6 @@ const SCM_TSTAMP_SND: u32 = 0;
 /// keep their user-space stamp), so a kernel that never notifies cannot grow the table.
 pub fn marks_cap(window: usize) -> usize {
     2 * window + 1024
-}
-
-/// Writes `buf` on `sock`; with `stamped` (transmit timestamps on) as a record of its own
-/// (`MSG_EOR`): TCP then appends no later write to the segment holding this write's end, which
-/// would move the stamp's key to the later write and lose this write's notification. That
-/// happens when segments wait in the send queue (the congestion window is full: the server is
-/// slow), which is when a true send time matters most. The cost: queued writes leave as
-/// separate segments instead of merged ones.
-pub fn write_stamped(sock: &std::net::TcpStream, buf: &[u8], stamped: bool) -> io::Result<usize> {
-    #[cfg(target_os = "linux")]
-    if stamped {
-        use nix::sys::socket::{MsgFlags, send};
-        use std::os::fd::AsRawFd;
-        return send(
-            sock.as_raw_fd(),
-            buf,
-            MsgFlags::MSG_EOR | MsgFlags::MSG_NOSIGNAL,
-        )
-        .map_err(io::Error::from);
-    }
-    let _ = stamped;
-    (&*sock).write(buf)
 }
 
 /// Which messages each write on a connection completed, until the kernel says when it left.
