@@ -22,6 +22,14 @@
 //! (lost because the error queue was full, never given, a send over TLS or off Linux) keeps
 //! the user-space stamp, and the report counts how many service times had the kernel's.
 //!
+//! One loss is known and left: when writes wait in the send queue (the server is slow and
+//! the congestion window full), TCP appends a later write to the segment holding an earlier
+//! one's end and moves the stamp's key with it, so the earlier write gets no notification
+//! (about 0.5-1 % of messages at 5,000/s on a busy 2-core machine). Sending each write as a
+//! record of its own (`MSG_EOR`) kept them all, but in `bench/send_precision.sh` it made the
+//! loopback connection send segments out of order and retransmit (`TcpRetransSegs`,
+//! `TCPOFOQueue`; 16 ms at p99), changing what the server sees: not worth the stamps.
+//!
 //! tokio and the error queue: a queued notification wakes epoll with `EPOLLERR`, which tokio
 //! files as `Ready::ERROR` (and, with `EPOLLOUT`, as write-closed) on the bind task's stream;
 //! neither wakes a `readable()` wait, and the task never writes through tokio on a direct
