@@ -10,10 +10,13 @@
 #    bench/wire_latency.py pairs each submit_sm with its submit_sm_resp by sequence number;
 #    loadgen's submit_service p50/p99 (its clock started at the write) must be within
 #    10 % + 50 us of the wire's. Skipped without tcpdump (Debian: apt-get install tcpdump;
-#    capturing needs root or CAP_NET_RAW).
+#    capturing needs root or CAP_NET_RAW). "kernel-stamped" says how many of those service
+#    times started at the kernel's transmit timestamp of the write (the rest at the time
+#    taken just before it).
 #
-# Usage: bench/send_precision.sh      (about a minute)
+# Usage: bench/send_precision.sh      (about two minutes)
 # Env:   DURATION=10s RATES="1000 5000 20000 50000" WIRE_RATE=5000
+#        LOADGEN=path  measure that loadgen binary instead of this tree's (a "before")
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,6 +29,7 @@ echo "== build (release)"
 cargo build --release -q -p simulator --bin carrier-sim
 cargo build --release -q -p loadgen --bin loadgen
 BIN=$CARGO_TARGET_DIR/release
+LOADGEN=${LOADGEN:-$BIN/loadgen}
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -51,7 +55,7 @@ PORT=${ADDR##*:}
 
 # run RATE JSON : one loadgen run against carrier-sim.
 run() {
-    "$BIN/loadgen" smpp --target "$ADDR" --system-id test --password secret --rate "$1" \
+    "$LOADGEN" smpp --target "$ADDR" --system-id test --password secret --rate "$1" \
         --duration "$DURATION" --progress off --server-pid "$CARRIER_PID" --json "$2" \
         >"$2.txt" 2>&1 || true
 }
@@ -88,7 +92,7 @@ else
     jq -r --slurpfile w "$WORK/wire.json" '
         .submit_service_us as $l | $w[0] as $w
         | def ok(a; b): if ((a - b) | fabs) <= 0.1 * b + 50 then "within" else "OUTSIDE" end;
-        "   loadgen submit_service (from the write): count \($l.count)  p50 \($l.p50)  p90 \($l.p90)  p99 \($l.p99)  max \($l.max)",
+        "   loadgen submit_service (from the write): count \($l.count)  p50 \($l.p50)  p90 \($l.p90)  p99 \($l.p99)  max \($l.max)  (kernel-stamped \(.submit_service_kernel_stamped // "n/a"))",
         "   wire submit_sm -> submit_sm_resp:        count \($w.count)  p50 \($w.p50|round)  p90 \($w.p90|round)  p99 \($w.p99|round)  max \($w.max|round)",
         "   p50 \(ok($l.p50; $w.p50)) 10 % + 50 us of the wire, p99 \(ok($l.p99; $w.p99)) (send lag p50/p99 \(.send_lag_us.p50)/\(.send_lag_us.p99) us; submit_resp p50/p99 \(.submit_resp_us.p50)/\(.submit_resp_us.p99) us)"
     ' "$WORK/w.json"

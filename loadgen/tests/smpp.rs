@@ -59,6 +59,17 @@ async fn slow_server_latency_is_measured_from_intended_send_time() {
     );
     assert!(r.submit_resp_us.max > 3 * r.submit_service_us.max);
     assert!(r.summary().contains("TARGET RATE NOT MET"));
+    // Over plain TCP on Linux every service time started at the kernel's transmit timestamp
+    // of its write (one message per write, each answered 50 ms later: nothing to lose).
+    assert_eq!(r.submit_service_us.count, r.accepted);
+    if cfg!(target_os = "linux") {
+        assert_eq!(
+            r.submit_service_kernel_stamped,
+            r.accepted,
+            "{}",
+            r.summary()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,6 +342,10 @@ async fn smpp_over_tls_to_carrier_sim() {
     assert!(r.accepted > 0);
     assert_eq!(r.accepted, r.submitted, "{}", r.summary());
     assert_eq!(r.receipts.matched, r.accepted, "{}", r.summary());
+    // Over TLS the kernel's transmit time is not the message's: every service time falls back
+    // to the time taken just before the write, and none is missing.
+    assert_eq!(r.submit_service_us.count, r.accepted);
+    assert_eq!(r.submit_service_kernel_stamped, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -501,6 +516,7 @@ async fn json_keys_are_stable_and_hdr_log_reads_back() {
         "rate_met",
         "behind_schedule",
         "error_rate",
+        "submit_service_kernel_stamped",
         "statuses",
         "identity",
         "cpu",

@@ -9,9 +9,10 @@
 //! identities are checked.
 //!
 //! Modules: [`schedule`] (intended times), [`sender`] (the sending thread and the connection
-//! state it shares), [`rxtime`] (when responses arrived), [`wire`] (pre-encoded PDUs and the
-//! reads the hot path needs), [`session`] (one bind slot), [`receipts`] (the shared receipt
-//! book), [`stats`] (counters and histograms, by second), [`report`] (JSON and summary).
+//! state it shares), [`rxtime`] (when responses arrived), [`txtime`] (when requests left),
+//! [`wire`] (pre-encoded PDUs and the reads the hot path needs), [`session`] (one bind slot),
+//! [`receipts`] (the shared receipt book), [`stats`] (counters and histograms, by second),
+//! [`report`] (JSON and summary).
 
 pub mod receipts;
 pub mod report;
@@ -21,6 +22,7 @@ pub mod sender;
 pub mod session;
 pub mod shared;
 pub mod stats;
+pub mod txtime;
 pub mod wire;
 
 use std::io::{IsTerminal, Write};
@@ -826,6 +828,7 @@ pub async fn run(opts: SmppOptions) -> Result<Report, SmppError> {
         },
         submit_resp_us: Percentiles::of(&t.submit_resp),
         submit_service_us: Percentiles::of(&t.submit_service),
+        submit_service_kernel_stamped: t.service_from_kernel,
         receipt_us: Percentiles::of(&t.receipt),
         send_lag_us: Percentiles::of(&t.send_lag),
         receipts: Receipts {

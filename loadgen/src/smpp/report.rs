@@ -272,6 +272,9 @@ pub struct Report {
     pub submit_resp_us: Percentiles,
     /// submit_sm_resp latency from the write that sent the request, µs.
     pub submit_service_us: Percentiles,
+    /// Of `submit_service_us.count`: how many were timed from the kernel's transmit timestamp
+    /// of the write (plain TCP on Linux); the rest from the time taken just before it.
+    pub submit_service_kernel_stamped: u64,
     /// Receipt latency from intended send, µs.
     pub receipt_us: Percentiles,
     /// How late sends were against their intended times, µs.

@@ -44,7 +44,10 @@ impl StampedTcp {
             let enabled = setsockopt(tcp, ReceiveTimestampns, &true).is_ok();
             Self {
                 scratch: vec![0; READ_CHUNK],
-                cmsg: nix::cmsg_space!(nix::sys::time::TimeSpec),
+                // With transmit timestamps on (super::txtime), TCP reads carry the receive
+                // time a second time, as SCM_TIMESTAMPING: room for both, or the control
+                // data would be truncated and the read's stamp lost.
+                cmsg: nix::cmsg_space!(nix::sys::time::TimeSpec, nix::sys::socket::Timestamps),
                 enabled,
             }
         }
@@ -120,15 +123,25 @@ impl StampedTcp {
 /// The arrival time on the run's clock (ns after time zero), given the time of the read
 /// (`now_ns`, on that clock) and the kernel's receive timestamp (real-time clock), if any.
 pub fn arrival_ns(now_ns: u64, kernel: Option<Duration>) -> u64 {
-    let Some(received) = kernel else {
-        return now_ns;
-    };
-    let Ok(real_now) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) else {
-        return now_ns;
-    };
-    match real_now.checked_sub(received) {
-        Some(age) if age <= MAX_AGE => now_ns.saturating_sub(age.as_nanos() as u64),
-        _ => now_ns,
+    kernel
+        .and_then(|received| on_run_clock(now_ns, real_now(), received))
+        .unwrap_or(now_ns)
+}
+
+/// The real-time clock now, since the Unix epoch (zero before it, which no stamp passes).
+pub fn real_now() -> Duration {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// A kernel timestamp (real-time clock, `at`) moved onto the run's clock by its age, given
+/// the same moment on both clocks (`now_ns` on the run's, `real_now` on the real-time one);
+/// `None` when it is from the future or older than [`MAX_AGE`] (the clock was stepped).
+pub fn on_run_clock(now_ns: u64, real_now: Duration, at: Duration) -> Option<u64> {
+    match real_now.checked_sub(at) {
+        Some(age) if age <= MAX_AGE => Some(now_ns.saturating_sub(age.as_nanos() as u64)),
+        _ => None,
     }
 }
 

@@ -16,7 +16,12 @@
 //!
 //! Each message is stamped with the time taken just before the write call that put its last
 //! octet into the kernel: that is its send time for send lag, behind-schedule counting and
-//! the service time (`submit_service`), and the second it is counted in. The in-flight table
+//! the second it is counted in, all of which are about this thread keeping the schedule. Its
+//! service time (`submit_service`) starts instead at the kernel's transmit timestamp of that
+//! write where there is one ([`super::txtime`]: plain TCP on Linux), so a preemption between
+//! the stamp and the transmission is not charged to the server; elsewhere it starts at the
+//! same user-space stamp. (The gap between the two is in neither figure, only in the response
+//! time from the intended send, which includes everything.) The in-flight table
 //! is shared under a mutex held across the write, so a response can never be matched before
 //! its request's stamp is in place. A partial write (the server stopped reading) leaves the
 //! rest queued: the thread retries it, sends nothing new on that connection meanwhile, and the
@@ -26,7 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::shared::{Conn, Dests, Entry, Shared, UNWRITTEN};
+use super::shared::{Conn, Dests, Entry, Shared};
 use super::stats::{PUBLISH_EVERY, Recorder};
 use super::wire::SubmitTemplate;
 
@@ -330,13 +335,8 @@ fn send_some(
             st.queued_off += (st.pending.len() - before) as u64;
             let end = st.queued_off;
             st.pending_msgs.push_back((end, seq));
-            st.in_flight.insert(
-                seq,
-                Entry {
-                    intended: schedule.intended_ns(idx),
-                    written: UNWRITTEN,
-                },
-            );
+            st.in_flight
+                .insert(seq, Entry::queued(schedule.intended_ns(idx)));
         }
         if c.direct.is_some() {
             c.flush_locked(&mut st, shared, rec);

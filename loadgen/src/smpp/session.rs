@@ -23,10 +23,12 @@ use tokio::sync::watch;
 use tokio_util::codec::Decoder;
 
 use super::receipts::{AcceptOutcome, ReceiptOutcome};
-use super::rxtime::{StampedTcp, arrival_ns};
+use super::rxtime::{StampedTcp, arrival_ns, real_now};
 use super::shared::{Conn, MAX_REASONS, Shared, UNWRITTEN};
 use super::stats::{PUBLISH_EVERY, Recorder, record_ns};
+use super::txtime::TxReader;
 use super::wire::{self, Delivery, id};
+
 /// How long the bind exchange may take.
 const BIND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for unbind_resp at the end.
@@ -136,8 +138,9 @@ async fn pump<W: AsyncWrite + Unpin>(wr: Option<&mut W>, wbuf: &[u8]) -> Ev {
 
 /// Where a bound connection's octets come from.
 enum Source<'a, R> {
-    /// Plain TCP, read with the kernel's receive timestamps.
-    Tcp(&'a TcpStream, StampedTcp),
+    /// Plain TCP, read with the kernel's receive timestamps, and the reader of its transmit
+    /// timestamps when the socket gives them.
+    Tcp(&'a TcpStream, StampedTcp, Option<TxReader>),
     /// Anything else (TLS): the time of the read stands.
     Stream(&'a mut R),
 }
@@ -145,9 +148,29 @@ enum Source<'a, R> {
 impl<R: AsyncRead + Unpin> Source<'_, R> {
     async fn read(&mut self, rbuf: &mut BytesMut) -> std::io::Result<(usize, Option<Duration>)> {
         match self {
-            Source::Tcp(tcp, stamped) => stamped.read(tcp, rbuf).await,
+            Source::Tcp(tcp, stamped, _) => stamped.read(tcp, rbuf).await,
             Source::Stream(rd) => rd.read_buf(rbuf).await.map(|n| (n, None)),
         }
+    }
+
+    /// Collects the transmit timestamps the kernel has queued for `conn`'s writes and gives
+    /// them to its in-flight messages. Called after each read, before the responses in it are
+    /// matched: a write's notification is queued before its segment reaches the server, so
+    /// every response read has its request's stamp in hand (see [`super::txtime`]).
+    fn collect_tx(&mut self, conn: &Conn, found: &mut Vec<(u32, Duration)>, shared: &Shared) {
+        let (Source::Tcp(_, _, Some(reader)), Some(sock)) = (self, conn.direct.as_ref()) else {
+            return;
+        };
+        found.clear();
+        reader.read(sock, found);
+        if found.is_empty() {
+            return;
+        }
+        // One moment on both clocks, taken together after the reads: a system call (and a
+        // preemption in it) between the two would shift every stamp by its length.
+        let now = shared.now_ns();
+        let real = real_now();
+        conn.apply_tx_stamps(found, now, real);
     }
 }
 
@@ -291,8 +314,15 @@ impl Task {
                 let std = tcp.into_std().map_err(unreachable)?;
                 let writer = std.try_clone().map_err(unreachable)?;
                 let tcp = TcpStream::from_std(std).map_err(unreachable)?;
-                let conn = Arc::new(Conn::new(Some(writer), self.settings.window, self.seq));
-                let src = Source::<tokio::io::Empty>::Tcp(&tcp, StampedTcp::new(&tcp));
+                // Transmit timestamps count octets from here: on before the first direct write.
+                let tx = TxReader::enable(&writer);
+                let conn = Arc::new(Conn::new(
+                    Some(writer),
+                    self.settings.window,
+                    self.seq,
+                    tx.is_some(),
+                ));
+                let src = Source::<tokio::io::Empty>::Tcp(&tcp, StampedTcp::new(&tcp), tx);
                 Ok(self
                     .bound(
                         conn,
@@ -315,7 +345,7 @@ impl Task {
                     .map_err(|e| SlotError::Unreachable(format!("TLS with {addr}: {e}")))?;
                 self.bind(&mut tls, &mut rbuf).await?;
                 let (mut rd, mut wr) = tokio::io::split(tls);
-                let conn = Arc::new(Conn::new(None, self.settings.window, self.seq));
+                let conn = Arc::new(Conn::new(None, self.settings.window, self.seq, false));
                 Ok(self
                     .bound(
                         conn,
@@ -449,6 +479,7 @@ impl Task {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut unbind_deadline: Option<tokio::time::Instant> = None;
         let mut need_flush = false;
+        let mut tx_found = Vec::new();
         // Bytes that came with the bind response.
         if !rbuf.is_empty() {
             let now = self.shared.now_ns();
@@ -473,7 +504,9 @@ impl Task {
                 }
                 Ev::Read(Err(e)) => return ConnEnd::Lost(format!("read: {e}")),
                 Ev::Read(Ok((_, received))) => {
-                    let at = arrival_ns(self.shared.now_ns(), received);
+                    let now = self.shared.now_ns();
+                    let at = arrival_ns(now, received);
+                    src.collect_tx(conn, &mut tx_found, &self.shared);
                     let ended =
                         self.on_frames(conn, &mut codec, &mut rbuf, &mut wbuf, unbind_deadline, at);
                     match ended {
@@ -508,6 +541,9 @@ impl Task {
                     }
                 }
                 Ev::Tick => {
+                    // Notifications for writes not yet answered, so the queue (bounded by the
+                    // socket's receive buffer) does not fill while responses are slow.
+                    src.collect_tx(conn, &mut tx_found, &self.shared);
                     self.expire(conn);
                     if self.last_publish.elapsed() >= PUBLISH_EVERY {
                         self.publish();
@@ -639,7 +675,9 @@ impl Task {
             return false;
         }
         record_ns(&mut st.submit_resp, now.saturating_sub(e.intended));
-        record_ns(&mut st.submit_service, now.saturating_sub(e.written));
+        let (start, kernel) = e.service_start();
+        record_ns(&mut st.submit_service, now.saturating_sub(start));
+        st.service_from_kernel += u64::from(kernel);
         if status != 0 {
             st.rejected += 1;
             st.count_status(status);

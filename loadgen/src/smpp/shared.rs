@@ -1,20 +1,23 @@
 //! What a run's bind tasks and its sending thread share: the run's state ([`Shared`]: the
 //! schedule, the receipt book, the publishing slots, the registered connections), the
 //! destinations, and each connection's outgoing side ([`Conn`]: its in-flight table and the
-//! writes on its socket). Both sides use it, so it sits below [`super::session`] and
+//! writes on its socket, with the marks that tie the kernel's transmit timestamps to the
+//! messages: [`super::txtime`]). Both sides use it, so it sits below [`super::session`] and
 //! [`super::sender`], and neither of those needs the other.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 
 use super::receipts::{KeyHash, ReceiptBook};
+use super::rxtime::on_run_clock;
 use super::schedule::Schedule;
 use super::stats::{Recorder, Seconds};
+use super::txtime::TxMarks;
 
 /// Destination numbers.
 #[derive(Debug, Clone)]
@@ -199,8 +202,35 @@ pub const UNWRITTEN: u64 = u64::MAX;
 pub struct Entry {
     /// Intended send time, ns after time zero.
     pub intended: u64,
-    /// Time of the write that completed it, ns after time zero ([`UNWRITTEN`] until then).
+    /// Time taken just before the write that completed it, ns after time zero ([`UNWRITTEN`]
+    /// until then): the send time for send lag, behind-schedule counting, the second it is
+    /// counted in and the response timeout.
     pub written: u64,
+    /// When the kernel transmitted that write, ns after time zero ([`UNWRITTEN`] until its
+    /// notification is read, and for ever where there is none): the start of its service
+    /// time when known.
+    pub wire: u64,
+}
+
+impl Entry {
+    /// A message queued for `intended`, not yet written.
+    pub fn queued(intended: u64) -> Self {
+        Self {
+            intended,
+            written: UNWRITTEN,
+            wire: UNWRITTEN,
+        }
+    }
+
+    /// Where its service time starts: the kernel's transmit time when known, else the time
+    /// taken just before the write; and whether it was the kernel's.
+    pub fn service_start(&self) -> (u64, bool) {
+        if self.wire == UNWRITTEN {
+            (self.written, false)
+        } else {
+            (self.wire, true)
+        }
+    }
 }
 
 /// What a connection shares between its bind task and the sending thread.
@@ -237,12 +267,22 @@ pub struct ConnState {
     pub(super) queued_off: u64,
     /// Queued submit_sm: the stream offset of their last octet and their sequence number.
     pub(super) pending_msgs: VecDeque<(u64, u32)>,
+    /// Written submit_sm awaiting the kernel's transmit timestamp of their write.
+    pub(super) tx: TxMarks,
 }
 
 impl Conn {
     /// A connection whose writes go through `direct` (plain TCP) or its bind task (`None`).
-    /// `seq` is the last sequence number the bind exchange used.
-    pub fn new(direct: Option<std::net::TcpStream>, window: usize, seq: u32) -> Self {
+    /// `seq` is the last sequence number the bind exchange used; `tx_stamps` says whether
+    /// `direct` gives the kernel's transmit timestamps ([`super::txtime::TxReader::enable`],
+    /// before anything was written on it).
+    pub fn new(
+        direct: Option<std::net::TcpStream>,
+        window: usize,
+        seq: u32,
+        tx_stamps: bool,
+    ) -> Self {
+        let tx = TxMarks::new(tx_stamps && direct.is_some(), window);
         Self {
             direct,
             window,
@@ -257,6 +297,7 @@ impl Conn {
                 written_off: 0,
                 queued_off: 0,
                 pending_msgs: VecDeque::new(),
+                tx,
             }),
         }
     }
@@ -312,6 +353,33 @@ impl Conn {
         }
     }
 
+    /// Gives the messages of each write the kernel stamped (`stamps`: (key, real-time clock),
+    /// read from the error queue by [`super::txtime::TxReader`]) their transmit time on the
+    /// run's clock, `now_ns` and `real_now` being one moment on both clocks. Under the lock,
+    /// which the sending thread holds from before a write to after its marks are recorded, so
+    /// a notification read while its write was still being recorded finds its marks.
+    pub fn apply_tx_stamps(&self, stamps: &[(u32, Duration)], now_ns: u64, real_now: Duration) {
+        if stamps.is_empty() {
+            return;
+        }
+        let mut st = self.lock();
+        let ConnState { tx, in_flight, .. } = &mut *st;
+        for &(key, at) in stamps {
+            // A stamp the clocks cannot place still settles its marks: those messages keep the
+            // user-space stamp.
+            let t = on_run_clock(now_ns, real_now, at);
+            tx.settle(key, |seq| {
+                if let (Some(t), Some(e)) = (t, in_flight.get_mut(&seq))
+                    && e.written != UNWRITTEN
+                {
+                    // The write began after the user-space stamp; a conversion a few ns off
+                    // must not put the transmission before it.
+                    e.wire = t.max(e.written);
+                }
+            });
+        }
+    }
+
     /// Moves everything queued into `out` for the bind task to write now (TLS), stamping the
     /// messages in it with the current time.
     pub fn take_pending(&self, out: &mut BytesMut, shared: &Shared, rec: &mut Recorder) {
@@ -362,6 +430,7 @@ impl ConnState {
                 && e.written == UNWRITTEN
             {
                 e.written = t;
+                self.tx.record(self.written_off, seq);
                 rec.at(t).record_send(
                     e.intended,
                     t,
@@ -389,6 +458,7 @@ impl ConnState {
         self.in_flight.clear();
         self.pending.clear();
         self.pending_msgs.clear();
+        self.tx.clear();
         written
     }
 
@@ -398,5 +468,128 @@ impl ConnState {
         self.in_flight
             .retain(|_, e| e.written == UNWRITTEN || now.saturating_sub(e.written) < limit_ns);
         (before - self.in_flight.len()) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smpp::rxtime::{StampedTcp, real_now};
+    use crate::smpp::schedule::RateProfile;
+    use crate::smpp::txtime::TxReader;
+    use std::io::Read as _;
+
+    fn shared() -> Shared {
+        let schedule = Schedule::new(RateProfile::Constant(1000.0), Duration::from_secs(1));
+        let rules = SendRules {
+            tolerance_ns: 1_000_000,
+            run_end_ns: u64::MAX,
+        };
+        let s = Shared::new(schedule, u64::MAX, rules, false, ReceiptBook::new(), 1);
+        s.start.set(Instant::now()).expect("time zero is set once");
+        s
+    }
+
+    /// Queues one message of `len` octets on `conn` and writes it; returns its sequence number.
+    fn send_one(conn: &Conn, len: usize, shared: &Shared, rec: &mut Recorder) -> u32 {
+        let mut st = conn.lock();
+        let seq = st.next_seq();
+        st.queue_bytes(&vec![b'x'; len]);
+        let end = st.queued_off;
+        st.pending_msgs.push_back((end, seq));
+        st.in_flight.insert(seq, Entry::queued(0));
+        if conn.is_direct() {
+            conn.flush_locked(&mut st, shared, rec);
+        }
+        seq
+    }
+
+    #[tokio::test]
+    async fn a_writes_transmit_time_is_read_back_and_precedes_the_responses_arrival() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (mut server, _) = listener.accept().expect("accept");
+        client.set_nonblocking(true).expect("non-blocking");
+        client.set_nodelay(true).expect("nodelay");
+        let writer = client.try_clone().expect("dup");
+        let reader = TxReader::enable(&writer);
+        if !cfg!(target_os = "linux") {
+            assert!(reader.is_none());
+            return;
+        }
+        let mut reader = reader.expect("Linux gives TCP transmit timestamps");
+        let tcp = tokio::net::TcpStream::from_std(client).expect("tokio stream");
+        let mut stamped = StampedTcp::new(&tcp);
+        // Receive stamping is switched on through deferred work (see rxtime's test).
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let shared = shared();
+        let mut rec = Recorder::default();
+        let conn = Conn::new(Some(writer), 10, 0, true);
+        let seq = send_one(&conn, 10, &shared, &mut rec);
+        // The server reads the request whole and answers it.
+        let mut req = [0u8; 10];
+        server.read_exact(&mut req).expect("server reads");
+        server.write_all(b"ok").expect("server answers");
+        let mut rbuf = bytes::BytesMut::new();
+        let (n, rx) = stamped.read(&tcp, &mut rbuf).await.expect("read");
+        assert_eq!(n, 2);
+        let rx = rx.expect("a receive stamp");
+        // The notification is there by the time the response is read: the key is the offset
+        // of the write's last octet, and the write left before the answer came.
+        let mut found = Vec::new();
+        reader.read(conn.direct.as_ref().expect("direct"), &mut found);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, 9);
+        assert!(
+            found[0].1 <= rx,
+            "sent {:?} after the answer {rx:?}",
+            found[0].1
+        );
+        let now = shared.now_ns();
+        conn.apply_tx_stamps(&found, now, real_now());
+        let st = conn.lock();
+        let e = st.in_flight[&seq];
+        assert!(
+            e.wire != UNWRITTEN && e.wire >= e.written && e.wire <= now,
+            "{e:?}"
+        );
+        assert_eq!(e.service_start(), (e.wire, true));
+        assert!(st.tx.is_empty(), "no mark outlives its notification");
+    }
+
+    #[test]
+    fn without_the_kernels_stamp_service_starts_at_the_write() {
+        let shared = shared();
+        let mut rec = Recorder::default();
+        // Over TLS the bind task writes: no marks, the user-space stamp stands.
+        let tls = Conn::new(None, 10, 0, true);
+        let seq = send_one(&tls, 10, &shared, &mut rec);
+        tls.take_pending(&mut BytesMut::new(), &shared, &mut rec);
+        let st = tls.lock();
+        let e = st.in_flight[&seq];
+        assert!(e.written != UNWRITTEN);
+        assert_eq!(e.service_start(), (e.written, false));
+        assert!(st.tx.is_empty());
+        drop(st);
+
+        // A direct connection whose first write's notification was lost, and whose second's
+        // is too old to place: both keep the write time, and no mark is left behind.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        client.set_nonblocking(true).expect("non-blocking");
+        let conn = Conn::new(Some(client), 10, 0, true);
+        let first = send_one(&conn, 10, &shared, &mut rec);
+        let second = send_one(&conn, 10, &shared, &mut rec);
+        assert_eq!(conn.lock().tx.len(), 2);
+        let old = real_now() - Duration::from_secs(60);
+        conn.apply_tx_stamps(&[(19, old)], shared.now_ns(), real_now());
+        let st = conn.lock();
+        for seq in [first, second] {
+            let e = st.in_flight[&seq];
+            assert_eq!(e.service_start(), (e.written, false), "{e:?}");
+        }
+        assert!(st.tx.is_empty());
     }
 }

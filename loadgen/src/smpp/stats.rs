@@ -90,6 +90,9 @@ pub struct Stats {
     pub submit_resp: Histogram<u64>,
     /// submit_sm_resp latency from the actual write (service time, for diagnosis).
     pub submit_service: Histogram<u64>,
+    /// Of `submit_service`'s samples: those timed from the kernel's transmit timestamp (the
+    /// rest from the time taken just before the write).
+    pub service_from_kernel: u64,
     /// Receipt latency from the intended send time.
     pub receipt: Histogram<u64>,
     /// How late each send was against its intended time.
@@ -133,6 +136,7 @@ impl Stats {
         self.unexpected_responses += other.unexpected_responses;
         self.reconnects += other.reconnects;
         self.disconnects += other.disconnects;
+        self.service_from_kernel += other.service_from_kernel;
         for (status, n) in &other.statuses {
             *self.statuses.entry(*status).or_default() += n;
         }
@@ -193,6 +197,7 @@ impl Stats {
             unexpected_responses: 0,
             reconnects: 0,
             disconnects: 0,
+            service_from_kernel: 0,
             statuses: BTreeMap::new(),
             submit_resp: Histogram::new(1).expect("tiny histogram"),
             submit_service: Histogram::new(1).expect("tiny histogram"),
