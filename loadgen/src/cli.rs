@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::run::args::ProgressArg;
 use crate::smpp::schedule::RateProfile;
 use crate::smpp::{BindType, DestSpec, ProgressMode, SmppOptions, Text, TlsOptions};
 use crate::threshold::Threshold;
@@ -72,17 +73,6 @@ pub enum CodingArg {
     Ucs2,
     /// ISO-8859-1 (data_coding 3).
     Latin1,
-}
-
-/// Progress display.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProgressArg {
-    /// A bar on a terminal, a line a second otherwise.
-    Auto,
-    /// A line a second.
-    Plain,
-    /// Nothing until the summary.
-    Off,
 }
 
 /// Options of `loadgen smpp`.
