@@ -6,6 +6,7 @@
 //!
 //! Layer: uses `measure`, `target` (what was driven, in words) and `scenario`; used by `run`.
 
+pub mod abuse;
 pub mod curves;
 pub mod hdrlog;
 pub mod junit;
@@ -328,6 +329,8 @@ pub struct Report {
     pub embedded: Stopped,
     /// Latency distributions, for plots (`curves`; added in schema 1, after the keys above).
     pub percentile_curves: curves::Curves,
+    /// How the defences did against the scenario's fraud personas (when a population has one).
+    pub abuse: Option<abuse::AbuseReport>,
     /// Threshold verdicts.
     pub thresholds: Vec<Verdict>,
     /// All held.
@@ -358,6 +361,8 @@ impl Report {
 pub struct RunFacts {
     /// Wall seconds of the run.
     pub wall_s: f64,
+    /// The abuse section, when the scenario has personas.
+    pub abuse: Option<abuse::AbuseReport>,
     /// Arrivals planned.
     pub scheduled: u64,
     /// Never sent.
@@ -544,6 +549,7 @@ pub fn build(
         memory: facts.memory,
         embedded: stopped,
         percentile_curves: curves::Curves::of(t),
+        abuse: facts.abuse,
         thresholds: Vec::new(),
         thresholds_passed: true,
         errors,

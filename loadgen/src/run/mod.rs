@@ -318,6 +318,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, RunError> {
     let peak_rss = peak_rss_bytes();
     let facts = RunFacts {
         wall_s,
+        abuse: None,
         scheduled,
         unsent,
         target_rate,
