@@ -782,13 +782,11 @@ fn population(
 /// A persona's parameters, against the size of its number pool.
 fn persona(p: &PersonaFile, pool: u64) -> Result<(), Refusal> {
     match p {
-        PersonaFile::OtpBomber { victims } => {
-            if *victims == 0 || *victims > pool {
-                refuse(
-                    "victims",
-                    format!("between 1 and the {pool} numbers of `numbers`, not {victims}"),
-                )?;
-            }
+        PersonaFile::OtpBomber { victims } if *victims == 0 || *victims > pool => {
+            refuse(
+                "victims",
+                format!("between 1 and the {pool} numbers of `numbers`, not {victims}"),
+            )?;
         }
         PersonaFile::BruteForcer {
             guesses,
