@@ -15,9 +15,18 @@ use crate::measure::ratio;
 use crate::scenario::Plan;
 use crate::target::reference::Blocks;
 
-/// Refusal reasons that are not the guard's rules: limits and overload, which the verifier
-/// counts elsewhere than its rule blocks.
-const NOT_RULES: [&str; 2] = ["max_send_attempts", "overloaded"];
+/// The reference verifier's refusal codes that are not the guard's rules (limits, overload,
+/// bad requests): it does not count them among its rule decisions.
+const NOT_RULES: [&str; 8] = [
+    "invalid_request",
+    "unauthorized",
+    "sms_to_landline",
+    "not_found",
+    "max_send_attempts",
+    "max_check_attempts",
+    "body_too_large",
+    "overloaded",
+];
 
 /// The abuse section of a run of `plan`. `currency`: the carrier's, when its billing is
 /// observed; `decisions`: the reference verifier's guard mode and enforced blocks by rule
@@ -52,7 +61,11 @@ pub fn abuse(
         personas.push(PersonaRow {
             population: pop.name.clone(),
             persona: pop.persona.name().to_string(),
-            label: Some(if attack { Label::Attack } else { Label::Genuine }),
+            label: Some(if attack {
+                Label::Attack
+            } else {
+                Label::Genuine
+            }),
             requests: t.requests,
             served: t.served,
             refused: t.refused,
@@ -190,7 +203,7 @@ fn decision_check(
         .chain(
             loadgen_refused
                 .keys()
-                .filter(|k| !NOT_RULES.contains(&k.as_str())),
+                .filter(|k| !NOT_RULES.contains(&k.as_str()) && !k.starts_with("http_")),
         )
         .collect();
     for w in words {

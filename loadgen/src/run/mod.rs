@@ -30,8 +30,8 @@ use tokio_util::sync::CancellationToken;
 use crate::measure::abuse::Ledger;
 use crate::measure::{IntervalRow, Measure, Route};
 use crate::proc::{CpuMeter, peak_rss_bytes, status_kib};
-use crate::report::hdrlog::HdrLog;
 use crate::report::abuse::Baseline;
+use crate::report::hdrlog::HdrLog;
 use crate::report::{EventReport, HandsetReport, Machine, Memory, Report, RunFacts};
 use crate::scenario::{
     Overrides, PersonaFile, Plan, RunThreshold, ScenarioError, ServicePlan, TimelineFile,

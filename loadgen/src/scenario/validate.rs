@@ -684,6 +684,29 @@ fn population(
                 refuse(f("arrival.over"), "must be longer than zero")?;
             }
         }
+        ArrivalFile::Diurnal {
+            mean,
+            amplitude,
+            peak_hour,
+            start_hour,
+            ..
+        } => {
+            rate("arrival.mean", *mean)?;
+            if !(amplitude.is_finite() && (0.0..=1.0).contains(amplitude)) {
+                refuse(
+                    f("arrival.amplitude"),
+                    format!("a fraction of the mean between 0 and 1, not {amplitude}"),
+                )?;
+            }
+            for (name, h) in [("peak_hour", peak_hour), ("start_hour", start_hour)] {
+                if !(h.is_finite() && (0.0..24.0).contains(h)) {
+                    refuse(
+                        f(&format!("arrival.{name}")),
+                        format!("an hour of the day, 0 to 24, not {h}"),
+                    )?;
+                }
+            }
+        }
         ArrivalFile::Spike {
             rate: r,
             peak,

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::adapter::Adapter;
-use super::reference::Reference;
 use super::control::Control;
 use super::embedded;
 use super::handsets::{self, Handsets};
+use super::reference::Reference;
 use super::service::Service;
 use crate::scenario::{NetworkTarget, Plan, ServiceFile, ServicePlan};
 

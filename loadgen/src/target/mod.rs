@@ -14,11 +14,11 @@
 
 pub mod adapter;
 pub mod answers;
-pub mod reference;
 pub mod connect;
 pub mod control;
 pub mod embedded;
 pub mod handsets;
+pub mod reference;
 pub mod service;
 
 pub use answers::{Attempt, CheckAnswer, StartAnswer, StartReq, failover};
