@@ -689,7 +689,7 @@ async fn read_handsets(ctx: Arc<Ctx>, mut hs: Handsets, stop: CancellationToken)
                     // A code for a number a persona asked for without waiting for it (an SMS
                     // pumper's, a bomber's victim): theirs, not stray.
                     Routed::Stray => match ctx.owners.get(to) {
-                        Some(p) => {
+                        Some(p) if !ctx.plan.populations[p].persona.checks() => {
                             ctx.measure
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
@@ -697,7 +697,7 @@ async fn read_handsets(ctx: Arc<Ctx>, mut hs: Handsets, stop: CancellationToken)
                                 .delivered(p, false);
                             &h.unwaited
                         }
-                        None => &h.stray,
+                        _ => &h.stray,
                     },
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
