@@ -205,6 +205,7 @@ fn verdict(o: &mut String, r: &Report) {
                 // The limit reads as the measured value does: the same unit and rounding.
                 esc(&measured(&Verdict {
                     value: Some(v.limit),
+                    why: None,
                     ..v.clone()
                 })),
             );

@@ -66,12 +66,19 @@ pub fn us(v: u64) -> String {
 
 /// A threshold's measured value as a person reads it, in the metric's unit.
 pub fn measured(v: &Verdict) -> String {
-    match v.value {
-        None => "no samples".to_string(),
+    let value = match v.value {
+        None => "nothing".to_string(),
+        Some(x) if x.is_infinite() => "never".to_string(),
         Some(x) if v.unit == "us" => us(x.round() as u64),
         Some(x) if v.unit == "fraction" => format!("{x:.4}"),
         Some(x) if v.unit == "per_second" => format!("{x:.1}/s"),
+        Some(x) if v.unit == "currency" => format!("{x:.2}"),
         Some(x) => format!("{x}"),
+    };
+    match (&v.why, v.value) {
+        (Some(why), _) => format!("{value} ({why})"),
+        (None, None) => "no samples".to_string(),
+        (None, Some(_)) => value,
     }
 }
 

@@ -288,6 +288,8 @@ fn build(file: ScenarioFile, network: Option<SimConfig>, base: &Path) -> Result<
             let t = RunThreshold::parse(&expr)
                 .map_err(|e| (format!("thresholds.\"{key}\""), e.reason))?;
             selector(&t, &carriers).map_err(|m| (format!("thresholds.\"{key}\""), m))?;
+            persona_population(&t, &file.populations)
+                .map_err(|m| (format!("thresholds.\"{key}\""), m))?;
             thresholds.push(t);
         }
     }
@@ -339,6 +341,24 @@ pub fn selector(t: &RunThreshold, carriers: &[String]) -> Result<(), String> {
         return Err(format!(
             "`{s}` is neither a channel (sms, voice) nor a carrier of the network ({})",
             carriers.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// A `persona.<population>.<field>` threshold must name a population of the scenario.
+fn persona_population(t: &RunThreshold, populations: &[PopulationFile]) -> Result<(), String> {
+    if let super::thresholds::RunMetric::Abuse(a) = &t.metric
+        && let Some(name) = a.population()
+        && !populations.iter().any(|p| p.name == name)
+    {
+        return Err(format!(
+            "`{name}` is not a population of the scenario ({})",
+            populations
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(())
@@ -961,7 +981,7 @@ numbers = { prefix = "4477009" }
 
     #[test]
     fn refusals_name_file_line_and_field() {
-        let cases: [(&str, String, &str); 12] = [
+        let cases: [(&str, String, &str); 15] = [
             (
                 "unknown key",
                 MINIMAL.replace("duration = \"10s\"", "duraton = \"10s\""),
@@ -999,6 +1019,22 @@ numbers = { prefix = "4477009" }
                 "a threshold",
                 format!("{MINIMAL}[thresholds]\n\"delivery_time.p99\" = \"< 15\"\n"),
                 "s.toml:9: thresholds.\"delivery_time.p99\": `15` needs a unit",
+            ),
+            (
+                "an abuse threshold's population",
+                format!("{MINIMAL}[thresholds]\n\"persona.pumpers.refused_ratio\" = \"> 0.9\"\n"),
+                "s.toml:9: thresholds.\"persona.pumpers.refused_ratio\": `pumpers` is not a \
+                 population of the scenario (genuine)",
+            ),
+            (
+                "an amount",
+                format!("{MINIMAL}[thresholds]\n\"fraud.cost\" = \"< 10 EUR\"\n"),
+                "s.toml:9: thresholds.\"fraud.cost\": `10 EUR` is not an amount",
+            ),
+            (
+                "an abuse metric",
+                format!("{MINIMAL}[thresholds]\n\"abuse.recal\" = \"> 0.9\"\n"),
+                "s.toml:9: thresholds.\"abuse.recal\": unknown abuse metric",
             ),
             (
                 "the verifier's own rule",
