@@ -7,11 +7,13 @@
 //! Layer: uses `measure`, `target` (what was driven, in words) and `scenario`; used by `run`.
 
 pub mod abuse;
+pub mod abuse_text;
 pub mod abuse_values;
 pub mod curves;
 pub mod hdrlog;
 pub mod junit;
 pub mod summary;
+pub mod words;
 
 // The self-contained page of `--html`, with its plots.
 pub mod html;

@@ -1,11 +1,13 @@
 //! The end-of-test summary: what ran against what, how every verification ended, the latencies
-//! in scenario time per channel and carrier, failover, the phases and timeline, the threshold
-//! verdicts and the accounting identity, as a table a person reads in a terminal or a CI log.
+//! in scenario time per channel and carrier, failover, the phases and timeline, the abuse
+//! section when the scenario has personas ([`super::abuse_text`]), the threshold verdicts and
+//! the accounting identity, as a table a person reads in a terminal or a CI log.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::Report;
+pub use super::words::reasons;
 use crate::measure::Percentiles;
 use crate::threshold::Verdict;
 
@@ -84,16 +86,6 @@ pub fn measured(v: &Verdict) -> String {
 
 fn pct(r: Option<f64>) -> String {
     r.map_or("-".into(), |r| format!("{:.1}%", r * 100.0))
-}
-
-/// Counts by reason, largest first: `overloaded 3, max_attempts 1`.
-pub fn reasons(map: &BTreeMap<String, u64>) -> String {
-    let mut v: Vec<(&String, &u64)> = map.iter().collect();
-    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    v.iter()
-        .map(|(k, n)| format!("{k} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn row(out: &mut String, name: &str, p: &Percentiles) {
@@ -303,6 +295,10 @@ pub fn summary(r: &Report) -> String {
             .map_or(String::new(), |b| format!(", {b} bytes each"))
     );
 
+    if let Some(a) = &r.abuse {
+        super::abuse_text::summary_section(&mut o, a);
+    }
+
     if !r.thresholds.is_empty() {
         let _ = writeln!(o, "\n  thresholds");
         for v in &r.thresholds {
@@ -343,6 +339,35 @@ pub fn summary(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_abuse_section_and_its_verdicts_show_when_there_is_one() {
+        use crate::report::fixture;
+        let exprs = [
+            "abuse.recall > 0.95",
+            "fraud.cost < 50",
+            "abuse.time_to_detect < 1m",
+        ];
+        let r = fixture::report(Some(fixture::abuse()), &exprs);
+        let o = summary(&r);
+        assert!(o.contains("\n  abuse (judged from ground truth"), "{o}");
+        assert!(o.contains("✗ abuse.recall > 0.95"), "{o}");
+        assert!(o.contains("✓ fraud.cost < 50"), "{o}");
+        assert!(o.contains("measured 49.20"), "{o}");
+        assert!(
+            o.contains("measured never (2 of 5 attack waves never detected: guessers/all"),
+            "{o}"
+        );
+        let r = fixture::report(None, &exprs);
+        let o = summary(&r);
+        assert!(!o.contains("abuse (judged"), "{o}");
+        assert!(
+            o.contains(
+                "measured nothing (the run has no abuse section: no population has a persona)"
+            ),
+            "{o}"
+        );
+    }
 
     #[test]
     fn durations_read_well() {
