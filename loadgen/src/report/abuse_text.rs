@@ -85,8 +85,11 @@ pub fn persona_table(a: &AbuseReport) -> (Vec<&'static str>, Vec<Vec<String>>) {
 pub fn guesses(p: &PersonaRow) -> Option<String> {
     (p.guesses > 0).then(|| {
         format!(
-            "{} code guesses, {} refused, {} verifications cracked",
-            p.guesses, p.guesses_refused, p.cracked
+            "{} code guesses, {} refused, {} verification{} cracked",
+            p.guesses,
+            p.guesses_refused,
+            p.cracked,
+            if p.cracked == 1 { "" } else { "s" }
         )
     })
 }
@@ -423,7 +426,7 @@ mod tests {
             "population  persona       label   requests served refused delivered verified cracked",
             "pumpers     sms_pumping   attack      1500     96    1404        96        0       0",
             "refused by prefix_velocity 1210, line_type 194",
-            "4000 code guesses, 3960 refused, 1 verifications cracked",
+            "4000 code guesses, 3960 refused, 1 verification cracked",
             "start requests  refused  served",
             "attack             1984     216",
             "genuine              12    4788",

@@ -136,7 +136,8 @@ pub fn abuse() -> AbuseReport {
     ];
     // One row each 10 s of scenario time: genuine traffic all along, the pumpers' ramp and
     // peak and the bombers' burst, the guard catching up within a row or two.
-    let timeline = (1..=60)
+    // The last two rows are the drain: no arrivals, answers still coming in.
+    let timeline = (1..=62)
         .map(|i| {
             let t = i as f64 * 10.0;
             let pumping = match i {
@@ -148,9 +149,9 @@ pub fn abuse() -> AbuseReport {
             let caught = |n: u64, first: bool| if first { n / 3 } else { n * 24 / 25 };
             BlockRow {
                 t,
-                attack_requests: pumping + bombing + 2,
+                attack_requests: pumping + bombing + u64::from(i <= 60) * 2,
                 attack_refused: caught(pumping, i == 2 || i == 31) + caught(bombing, i == 32),
-                genuine_requests: 80,
+                genuine_requests: if i > 60 { 0 } else { 80 },
                 genuine_refused: u64::from(i % 5 == 0),
             }
         })
