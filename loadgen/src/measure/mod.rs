@@ -1,7 +1,7 @@
 //! What a run measures: every verification's way through (sent, answered, delivered, ended in
 //! exactly one outcome), latency histograms in scenario time ([`hist`]), the same per channel
-//! and carrier, per population and per phase, intervals over time, and the accounting
-//! identities checked at the end ([`Identity`]).
+//! and carrier, per population and per phase, intervals over time, the accounting identities
+//! checked at the end ([`Identity`]), and the ground truth of fraud personas ([`abuse`]).
 //!
 //! Flows report here at each step, with wall-time latencies measured from their intended start
 //! time (open loop); histograms hold them as scenario time (wall × time scale), so thresholds
@@ -9,6 +9,7 @@
 //!
 //! Layer: uses `scenario`; used by `report` and `run`.
 
+pub mod abuse;
 pub mod hist;
 
 use std::collections::BTreeMap;
@@ -267,6 +268,8 @@ pub struct Measure {
     pub populations: Vec<Counts>,
     /// Per phase: counters and delivery times.
     pub phases: Vec<(Counts, Hist)>,
+    /// Ground truth of the fraud personas' requests ([`abuse`]).
+    pub abuse: abuse::Ledger,
     iv: IntervalSnapshot,
 }
 
@@ -278,6 +281,7 @@ impl Measure {
             total: Tally::default(),
             populations: vec![Counts::default(); populations],
             phases: vec![(Counts::default(), Hist::new()); phases],
+            abuse: abuse::Ledger::new(vec![false; populations], phases),
             iv: IntervalSnapshot {
                 row: IntervalRow::default(),
                 delivery: Hist::new(),
@@ -420,6 +424,7 @@ impl Measure {
             },
         );
         snap.row.t = t * self.time_scale;
+        self.abuse.interval(snap.row.t);
         snap.row.rate = per_second(snap.row.counts.attempted);
         snap.row.verified_rate = per_second(snap.row.counts.verified);
         snap.row.delivery_p99_us = snap.delivery.quantile(0.99);

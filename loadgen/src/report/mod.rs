@@ -10,6 +10,7 @@ pub mod abuse;
 pub mod abuse_text;
 pub mod abuse_values;
 pub mod curves;
+pub mod ground_truth;
 pub mod hdrlog;
 pub mod junit;
 pub mod summary;
@@ -232,6 +233,9 @@ pub struct HandsetReport {
     pub extra: u64,
     /// Deliveries to numbers no verification of the run was using (late ones, other traffic).
     pub stray: u64,
+    /// Codes to numbers a fraud persona asked for without waiting for them (pumped numbers,
+    /// bombed victims).
+    pub unwaited: u64,
     /// Deliveries whose text held no code.
     pub unreadable: u64,
     /// Events the stream missed (it fell behind): deliveries that may never have been seen.

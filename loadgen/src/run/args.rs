@@ -75,6 +75,9 @@ pub struct RunArgs {
     /// Runtime worker threads (default: one per core; everything embedded shares them).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Skip the scenario's baseline run (`settings.baseline`): no money-saved figure.
+    #[arg(long)]
+    pub no_baseline: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -98,6 +101,7 @@ impl RunArgs {
             json: self.json.clone(),
             junit: self.junit.clone(),
             hdr_log: self.hdr_log.clone(),
+            no_baseline: self.no_baseline,
             html: self.html.clone(),
             progress: match self.progress {
                 ProgressArg::Auto => ProgressMode::Auto,

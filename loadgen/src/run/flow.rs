@@ -5,6 +5,13 @@
 //!
 //! The flow owns its number from the pick to its end; when the run's drain is over it ends at
 //! once as `failed: unfinished`, so every user is accounted for.
+//!
+//! A population's persona picks the flow: genuine users, open-SMS abusers, VoIP farms, API-key
+//! bots, human farms, SIM-swap takeovers and recycled-number owners live the user's flow (the
+//! last two after a life event of their number at the carrier); SMS pumpers, OTP bombers and
+//! number-set bots only ask ([`ask_only`]); brute forcers ask and guess ([`brute_force`]).
+//! Every start request goes through [`ask`], which records it in the abuse ledger with the
+//! population that made it, so the service is judged against ground truth.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -16,10 +23,13 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::shared::{Delivery, Receipts, Slots};
+use super::shared::Owners;
+use crate::measure::abuse::Answered;
 use crate::measure::{End, Measure, Outcome, Route};
-use crate::scenario::Plan;
+use crate::scenario::{BotToken, ChannelChoice, PersonaFile, Plan};
+use crate::target::control::Control;
 use crate::target::{CheckAnswer, Service, StartAnswer, StartReq, failover};
-use crate::users::behaviour::User;
+use crate::users::behaviour::{Choices, User};
 
 /// Wrong codes a user types at most before giving up on typing (a typo rate near 1 would
 /// otherwise loop until the service's attempt limit; the service answers first).
@@ -61,6 +71,10 @@ pub struct Ctx {
     pub failures: Mutex<BTreeMap<String, u64>>,
     /// How long a verification lives at the service (wall).
     pub expiry: Duration,
+    /// Which population last asked for each number.
+    pub owners: Owners,
+    /// The carrier's control plane (numbers' life events).
+    pub control: Control,
 }
 
 /// Counters of the handset stream.
@@ -70,8 +84,10 @@ pub struct HandsetCounters {
     pub codes: AtomicU64,
     /// Deliveries to flows that had their code.
     pub extra: AtomicU64,
-    /// Deliveries to numbers no flow uses.
+    /// Deliveries to numbers no flow uses and no population asked for.
     pub stray: AtomicU64,
+    /// Deliveries to numbers a persona asked for without waiting for the code.
+    pub unwaited: AtomicU64,
     /// Deliveries without a code.
     pub unreadable: AtomicU64,
     /// Events missed.
@@ -116,10 +132,15 @@ pub struct Arrival {
     pub index: u64,
     /// Intended start.
     pub intended: Instant,
-    /// The number, taken in the slots.
+    /// The number (taken in the slots when the user waits for a code).
     pub number: u64,
-    /// Where the code will come.
-    pub code: oneshot::Receiver<Delivery>,
+    /// Where the code will come, for users that wait for one (the number is then theirs in
+    /// the slots until their flow ends).
+    pub code: Option<oneshot::Receiver<Delivery>>,
+    /// Whether the number was taken in the slots.
+    pub slotted: bool,
+    /// A number-set bot's round: the bot and its numbers.
+    pub set: Option<(u64, Arc<[u64]>)>,
 }
 
 #[derive(Debug, Default)]
@@ -160,7 +181,9 @@ pub async fn flow(ctx: Arc<Ctx>, mut a: Arrival) {
             (fo, routed) = failover(&list);
         }
     }
-    ctx.slots.free(a.number);
+    if a.slotted {
+        ctx.slots.free(a.number);
+    }
     ctx.measure().ended(&End {
         population: a.population,
         phase: a.phase,
@@ -189,18 +212,57 @@ fn end(o: Outcome, reason: &'static str) -> Ended {
     (o, Cow::Borrowed(reason))
 }
 
-async fn live(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
-    let plan = &ctx.plan;
-    let pop = &plan.populations[a.population];
-    let mut user = User::new(pop, plan.seed, a.population, a.index, plan.time_scale);
-    let choices = user.choices();
-    let req = StartReq {
-        to: a.number,
-        channel: choices.channel,
-        client_ip: choices.client_ip.as_deref(),
-        device_id: choices.device_id.as_deref(),
-    };
+/// Lifetime of a minted attestation token (wall seconds; the verifier's `max_ttl` is 300 s).
+const TOKEN_TTL_S: u64 = 60;
+/// The key an API-key bot's forged tokens are signed with: not the app's.
+const FORGED_KEY: &str = "not-the-app-attestation-key";
 
+/// A start request of population `pop` in `phase`: the number's owner is noted first (the
+/// carrier may bill before the answer comes), and the answer goes into the abuse ledger.
+async fn ask(ctx: &Ctx, pop: usize, phase: usize, req: &StartReq<'_>) -> StartAnswer {
+    ctx.owners.set(req.to, pop);
+    let at = ctx.since_zero(Instant::now());
+    let answer = ctx.service.start(req).await;
+    let seen = match &answer {
+        StartAnswer::Started { .. } => Answered::Served,
+        StartAnswer::Refused { reason } => Answered::Refused(reason),
+        StartAnswer::Failed { .. } => Answered::Failed,
+    };
+    ctx.measure().abuse.request(pop, phase, at, seen);
+    answer
+}
+
+/// What a user sends besides the number: their device (one is made up for the token when
+/// attestation is in force and the population has none) and the attestation token, as their
+/// persona would send it.
+fn credentials(ctx: &Ctx, pop: usize, index: u64, c: &Choices) -> (Option<String>, Option<String>) {
+    let persona = &ctx.plan.populations[pop].persona;
+    let key = ctx.plan.attestation_key();
+    let device = c
+        .device_id
+        .clone()
+        .or_else(|| key.map(|_| format!("app-{pop}-{index}")));
+    let token = match persona {
+        PersonaFile::ApiKeyBot {
+            token: BotToken::None,
+        } => None,
+        PersonaFile::ApiKeyBot {
+            token: BotToken::Forged,
+        } => Some(verifier::attestation_token(
+            FORGED_KEY,
+            device.as_deref().unwrap_or(""),
+            TOKEN_TTL_S,
+        )),
+        _ => key.map(|k| {
+            verifier::attestation_token(k, device.as_deref().unwrap_or(""), TOKEN_TTL_S)
+        }),
+    };
+    (device, token)
+}
+
+/// Records the send of the user's first request (lag behind the intended time) for the
+/// run's counters.
+fn sent(ctx: &Ctx, a: &Arrival) {
     let sent = Instant::now();
     let lag = sent.saturating_duration_since(a.intended);
     let at = ctx.since_zero(sent);
@@ -210,9 +272,182 @@ async fn live(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
         a.population,
         a.phase,
         lag,
-        lag > plan.settings.behind_tolerance,
+        lag > ctx.plan.settings.behind_tolerance,
     );
-    let answer = ctx.service.start(&req).await;
+}
+
+async fn live(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
+    match &ctx.plan.populations[a.population].persona {
+        PersonaFile::SmsPumping | PersonaFile::OtpBomber { .. } | PersonaFile::NumberSetBot { .. } => {
+            ask_only(ctx, a, st).await
+        }
+        PersonaFile::BruteForcer {
+            guesses,
+            guess_gap,
+            code_digits,
+        } => brute_force(ctx, a, st, *guesses, *guess_gap, *code_digits).await,
+        PersonaFile::SimSwapTakeover { swap: true } => {
+            if let Err(e) = ctx.control.number_event(a.number, "sim-swap").await {
+                ctx.failure("number_event", &e);
+                return end(Outcome::Failed, "number_event");
+            }
+            user(ctx, a, st).await
+        }
+        PersonaFile::RecycledNumberOwner => {
+            if let Err(e) = ctx.control.number_event(a.number, "recycle").await {
+                ctx.failure("number_event", &e);
+                return end(Outcome::Failed, "number_event");
+            }
+            user(ctx, a, st).await
+        }
+        _ => user(ctx, a, st).await,
+    }
+}
+
+/// Asks for codes and never checks them: one number, or a number-set bot's whole set, from
+/// one device and IP. Ends refused when every request was, else abandoned (`never_checks`).
+async fn ask_only(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
+    let plan = &ctx.plan;
+    let pop = &plan.populations[a.population];
+    // A bot keeps its device and IP from round to round: its choices come from its own stream.
+    let (who, numbers): (u64, Arc<[u64]>) = match &a.set {
+        Some((bot, set)) => (u64::MAX - 2 - bot, Arc::clone(set)),
+        None => (a.index, Arc::from(vec![a.number])),
+    };
+    let mut u = User::new(pop, plan.seed, a.population, who, plan.time_scale);
+    let choices = u.choices();
+    let (device, _) = credentials(ctx, a.population, who, &choices);
+    sent(ctx, a);
+    let mut refused = None;
+    let mut failed = None;
+    for (i, n) in numbers.iter().enumerate() {
+        let (_, token) = credentials(ctx, a.population, who, &choices);
+        let req = StartReq {
+            to: *n,
+            channel: choices.channel,
+            client_ip: choices.client_ip.as_deref(),
+            device_id: device.as_deref(),
+            attestation: token.as_deref(),
+        };
+        let answer = ask(ctx, a.population, a.phase, &req).await;
+        if i == 0 {
+            ctx.measure().answered(
+                a.population,
+                a.phase,
+                a.intended.elapsed(),
+                matches!(answer, StartAnswer::Started { .. }),
+            );
+        }
+        match answer {
+            StartAnswer::Started { .. } => st.started = true,
+            StartAnswer::Refused { reason } => {
+                refused.get_or_insert(reason);
+            }
+            StartAnswer::Failed { reason, detail } => {
+                ctx.failure(reason, &detail);
+                failed.get_or_insert(reason);
+            }
+        }
+    }
+    match (st.started, refused, failed) {
+        (true, _, _) => end(Outcome::Abandoned, "never_checks"),
+        (false, Some(r), _) => (Outcome::Refused, Cow::Owned(r)),
+        (false, None, Some(f)) => end(Outcome::Failed, f),
+        (false, None, None) => end(Outcome::Failed, "start_error"),
+    }
+}
+
+/// Starts a verification for a number the attacker does not hold and guesses codes until one
+/// is approved, the service stops answering them, or the guesses are spent.
+async fn brute_force(
+    ctx: &Ctx,
+    a: &mut Arrival,
+    st: &mut State,
+    guesses: u32,
+    gap: Duration,
+    digits: usize,
+) -> Ended {
+    let plan = &ctx.plan;
+    let pop = &plan.populations[a.population];
+    let mut u = User::new(pop, plan.seed, a.population, a.index, plan.time_scale);
+    let choices = u.choices();
+    let (device, token) = credentials(ctx, a.population, a.index, &choices);
+    let req = StartReq {
+        to: a.number,
+        channel: choices.channel,
+        client_ip: choices.client_ip.as_deref(),
+        device_id: device.as_deref(),
+        attestation: token.as_deref(),
+    };
+    sent(ctx, a);
+    let answer = ask(ctx, a.population, a.phase, &req).await;
+    let started = matches!(answer, StartAnswer::Started { .. });
+    ctx.measure()
+        .answered(a.population, a.phase, a.intended.elapsed(), started);
+    match answer {
+        StartAnswer::Started { id } => {
+            st.started = true;
+            st.id = id;
+        }
+        StartAnswer::Refused { reason } => return (Outcome::Refused, Cow::Owned(reason)),
+        StartAnswer::Failed { reason, detail } => {
+            ctx.failure(reason, &detail);
+            return end(Outcome::Failed, reason);
+        }
+    }
+    let p = a.population;
+    for g in 0..guesses {
+        if g > 0 {
+            tokio::time::sleep(gap.div_f64(plan.time_scale)).await;
+        }
+        let code = u.guess(digits);
+        st.checks += 1;
+        let answer = ctx.service.check(st.id.as_deref(), a.number, &code).await;
+        let refused = matches!(
+            answer,
+            CheckAnswer::MaxAttempts | CheckAnswer::NotFound | CheckAnswer::Expired
+        );
+        ctx.measure()
+            .abuse
+            .guess(p, refused, answer == CheckAnswer::Approved);
+        match answer {
+            CheckAnswer::Approved => {
+                st.verify = Some(a.intended.elapsed());
+                return end(Outcome::Verified, "");
+            }
+            CheckAnswer::Wrong => {}
+            CheckAnswer::Expired => return end(Outcome::Expired, "check"),
+            CheckAnswer::MaxAttempts => return end(Outcome::Failed, "max_attempts"),
+            CheckAnswer::NotFound => return end(Outcome::Failed, "not_found"),
+            CheckAnswer::Failed(detail) => {
+                ctx.failure("check_error", &detail);
+                return end(Outcome::Failed, "check_error");
+            }
+        }
+    }
+    end(Outcome::Abandoned, "guesses_spent")
+}
+
+/// The user's flow: ask, wait for the code (asking again, giving up), read it, type it.
+async fn user(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
+    let plan = &ctx.plan;
+    let pop = &plan.populations[a.population];
+    let mut user = User::new(pop, plan.seed, a.population, a.index, plan.time_scale);
+    let choices = user.choices();
+    let (device, token) = credentials(ctx, a.population, a.index, &choices);
+    let req = StartReq {
+        to: a.number,
+        channel: choices.channel,
+        client_ip: choices.client_ip.as_deref(),
+        device_id: device.as_deref(),
+        attestation: token.as_deref(),
+    };
+    let Some(mut code_rx) = a.code.take() else {
+        return end(Outcome::Failed, "no_slot");
+    };
+
+    sent(ctx, a);
+    let answer = ask(ctx, a.population, a.phase, &req).await;
     let response = a.intended.elapsed();
     let started = matches!(answer, StartAnswer::Started { .. });
     ctx.measure()
@@ -245,7 +480,7 @@ async fn live(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
             .map(|d| last_ask + wall(d));
         let wake = resend_at.map_or(wait_end, |r| r.min(wait_end));
         tokio::select! {
-            d = &mut a.code => match d {
+            d = &mut code_rx => match d {
                 Ok(d) => break d,
                 // The slot went away: only the end of the run does that.
                 Err(_) => return end(Outcome::Failed, "unfinished"),
@@ -255,8 +490,13 @@ async fn live(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
                     resends += 1;
                     last_ask = Instant::now();
                     ctx.measure().resent(a.population, a.phase);
+                    // A fresh token: the first one was used.
+                    let (_, fresh) = credentials(ctx, a.population, a.index, &choices);
+                    let again = StartReq { attestation: fresh.as_deref(), ..req };
                     // A refused or failed resend leaves the first code on its way.
-                    if let StartAnswer::Failed { reason, detail } = ctx.service.start(&req).await {
+                    if let StartAnswer::Failed { reason, detail } =
+                        ask(ctx, a.population, a.phase, &again).await
+                    {
                         ctx.failure(reason, &detail);
                     }
                     continue;
@@ -272,8 +512,16 @@ async fn live(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
     let since = delivery.at.saturating_duration_since(a.intended);
     st.delivery = Some(since);
     st.route = Some(delivery.route.clone());
-    ctx.measure()
-        .delivered(a.population, a.phase, since, &delivery.route);
+    let steered = match choices.channel {
+        ChannelChoice::Sms => delivery.route.channel != "sms",
+        ChannelChoice::Voice => delivery.route.channel != "voice",
+        ChannelChoice::Auto => false,
+    };
+    {
+        let mut m = ctx.measure();
+        m.delivered(a.population, a.phase, since, &delivery.route);
+        m.abuse.delivered(a.population, steered);
+    }
     // Only SMS has delivery receipts; a call's outcome is the call itself.
     if delivery.route.channel == "sms"
         && let Some(m) = ctx
@@ -309,6 +557,7 @@ async fn live(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
             CheckAnswer::Approved if typo => return end(Outcome::Failed, "wrong_code_approved"),
             CheckAnswer::Approved => {
                 st.verify = Some(a.intended.elapsed());
+                ctx.measure().abuse.verified(a.population);
                 return end(Outcome::Verified, "");
             }
             CheckAnswer::Wrong if typo => {

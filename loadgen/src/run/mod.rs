@@ -19,6 +19,7 @@ pub mod flow;
 pub mod progress;
 pub mod shared;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,20 +27,25 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::measure::abuse::Ledger;
 use crate::measure::{IntervalRow, Measure, Route};
 use crate::proc::{CpuMeter, peak_rss_bytes, status_kib};
 use crate::report::hdrlog::HdrLog;
+use crate::report::abuse::Baseline;
 use crate::report::{EventReport, HandsetReport, Machine, Memory, Report, RunFacts};
-use crate::scenario::{Overrides, Plan, RunThreshold, ScenarioError, TimelineFile};
+use crate::scenario::{
+    Overrides, PersonaFile, Plan, RunThreshold, ScenarioError, ServicePlan, TimelineFile,
+};
 use crate::target::control::Control;
 use crate::target::handsets::{Handsets, Seen, code_in, seen};
+use crate::target::blocklist::{BlockList, MAX_LISTED};
 use crate::target::{Targets, connect};
 use crate::users::arrival::Arrivals;
 use crate::users::behaviour::stream;
 use crate::users::numbers::Picker;
 use flow::{Arrival, Ctx, HandsetCounters, flow};
 use progress::{Progress, ProgressMode, Tick};
-use shared::{Delivery, Receipts, Routed, Slots};
+use shared::{Delivery, Owners, Receipts, Routed, Slots};
 
 /// An arrival later than this after its intended time, past the end of the load, is not sent
 /// (`unsent`): the run could not keep up with its schedule.
@@ -68,6 +74,8 @@ pub struct RunOptions {
     pub progress: ProgressMode,
     /// Other processes (an external carrier-sim and verifier) whose CPU to report.
     pub server_pids: Vec<u32>,
+    /// Skip the scenario's baseline run (`settings.baseline`).
+    pub no_baseline: bool,
 }
 
 impl RunOptions {
@@ -83,6 +91,7 @@ impl RunOptions {
             html: None,
             progress: ProgressMode::Off,
             server_pids: Vec::new(),
+            no_baseline: false,
         }
     }
 }
@@ -134,11 +143,11 @@ pub fn plan(opts: &RunOptions) -> Result<(Plan, Vec<RunThreshold>), RunError> {
     Ok((plan, thresholds))
 }
 
-/// Runs a scenario and returns its report; the outputs asked for are written.
+/// Runs a scenario and returns its report; the outputs asked for are written. A scenario with
+/// `settings.baseline` is run twice with the same seed: first with the embedded verifier's
+/// guard relaxed (the baseline, which only gives its figures), then as written.
 pub async fn run(opts: RunOptions) -> Result<Report, RunError> {
     let (plan, thresholds) = plan(&opts)?;
-    let plan = Arc::new(plan);
-    let mut hdr = None;
     // Outputs are opened before anything starts, so a path that cannot be written stops the
     // run before it costs anything.
     for path in [&opts.json, &opts.junit, &opts.html].into_iter().flatten() {
@@ -147,13 +156,63 @@ pub async fn run(opts: RunOptions) -> Result<Report, RunError> {
             source,
         })?;
     }
+    let baseline = match plan.settings.baseline.filter(|_| !opts.no_baseline) {
+        None => None,
+        Some(mode) => {
+            let mut relaxed = plan.clone();
+            let ServicePlan::Embedded { config, .. } = &mut relaxed.service else {
+                return Err(RunError::Invalid(
+                    "settings.baseline switches the embedded verifier's guard mode, but the \
+                     service is external: run with --no-baseline"
+                        .into(),
+                ));
+            };
+            config.guard.mode = mode;
+            if opts.progress != ProgressMode::Off {
+                eprintln!(
+                    "baseline: the same scenario and seed with the guard in {} mode",
+                    mode.word()
+                );
+            }
+            let quiet = RunOptions {
+                json: None,
+                junit: None,
+                hdr_log: None,
+                html: None,
+                ..opts.clone()
+            };
+            let r = execute(&quiet, Arc::new(relaxed), &[], None).await?;
+            if !r.errors.is_empty() {
+                return Err(RunError::Start(format!(
+                    "the baseline run was not valid: {}",
+                    r.errors.join("; ")
+                )));
+            }
+            Some(crate::report::ground_truth::baseline(&r, mode.word()))
+        }
+    };
+    let report = execute(&opts, Arc::new(plan), &thresholds, baseline).await?;
+    write_outputs(&opts, &report)?;
+    Ok(report)
+}
+
+/// One run of `plan`: the load, the drain, the report (outputs are the caller's).
+async fn execute(
+    opts: &RunOptions,
+    plan: Arc<Plan>,
+    thresholds: &[RunThreshold],
+    baseline: Option<Baseline>,
+) -> Result<Report, RunError> {
+    let mut hdr = None;
     let Targets {
         service,
         handsets,
         control,
+        blocklist,
         embedded,
         info,
     } = connect(&plan).await.map_err(RunError::Start)?;
+    list_recycled(&plan, blocklist.as_ref()).await?;
     let attempts_observable = service.has_attempts() && plan.settings.attempts;
 
     let load_average = std::fs::read_to_string("/proc/loadavg")
@@ -176,16 +235,20 @@ pub async fn run(opts: RunOptions) -> Result<Report, RunError> {
         .iter()
         .map(|p| (*p, CpuMeter::start(Some(*p))))
         .collect();
+    let mut measure = Measure::new(plan.time_scale, plan.populations.len(), plan.phases.len());
+    measure.abuse = Ledger::new(
+        plan.populations
+            .iter()
+            .map(|p| p.persona.is_attack())
+            .collect(),
+        plan.phases.len(),
+    );
     let ctx = Arc::new(Ctx {
         plan: Arc::clone(&plan),
         service,
         slots: Slots::default(),
         receipts: Receipts::default(),
-        measure: Mutex::new(Measure::new(
-            plan.time_scale,
-            plan.populations.len(),
-            plan.phases.len(),
-        )),
+        measure: Mutex::new(measure),
         zero,
         cancel: CancellationToken::new(),
         in_flight: AtomicU64::new(0),
@@ -196,6 +259,8 @@ pub async fn run(opts: RunOptions) -> Result<Report, RunError> {
         handsets: HandsetCounters::default(),
         failures: Mutex::new(Default::default()),
         expiry: plan.expiry().div_f64(plan.time_scale),
+        owners: Owners::default(),
+        control: control.clone(),
     });
 
     let stop_reader = CancellationToken::new();
@@ -300,6 +365,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, RunError> {
         errors.push("the handset stream ended before the run did".into());
     }
     let events = timeline.await.unwrap_or_default();
+    let verifier_counts = embedded.verifier.as_ref().map(|v| v.stats().counters);
     let stopped = embedded.shutdown().await;
 
     for (what, n) in ctx
@@ -316,7 +382,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, RunError> {
     let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let peak_pending = n(&ctx.peak_in_flight);
     let peak_rss = peak_rss_bytes();
-    let facts = RunFacts {
+    let mut facts = RunFacts {
         wall_s,
         abuse: None,
         scheduled,
@@ -340,6 +406,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, RunError> {
             codes: n(&h.codes),
             extra: n(&h.extra),
             stray: n(&h.stray),
+            unwaited: n(&h.unwaited),
             unreadable: n(&h.unreadable),
             lagged_events: n(&h.lagged),
             receipts_matched: n(&h.receipts_matched),
@@ -364,10 +431,56 @@ pub async fn run(opts: RunOptions) -> Result<Report, RunError> {
         notes,
     };
     let measure = ctx.measure.lock().unwrap_or_else(|e| e.into_inner());
-    let report = crate::report::build(&plan, info, &measure, facts, stopped, &thresholds);
+    facts.abuse = plan.has_personas().then(|| {
+        crate::report::ground_truth::abuse(
+            &plan,
+            &measure.abuse,
+            billing_currency(&plan),
+            verifier_counts.as_ref(),
+            baseline,
+        )
+    });
+    let report = crate::report::build(&plan, info, &measure, facts, stopped, thresholds);
     drop(measure);
-    write_outputs(&opts, &report)?;
     Ok(report)
+}
+
+/// The currency the carrier bills in, when its billing is observed: the embedded network's
+/// (an external carrier-sim's money is still counted, in the currency of its plan).
+fn billing_currency(plan: &Plan) -> Option<String> {
+    plan.network.as_ref().map(|n| n.currency.clone())
+}
+
+/// Lists the numbers of every `recycled_number_owner` population on the service's block list
+/// before the load (their previous owners' abuse), so the run shows whether the list forgives
+/// the new owners.
+async fn list_recycled(plan: &Plan, list: Option<&BlockList>) -> Result<(), RunError> {
+    for p in &plan.populations {
+        if p.persona != PersonaFile::RecycledNumberOwner {
+            continue;
+        }
+        let list = list.ok_or_else(|| {
+            RunError::Start(format!(
+                "population `{}` (recycled_number_owner) needs the reference verifier's block \
+                 list",
+                p.name
+            ))
+        })?;
+        let n = p.numbers.len();
+        if n > MAX_LISTED {
+            return Err(RunError::Start(format!(
+                "population `{}` (recycled_number_owner) has {n} numbers; at most {MAX_LISTED} \
+                 are listed before a run: give it a smaller range or a list",
+                p.name
+            )));
+        }
+        for k in 0..n {
+            list.add(p.numbers.nth(k), "abused by its previous owner")
+                .await
+                .map_err(RunError::Start)?;
+        }
+    }
+    Ok(())
 }
 
 fn write_outputs(opts: &RunOptions, report: &Report) -> Result<(), RunError> {
@@ -404,7 +517,8 @@ struct Scheduled {
 }
 
 /// Starts population `p`'s flows at their intended times.
-async fn schedule(ctx: Arc<Ctx>, p: usize) -> Scheduled {
+async fn schedule(ctx: Arc<Ctx>, p_index: usize) -> Scheduled {
+    let p = p_index;
     let plan = &ctx.plan;
     let pop = &plan.populations[p];
     let mut arrivals = Arrivals::new(
@@ -414,6 +528,31 @@ async fn schedule(ctx: Arc<Ctx>, p: usize) -> Scheduled {
         stream(plan.seed, p, u64::MAX),
     );
     let mut picker = Picker::new(pop.numbers.clone(), stream(plan.seed, p, u64::MAX - 1));
+    // Bombers' victims and bots' sets are drawn once, distinct, before the first arrival.
+    let mut drawn: HashSet<u64> = HashSet::new();
+    let mut distinct = |k: u64| -> Vec<u64> {
+        let mut out = Vec::new();
+        for _ in 0..k.saturating_mul(64) {
+            if out.len() as u64 == k {
+                break;
+            }
+            if let Some(n) = picker.pick(|n| drawn.contains(&n)) {
+                drawn.insert(n);
+                out.push(n);
+            }
+        }
+        out
+    };
+    let (victims, sets): (Vec<u64>, Vec<Arc<[u64]>>) = match &pop.persona {
+        PersonaFile::OtpBomber { victims } => (distinct(*victims), Vec::new()),
+        PersonaFile::NumberSetBot { set_size, bots } => (
+            Vec::new(),
+            (0..*bots)
+                .map(|_| Arc::from(distinct(*set_size as u64)))
+                .collect(),
+        ),
+        _ => (Vec::new(), Vec::new()),
+    };
     let mut out = Scheduled {
         mean_rate: arrivals.mean_rate(),
         first_intended: f64::MAX,
@@ -439,26 +578,62 @@ async fn schedule(ctx: Arc<Ctx>, p: usize) -> Scheduled {
             .iter()
             .position(|ph| scenario_offset < ph.to)
             .unwrap_or(plan.phases.len().saturating_sub(1));
-        let taken = (0..4).find_map(|_| {
-            let number = picker.pick(|n| ctx.slots.busy(n))?;
-            Some((number, ctx.slots.take(number)?))
-        });
-        let Some((number, code)) = taken else {
-            ctx.measure
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .not_sent(p, phase, "no_free_number");
-            continue;
+        let (number, code, set) = match &pop.persona {
+            // Users who wait for a code hold their number in the slots until they end.
+            p if p.checks() => {
+                let taken = (0..4).find_map(|_| {
+                    let number = picker.pick(|n| ctx.slots.busy(n))?;
+                    Some((number, ctx.slots.take(number)?))
+                });
+                let Some((number, code)) = taken else {
+                    ctx.measure
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .not_sent(p_index, phase, "no_free_number");
+                    continue;
+                };
+                (number, Some(code), None)
+            }
+            PersonaFile::OtpBomber { .. } | PersonaFile::NumberSetBot { .. }
+                if victims.is_empty() && sets.is_empty() =>
+            {
+                ctx.measure
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .not_sent(p_index, phase, "no_free_number");
+                continue;
+            }
+            PersonaFile::OtpBomber { .. } => {
+                let victim = victims[(index % victims.len() as u64) as usize];
+                (victim, None, None)
+            }
+            PersonaFile::NumberSetBot { .. } => {
+                let bot = index % sets.len() as u64;
+                let set = Arc::clone(&sets[bot as usize]);
+                (set[0], None, Some((bot, set)))
+            }
+            _ => match picker.pick(|_| false) {
+                Some(n) => (n, None, None),
+                None => {
+                    ctx.measure
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .not_sent(p_index, phase, "no_free_number");
+                    continue;
+                }
+            },
         };
         tokio::spawn(flow(
             Arc::clone(&ctx),
             Arrival {
-                population: p,
+                population: p_index,
                 phase,
                 index,
                 intended,
                 number,
+                slotted: code.is_some(),
                 code,
+                set,
             },
         ));
         index += 1;
@@ -508,7 +683,19 @@ async fn read_handsets(ctx: Arc<Ctx>, mut hs: Handsets, stop: CancellationToken)
                 let counter = match ctx.slots.deliver(to, d) {
                     Routed::Code => &h.codes,
                     Routed::Extra => &h.extra,
-                    Routed::Stray => &h.stray,
+                    // A code for a number a persona asked for without waiting for it (an SMS
+                    // pumper's, a bomber's victim): theirs, not stray.
+                    Routed::Stray => match ctx.owners.get(to) {
+                        Some(p) => {
+                            ctx.measure
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .abuse
+                                .delivered(p, false);
+                            &h.unwaited
+                        }
+                        None => &h.stray,
+                    },
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
             }

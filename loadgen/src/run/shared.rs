@@ -1,6 +1,7 @@
 //! What the flows, the handset reader and the collector share: the numbers in use with the
 //! flow waiting on each ([`Slots`]), the receipts of code-carrying messages ([`Receipts`]),
-//! and the measurements.
+//! which population last asked for a code to each number ([`Owners`], so the carrier's
+//! billing and codes no flow waits for are put down to it), and the measurements.
 //!
 //! A number is in [`Slots`] from the moment a user picks it until their verification ends, so
 //! no two verifications of the run use one number at once and every delivery belongs to at
@@ -52,9 +53,47 @@ type Map<V> = HashMap<u64, V, BuildHasherDefault<NumberHasher>>;
 
 const SHARDS: usize = 64;
 
+/// The shard a number's entry lives in (the top bits of its hash).
+fn shard_of(number: u64) -> usize {
+    let mut h = NumberHasher::default();
+    h.write_u64(number);
+    (h.finish() >> 58) as usize % SHARDS
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The maps hold no invariant a panicking holder could break half-way.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Which population last asked for a code to each number. Bounded by the numbers the run
+/// asks for (a u64 and a u32 each): a million numbers are some 30 MB.
+#[derive(Debug)]
+pub struct Owners {
+    shards: Vec<Mutex<Map<u32>>>,
+}
+
+impl Default for Owners {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(Map::default())).collect(),
+        }
+    }
+}
+
+impl Owners {
+    fn shard(&self, number: u64) -> &Mutex<Map<u32>> {
+        &self.shards[shard_of(number)]
+    }
+
+    /// Population `pop` asks for a code to `number`.
+    pub fn set(&self, number: u64, pop: usize) {
+        lock(self.shard(number)).insert(number, pop as u32);
+    }
+
+    /// The population that last asked for a code to `number`.
+    pub fn get(&self, number: u64) -> Option<usize> {
+        lock(self.shard(number)).get(&number).map(|p| *p as usize)
+    }
 }
 
 /// The numbers in use, each with the flow waiting for its code.
@@ -84,9 +123,7 @@ impl Default for Slots {
 
 impl Slots {
     fn shard(&self, number: u64) -> &Mutex<Map<Option<oneshot::Sender<Delivery>>>> {
-        let mut h = NumberHasher::default();
-        h.write_u64(number);
-        &self.shards[(h.finish() >> 58) as usize % SHARDS]
+        &self.shards[shard_of(number)]
     }
 
     /// Whether a verification is using `number`.

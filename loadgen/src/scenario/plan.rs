@@ -90,6 +90,8 @@ pub struct PopulationPlan {
     pub devices: Option<u64>,
     /// Behaviour.
     pub behaviour: BehaviourFile,
+    /// Who they are.
+    pub persona: PersonaFile,
 }
 
 /// Numbers to draw from.
@@ -187,6 +189,8 @@ pub struct Plan {
     pub network_target: NetworkTarget,
     /// Bearer token of an external carrier-sim's control plane.
     pub network_token: Option<String>,
+    /// An external service's attestation key (`target.attestation_key`).
+    pub attestation_key: Option<String>,
     /// The verification service.
     pub service: ServicePlan,
     /// The populations.
@@ -209,6 +213,25 @@ impl Plan {
             ServicePlan::Embedded { config, .. } => config.codes.expiry,
             ServicePlan::External(_) => self.settings.expiry,
         }
+    }
+
+    /// The key genuine users' attestation tokens are signed with, when the service requires
+    /// them: the embedded verifier's `guard.attestation.key`, or `target.attestation_key`.
+    pub fn attestation_key(&self) -> Option<&str> {
+        match &self.service {
+            ServicePlan::Embedded { config, .. } => {
+                config.guard.attestation.as_ref().map(|a| a.key.as_str())
+            }
+            ServicePlan::External(_) => self.attestation_key.as_deref(),
+        }
+    }
+
+    /// Whether any population has a persona other than genuine (the run then reports how the
+    /// defences did).
+    pub fn has_personas(&self) -> bool {
+        self.populations
+            .iter()
+            .any(|p| p.persona != PersonaFile::Genuine)
     }
 
     /// The names of the network's carriers, when the scenario describes the network.

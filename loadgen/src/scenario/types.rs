@@ -112,6 +112,11 @@ pub struct TargetFile {
     /// The verification service, when it is not the embedded verifier.
     #[serde(default)]
     pub service: Option<ServiceFile>,
+    /// The app's attestation key, when the external service requires attestation tokens
+    /// (the reference verifier's `guard.attestation.key`): genuine users then send a valid
+    /// token, as the app would. The embedded verifier's key is read from `[verifier]`.
+    #[serde(default)]
+    pub attestation_key: Option<String>,
 }
 
 /// A verification service reached over HTTP.
@@ -150,7 +155,8 @@ pub enum ServiceFile {
 pub struct HttpAdapterFile {
     /// Base URL; request paths are appended to it.
     pub url: String,
-    /// Headers sent with every request (authentication, say).
+    /// Headers sent with every request (authentication, say); `{{attestation}}` here sends
+    /// genuine users' attestation tokens (`X-Attestation-Token = "{{attestation}}"`).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// The words the service uses for the channels, when not `sms`, `voice`, `auto` (e.g.
@@ -176,7 +182,8 @@ pub enum BodyEncoding {
 
 /// A request template (the start's or the check's). Placeholders: `{{to}}` (E.164 with `+`),
 /// `{{to_digits}}` (without), `{{channel}}`, `{{client_ip}}`, `{{device_id}}`, `{{id}}` (from
-/// the start's answer), `{{code}}`.
+/// the start's answer), `{{code}}`, `{{attestation}}` (the app's attestation token, empty
+/// when none; a header that renders empty is left out).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestFile {
     /// HTTP method.
@@ -338,6 +345,157 @@ pub struct PopulationFile {
     /// How the users behave.
     #[serde(default)]
     pub behaviour: BehaviourFile,
+    /// Who the users are: genuine (the default) or a fraud persona, e.g.
+    /// `persona = { kind = "sms_pumping" }`. Loadgen knows which requests are attacks and
+    /// judges the service's answers against that; the label is never sent.
+    #[serde(default)]
+    pub persona: PersonaFile,
+}
+
+/// Who a population's users are. Genuine users and recycled-number owners should be served;
+/// every other persona is an attack.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PersonaFile {
+    /// Real users: ask, wait for the code, type it (the population's `behaviour`).
+    #[default]
+    Genuine,
+    /// SMS pumping: codes requested for numbers in premium or revenue-share ranges (take them
+    /// from such a range, `pick = "sequential"` for number runs), never checked, from many
+    /// client IPs (give `client_ips` a wide block). Each arrival is one request.
+    SmsPumping,
+    /// Numbers from open-SMS websites: the codes are public, so the bot reads them off the
+    /// website (the handset) and verifies, like a user.
+    OpenSmsAbuser,
+    /// A farm of non-fixed VoIP numbers creating accounts: verifies like a user.
+    VoipFarm,
+    /// Floods victims with codes: every arrival asks for a code to one of `victims` numbers
+    /// drawn from `numbers` when the run starts, and never checks.
+    OtpBomber {
+        /// How many victims the population's requests go to.
+        #[serde(default = "default_victims")]
+        victims: u64,
+    },
+    /// Starts a verification for a number it does not hold and guesses codes.
+    BruteForcer {
+        /// Guesses per verification (it stops earlier when the service refuses).
+        #[serde(default = "default_guesses")]
+        guesses: u32,
+        /// Between guesses (scenario time).
+        #[serde(default = "default_guess_gap", with = "humantime_serde")]
+        #[schemars(with = "String")]
+        guess_gap: Duration,
+        /// Digits of a guessed code.
+        #[serde(default = "default_code_digits")]
+        code_digits: usize,
+    },
+    /// Account takeover after a SIM swap: the attacker holds the victim's new SIM, so the code
+    /// reaches them, and they verify.
+    SimSwapTakeover {
+        /// Swap the SIM at the carrier (`POST /v1/numbers/{n}/sim-swap`) just before asking;
+        /// false: the numbers' range already shows a recent swap (`sim_swap_ago`).
+        #[serde(default = "default_true")]
+        swap: bool,
+    },
+    /// Bots that ask for codes for the same set of numbers together, again and again, each
+    /// from its own device and IP: each number asks rarely, but always in the same company.
+    /// Each arrival is one bot's round: a request for every number of its set.
+    NumberSetBot {
+        /// Numbers in a bot's set.
+        #[serde(default = "default_set_size")]
+        set_size: usize,
+        /// Bots (each with its own set, device and IP from the population's pools).
+        #[serde(default = "default_bots")]
+        bots: u64,
+    },
+    /// A script calling the API with the app's leaked API key, without a valid attestation
+    /// token; it verifies when served.
+    ApiKeyBot {
+        /// What it sends as the token.
+        #[serde(default)]
+        token: BotToken,
+    },
+    /// Real people paid to verify: real-looking behaviour at low volume, converting slowly.
+    HumanFarm,
+    /// A genuine user whose number was abused by its previous owner: before the load the
+    /// numbers are put on the service's block list (`POST /v1/blocklist`, the reference
+    /// verifier's), and each user's number is recycled at the carrier
+    /// (`POST /v1/numbers/{n}/recycle`) just before they ask. The list should forgive them.
+    RecycledNumberOwner,
+}
+
+/// What an API-key bot sends as its attestation token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BotToken {
+    /// No token.
+    #[default]
+    None,
+    /// A token signed with a key that is not the app's.
+    Forged,
+}
+
+fn default_victims() -> u64 {
+    1
+}
+
+fn default_guesses() -> u32 {
+    10
+}
+
+fn default_guess_gap() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_code_digits() -> usize {
+    6
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_set_size() -> usize {
+    4
+}
+
+fn default_bots() -> u64 {
+    10
+}
+
+impl PersonaFile {
+    /// The persona's name in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PersonaFile::Genuine => "genuine",
+            PersonaFile::SmsPumping => "sms_pumping",
+            PersonaFile::OpenSmsAbuser => "open_sms_abuser",
+            PersonaFile::VoipFarm => "voip_farm",
+            PersonaFile::OtpBomber { .. } => "otp_bomber",
+            PersonaFile::BruteForcer { .. } => "brute_forcer",
+            PersonaFile::SimSwapTakeover { .. } => "sim_swap_takeover",
+            PersonaFile::NumberSetBot { .. } => "number_set_bot",
+            PersonaFile::ApiKeyBot { .. } => "api_key_bot",
+            PersonaFile::HumanFarm => "human_farm",
+            PersonaFile::RecycledNumberOwner => "recycled_number_owner",
+        }
+    }
+
+    /// Whether its requests are attacks.
+    pub fn is_attack(&self) -> bool {
+        !matches!(
+            self,
+            PersonaFile::Genuine | PersonaFile::RecycledNumberOwner
+        )
+    }
+
+    /// Whether its users wait for their code and check it (the others only ask).
+    pub fn checks(&self) -> bool {
+        !matches!(
+            self,
+            PersonaFile::SmsPumping | PersonaFile::OtpBomber { .. } | PersonaFile::NumberSetBot { .. }
+        )
+    }
 }
 
 /// A channel the user asks for.
@@ -572,6 +730,11 @@ pub struct SettingsFile {
     /// Ask the service for each verification's attempts at its end (failover, carriers, causes),
     /// when it can tell them (the reference verifier can).
     pub attempts: bool,
+    /// Run the scenario first with the embedded verifier's guard in this mode (`record_only`
+    /// or `off`), same seed, to measure what the attacks cost without the guard; the report
+    /// then says what the guard saved. None: no baseline run.
+    #[serde(default)]
+    pub baseline: Option<verifier::config::GuardMode>,
 }
 
 impl Default for SettingsFile {
@@ -584,6 +747,7 @@ impl Default for SettingsFile {
             code_min_digits: 4,
             code_max_digits: 10,
             attempts: true,
+            baseline: None,
         }
     }
 }

@@ -311,6 +311,35 @@ fn build(file: ScenarioFile, network: Option<SimConfig>, base: &Path) -> Result<
         )?;
     }
 
+    let embedded_verifier = matches!(service, ServicePlan::Embedded { .. });
+    let reference = embedded_verifier
+        || matches!(&service, ServicePlan::External(s) if matches!(**s, ServiceFile::Verifier { .. }));
+    for (i, p) in file.populations.iter().enumerate() {
+        if matches!(p.persona, PersonaFile::RecycledNumberOwner) && !reference {
+            refuse(
+                format!("populations[{i}].persona.kind"),
+                "recycled_number_owner lists its numbers through the reference verifier's \
+                 /v1/blocklist before the load: the service must be the embedded verifier or \
+                 `kind = \"verifier\"`",
+            )?;
+        }
+    }
+    if file.settings.baseline.is_some() {
+        if !embedded_verifier {
+            refuse(
+                "settings.baseline",
+                "a baseline run switches the embedded verifier's guard mode: it needs the \
+                 embedded verifier",
+            )?;
+        }
+        if file.settings.baseline == Some(verifier::config::GuardMode::Enforce) {
+            refuse(
+                "settings.baseline",
+                "the baseline is the guard relaxed: `record_only` or `off`",
+            )?;
+        }
+    }
+
     Ok(Plan {
         source: PathBuf::new(),
         name: file.name.clone(),
@@ -321,6 +350,7 @@ fn build(file: ScenarioFile, network: Option<SimConfig>, base: &Path) -> Result<
         network,
         network_target,
         network_token: file.target.network_token.clone(),
+        attestation_key: file.target.attestation_key.clone(),
         service,
         populations,
         phases,
@@ -756,6 +786,7 @@ fn population(
     if b.give_up_after.is_some_and(|d| d.is_zero()) {
         refuse(f("behaviour.give_up_after"), "must be longer than zero")?;
     }
+    persona(&p.persona, numbers.len()).map_err(|(field, m)| (f(&format!("persona.{field}")), m))?;
     Ok(PopulationPlan {
         name: p.name.clone(),
         arrival: p.arrival.clone(),
@@ -764,7 +795,53 @@ fn population(
         client_ips,
         devices: p.devices,
         behaviour: p.behaviour.clone(),
+        persona: p.persona.clone(),
     })
+}
+
+/// A persona's parameters, against the size of its number pool.
+fn persona(p: &PersonaFile, pool: u64) -> Result<(), Refusal> {
+    match p {
+        PersonaFile::OtpBomber { victims } => {
+            if *victims == 0 || *victims > pool {
+                refuse(
+                    "victims",
+                    format!("between 1 and the {pool} numbers of `numbers`, not {victims}"),
+                )?;
+            }
+        }
+        PersonaFile::BruteForcer {
+            guesses,
+            code_digits,
+            ..
+        } => {
+            if *guesses == 0 {
+                refuse("guesses", "at least 1")?;
+            }
+            if !(4..=10).contains(code_digits) {
+                refuse("code_digits", "codes have 4 to 10 digits")?;
+            }
+        }
+        PersonaFile::NumberSetBot { set_size, bots } => {
+            if *set_size == 0 {
+                refuse("set_size", "at least 1")?;
+            }
+            if *bots == 0 {
+                refuse("bots", "at least 1")?;
+            }
+            let need = bots.saturating_mul(*set_size as u64);
+            if need > pool {
+                refuse(
+                    "bots",
+                    format!(
+                        "{bots} bots × {set_size} numbers need {need} distinct numbers;                          `numbers` holds {pool}"
+                    ),
+                )?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// An IPv4 CIDR block.

@@ -31,6 +31,7 @@ enum Var {
     DeviceId,
     Id,
     Code,
+    Attestation,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +72,8 @@ pub struct Values<'a> {
     pub id: &'a str,
     /// The code typed.
     pub code: &'a str,
+    /// The app's attestation token ("" when none).
+    pub attestation: &'a str,
 }
 
 impl Template {
@@ -93,6 +96,7 @@ impl Template {
                 "device_id" => Var::DeviceId,
                 "id" => Var::Id,
                 "code" => Var::Code,
+                "attestation" => Var::Attestation,
                 other => return Err(format!("`{t}`: unknown placeholder `{other}`")),
             };
             segs.push(Seg::Var(var));
@@ -118,6 +122,7 @@ impl Template {
                         Var::DeviceId => v.device_id,
                         Var::Id => v.id,
                         Var::Code => v.code,
+                        Var::Attestation => v.attestation,
                     };
                     escape_into(&mut out, value, esc);
                 }
@@ -274,7 +279,10 @@ impl Adapter {
             body: body.map(str::to_string),
             encoding: BodyEncoding::Json,
         };
-        let mut headers = Vec::new();
+        let mut headers = vec![(
+            HeaderName::from_static("x-attestation-token"),
+            Template(vec![Seg::Var(Var::Attestation)]),
+        )];
         if let Some(key) = api_key {
             headers.push((
                 reqwest::header::AUTHORIZATION,
@@ -393,6 +401,11 @@ impl Adapter {
         let mut headers = HeaderMap::new();
         for (name, t) in &self.headers {
             let value = t.render(v, Escape::Raw);
+            // A header whose placeholders are all empty (no attestation token) is left out,
+            // as the app would leave it out.
+            if value.is_empty() {
+                continue;
+            }
             headers.insert(
                 name.clone(),
                 HeaderValue::from_str(&value).map_err(|_| format!("header {name}: bad value"))?,
@@ -438,6 +451,7 @@ impl Adapter {
             channel: self.channel_word(r.channel),
             client_ip: r.client_ip.unwrap_or(""),
             device_id: r.device_id.unwrap_or(""),
+            attestation: r.attestation.unwrap_or(""),
             ..Values::default()
         };
         let (status, body) = match self.send(&self.start, &v).await {

@@ -18,6 +18,8 @@ pub struct StartReq<'a> {
     pub client_ip: Option<&'a str>,
     /// The user's device.
     pub device_id: Option<&'a str>,
+    /// The app's attestation token.
+    pub attestation: Option<&'a str>,
 }
 
 /// How a start was answered.

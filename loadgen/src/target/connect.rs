@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::adapter::Adapter;
+use super::blocklist::BlockList;
 use super::control::Control;
 use super::embedded;
 use super::handsets::{self, Handsets};
@@ -32,6 +33,8 @@ pub struct Targets {
     pub handsets: Handsets,
     /// The carrier's control plane.
     pub control: Control,
+    /// The reference verifier's block list, when the service is one.
+    pub blocklist: Option<super::blocklist::BlockList>,
     /// What was started in this process.
     pub embedded: Embedded,
     /// In words.
@@ -116,7 +119,7 @@ pub async fn connect(plan: &Plan) -> Result<Targets, String> {
         Handsets::Socket(_) => format!("WebSocket {}/v1/events", control.base()),
     };
     let timeout = plan.settings.request_timeout;
-    let (service, verifier, service_info) = match &plan.service {
+    let (service, verifier, service_info, blocklist) = match &plan.service {
         ServicePlan::Embedded { config, wiring } => {
             let v =
                 embedded::start_verifier(config, wiring, network.as_ref(), plan.time_scale).await?;
@@ -125,9 +128,17 @@ pub async fn connect(plan: &Plan) -> Result<Targets, String> {
                 "embedded verifier, in-process calls (HTTP also on {})",
                 v.http_addr()
             );
-            (Service::Local(v.local()), Some(v), info)
+            let key = config.api.keys.first().map(|k| k.key.as_str());
+            let list = BlockList::new(&format!("http://{}", v.http_addr()), key)?;
+            (Service::Local(v.local()), Some(v), info, Some(list))
         }
         ServicePlan::External(s) => {
+            let list = match s.as_ref() {
+                ServiceFile::Verifier { url, api_key } => {
+                    Some(BlockList::new(url, api_key.as_deref())?)
+                }
+                _ => None,
+            };
             let a = match s.as_ref() {
                 ServiceFile::Verifier { url, api_key } => {
                     Adapter::verifier(url, api_key.as_deref(), timeout)?
@@ -146,13 +157,14 @@ pub async fn connect(plan: &Plan) -> Result<Targets, String> {
                 ServiceFile::Http(h) => Adapter::from_file(h, timeout)?,
             };
             let info = a.describe();
-            (Service::Http(Box::new(a)), None, info)
+            (Service::Http(Box::new(a)), None, info, list)
         }
     };
     Ok(Targets {
         service,
         handsets,
         control,
+        blocklist,
         embedded: Embedded { network, verifier },
         info: TargetInfo {
             network: network_info,

@@ -1,7 +1,8 @@
 //! carrier-sim's control plane, as a run uses it: the scenario's timeline (outages and
 //! behaviour changes, `POST /v1/carriers/{name}/outage` and `PATCH /v1/carriers/{name}`), and
 //! the carrier's own figures (`GET /v1/stats`: its time scale, to check it against the
-//! scenario's). The same calls serve the embedded carrier (on its loopback control plane) and a
+//! scenario's), and one number's life events for the fraud personas (a SIM swap before a
+//! takeover, a number recycled to a new owner). The same calls serve the embedded carrier (on its loopback control plane) and a
 //! running one, so a timeline means the same in both modes.
 
 use std::time::Duration;
@@ -69,6 +70,18 @@ impl Control {
             .get("time_scale")
             .and_then(Value::as_f64)
             .ok_or_else(|| format!("{}/v1/stats has no time_scale", self.base))
+    }
+
+    /// A life event of one number at the carrier (`sim-swap`, `recycle`): from now on its
+    /// lookup shows it.
+    pub async fn number_event(&self, number: u64, event: &str) -> Result<(), String> {
+        self.call(
+            self.http
+                .post(format!("{}/v1/numbers/{number}/{event}", self.base)),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("POST /v1/numbers/{number}/{event}: {e}"))
     }
 
     /// Applies one timeline entry: an outage (its duration in scenario time: the carrier

@@ -4,7 +4,8 @@
 //! in-process feed or its WebSocket stream: [`handsets`]), and the carrier's control plane for
 //! the timeline ([`control`]). [`connect`] starts or reaches them as the plan says
 //! ([`embedded`] starts the in-process ones) and [`Embedded::shutdown`] stops what it started.
-//! [`answers`] holds what a service's answers become, [`service`] the service itself.
+//! [`answers`] holds what a service's answers become, [`service`] the service itself;
+//! [`blocklist`] lists numbers on the reference verifier's block list.
 //!
 //! Every answer a service gives becomes a [`StartAnswer`] or a [`CheckAnswer`] here, so the
 //! flows above never see HTTP or the verifier's types.
@@ -13,6 +14,7 @@
 
 pub mod adapter;
 pub mod answers;
+pub mod blocklist;
 pub mod connect;
 pub mod control;
 pub mod embedded;

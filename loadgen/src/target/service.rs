@@ -24,6 +24,7 @@ impl Service {
                     channel: Some(r.channel.word().to_string()),
                     client_ip: r.client_ip.map(str::to_string),
                     device_id: r.device_id.map(str::to_string),
+                    attestation: r.attestation.map(str::to_string),
                     ..verifier::LocalStart::default()
                 };
                 match l.start(req).await {

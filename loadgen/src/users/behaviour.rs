@@ -124,6 +124,13 @@ impl<'a> User<'a> {
         self.chance(self.pop.behaviour.typo_rate)
     }
 
+    /// A guessed code of `digits` random digits (a brute forcer's).
+    pub fn guess(&mut self, digits: usize) -> String {
+        (0..digits)
+            .map(|_| char::from(b'0' + self.rng.random_range(0..10u8)))
+            .collect()
+    }
+
     /// `code` with one digit changed: a typo.
     pub fn mistype(&mut self, code: &str) -> String {
         let mut digits: Vec<u8> = code.bytes().collect();

@@ -38,6 +38,8 @@ pub struct LocalStart {
     pub account_id: Option<String>,
     /// Locale of the messages.
     pub locale: Option<String>,
+    /// The app's attestation token (what `X-Attestation-Token` carries over HTTP).
+    pub attestation: Option<String>,
 }
 
 /// A started (or re-sent) verification.
@@ -123,6 +125,7 @@ impl Local {
             device_id: req.device_id,
             account_id: req.account_id,
             locale: req.locale,
+            attestation_token: req.attestation,
             ..StartBody::default()
         };
         let request = start_request(body, None, None)?;
