@@ -50,7 +50,11 @@ pub fn abuse(
         personas.push(PersonaRow {
             population: pop.name.clone(),
             persona: pop.persona.name().to_string(),
-            label: Some(if attack { Label::Attack } else { Label::Genuine }),
+            label: Some(if attack {
+                Label::Attack
+            } else {
+                Label::Genuine
+            }),
             requests: t.requests,
             served: t.served,
             refused: t.refused,

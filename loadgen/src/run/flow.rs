@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::shared::{Delivery, Receipts, Slots};
 use super::shared::Owners;
+use super::shared::{Delivery, Receipts, Slots};
 use crate::measure::abuse::Answered;
 use crate::measure::{End, Measure, Outcome, Route};
 use crate::scenario::{BotToken, ChannelChoice, PersonaFile, Plan};
@@ -253,9 +253,8 @@ fn credentials(ctx: &Ctx, pop: usize, index: u64, c: &Choices) -> (Option<String
             device.as_deref().unwrap_or(""),
             TOKEN_TTL_S,
         )),
-        _ => key.map(|k| {
-            verifier::attestation_token(k, device.as_deref().unwrap_or(""), TOKEN_TTL_S)
-        }),
+        _ => key
+            .map(|k| verifier::attestation_token(k, device.as_deref().unwrap_or(""), TOKEN_TTL_S)),
     };
     (device, token)
 }
@@ -278,9 +277,9 @@ fn sent(ctx: &Ctx, a: &Arrival) {
 
 async fn live(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
     match &ctx.plan.populations[a.population].persona {
-        PersonaFile::SmsPumping | PersonaFile::OtpBomber { .. } | PersonaFile::NumberSetBot { .. } => {
-            ask_only(ctx, a, st).await
-        }
+        PersonaFile::SmsPumping
+        | PersonaFile::OtpBomber { .. }
+        | PersonaFile::NumberSetBot { .. } => ask_only(ctx, a, st).await,
         PersonaFile::BruteForcer {
             guesses,
             guess_gap,

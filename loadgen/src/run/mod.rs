@@ -30,15 +30,15 @@ use tokio_util::sync::CancellationToken;
 use crate::measure::abuse::Ledger;
 use crate::measure::{IntervalRow, Measure, Route};
 use crate::proc::{CpuMeter, peak_rss_bytes, status_kib};
-use crate::report::hdrlog::HdrLog;
 use crate::report::abuse::Baseline;
+use crate::report::hdrlog::HdrLog;
 use crate::report::{EventReport, HandsetReport, Machine, Memory, Report, RunFacts};
 use crate::scenario::{
     Overrides, PersonaFile, Plan, RunThreshold, ScenarioError, ServicePlan, TimelineFile,
 };
+use crate::target::blocklist::{BlockList, MAX_LISTED};
 use crate::target::control::Control;
 use crate::target::handsets::{Handsets, Seen, code_in, seen};
-use crate::target::blocklist::{BlockList, MAX_LISTED};
 use crate::target::{Targets, connect};
 use crate::users::arrival::Arrivals;
 use crate::users::behaviour::stream;

@@ -493,7 +493,9 @@ impl PersonaFile {
     pub fn checks(&self) -> bool {
         !matches!(
             self,
-            PersonaFile::SmsPumping | PersonaFile::OtpBomber { .. } | PersonaFile::NumberSetBot { .. }
+            PersonaFile::SmsPumping
+                | PersonaFile::OtpBomber { .. }
+                | PersonaFile::NumberSetBot { .. }
         )
     }
 }

@@ -376,10 +376,24 @@ pub fn selector(t: &RunThreshold, carriers: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// A `persona.<population>.<field>` threshold must name a population of the scenario.
+/// An abuse threshold needs a population with a persona (without one the run has no abuse
+/// section, and the threshold could only fail), and a `persona.<population>.<field>` one must
+/// name a population of the scenario.
 fn persona_population(t: &RunThreshold, populations: &[PopulationFile]) -> Result<(), String> {
-    if let super::thresholds::RunMetric::Abuse(a) = &t.metric
-        && let Some(name) = a.population()
+    let super::thresholds::RunMetric::Abuse(a) = &t.metric else {
+        return Ok(());
+    };
+    if populations
+        .iter()
+        .all(|p| p.persona == PersonaFile::Genuine)
+    {
+        return Err(format!(
+            "`{a}` is an abuse figure, but no population has a persona (give one \
+             `persona = {{ kind = \"sms_pumping\" }}` or another), so the run would have no \
+             abuse section to judge"
+        ));
+    }
+    if let Some(name) = a.population()
         && !populations.iter().any(|p| p.name == name)
     {
         return Err(format!(
@@ -1058,7 +1072,7 @@ numbers = { prefix = "4477009" }
 
     #[test]
     fn refusals_name_file_line_and_field() {
-        let cases: [(&str, String, &str); 15] = [
+        let cases: [(&str, String, &str); 16] = [
             (
                 "unknown key",
                 MINIMAL.replace("duration = \"10s\"", "duraton = \"10s\""),
@@ -1099,9 +1113,18 @@ numbers = { prefix = "4477009" }
             ),
             (
                 "an abuse threshold's population",
-                format!("{MINIMAL}[thresholds]\n\"persona.pumpers.refused_ratio\" = \"> 0.9\"\n"),
-                "s.toml:9: thresholds.\"persona.pumpers.refused_ratio\": `pumpers` is not a \
+                format!(
+                    "{MINIMAL}persona = {{ kind = \"human_farm\" }}\n[thresholds]\n\
+                     \"persona.pumpers.refused_ratio\" = \"> 0.9\"\n"
+                ),
+                "s.toml:10: thresholds.\"persona.pumpers.refused_ratio\": `pumpers` is not a \
                  population of the scenario (genuine)",
+            ),
+            (
+                "an abuse threshold without personas",
+                format!("{MINIMAL}[thresholds]\n\"abuse.recall\" = \"> 0.9\"\n"),
+                "s.toml:9: thresholds.\"abuse.recall\": `abuse.recall` is an abuse figure, but \
+                 no population has a persona",
             ),
             (
                 "an amount",

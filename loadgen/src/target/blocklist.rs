@@ -50,7 +50,11 @@ impl BlockList {
             Ok(())
         } else {
             let body = resp.text().await.unwrap_or_default();
-            Err(format!("POST {}: HTTP {}: {body}", self.url, status.as_u16()))
+            Err(format!(
+                "POST {}: HTTP {}: {body}",
+                self.url,
+                status.as_u16()
+            ))
         }
     }
 }
