@@ -449,11 +449,10 @@ pub struct Verdict {
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let value = match (self.value, &self.why) {
-            (Some(v), None) => format!("{v:.3}"),
-            (Some(v), Some(why)) => format!("{v:.3} ({why})"),
-            (None, Some(why)) => format!("nothing ({why})"),
-            (None, None) => "no samples".into(),
+        let value = match self.value {
+            Some(v) => format!("{v:.3}"),
+            None if self.why.is_some() => "nothing".into(),
+            None => "no samples".into(),
         };
         write!(
             f,
@@ -465,7 +464,11 @@ impl fmt::Display for Verdict {
             self.op.as_str(),
             self.limit,
             self.unit
-        )
+        )?;
+        match &self.why {
+            Some(why) => write!(f, ": {why}"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //!
 //! Layer: part of `report` (reads the [`AbuseReport`]).
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::abuse::{AbuseReport, DecisionCheck, Label, Money, PersonaRow, Wave};
@@ -198,6 +199,14 @@ pub fn money_sentences(m: &Money) -> Vec<String> {
     out
 }
 
+/// The counts above zero (the verifier lists every rule it has, most of them idle).
+pub fn nonzero(map: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    map.iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| (k.clone(), *n))
+        .collect()
+}
+
 /// The decision check in one sentence (and the differences).
 pub fn decision_sentence(d: &DecisionCheck) -> String {
     if d.consistent {
@@ -205,10 +214,9 @@ pub fn decision_sentence(d: &DecisionCheck) -> String {
             "Consistent: loadgen's refusals by rule match the verifier's own counts (guard in \
              {}: {}).",
             d.mode,
-            if d.verifier_blocks.is_empty() {
-                "no blocks".into()
-            } else {
-                reasons(&d.verifier_blocks)
+            match reasons(&nonzero(&d.verifier_blocks)) {
+                none if none.is_empty() => "no blocks".into(),
+                blocks => blocks,
             }
         )
     } else {

@@ -244,7 +244,7 @@ mod tests {
             );
             assert!(
                 v.to_string()
-                    .contains("nothing (the run has no abuse section"),
+                    .ends_with("): the run has no abuse section: no population has a persona"),
                 "{v}"
             );
         }

@@ -302,13 +302,22 @@ pub fn summary(r: &Report) -> String {
     if !r.thresholds.is_empty() {
         let _ = writeln!(o, "\n  thresholds");
         for v in &r.thresholds {
-            let _ = writeln!(
-                o,
+            let line = format!(
                 "    {} {:<36} measured {}",
                 if v.pass { "✓" } else { "✗" },
                 v.expr,
                 measured(v)
             );
+            // A long reason goes on a line of its own, so the line fits a 100-column terminal.
+            match (&v.why, line.chars().count() > 100) {
+                (Some(why), true) => {
+                    let head = line.trim_end_matches(&format!(" ({why})")).to_string();
+                    let _ = writeln!(o, "{head}\n        ({why})");
+                }
+                _ => {
+                    let _ = writeln!(o, "{line}");
+                }
+            }
         }
     }
     let _ = writeln!(
@@ -355,7 +364,7 @@ mod tests {
         assert!(o.contains("✓ fraud.cost < 50"), "{o}");
         assert!(o.contains("measured 49.20"), "{o}");
         assert!(
-            o.contains("measured never (2 of 5 attack waves never detected: guessers/all"),
+            o.contains("measured never\n        (2 of 5 attack waves never detected: guessers/all"),
             "{o}"
         );
         let r = fixture::report(None, &exprs);
@@ -363,7 +372,7 @@ mod tests {
         assert!(!o.contains("abuse (judged"), "{o}");
         assert!(
             o.contains(
-                "measured nothing (the run has no abuse section: no population has a persona)"
+                "measured nothing\n        (the run has no abuse section: no population has a persona)"
             ),
             "{o}"
         );

@@ -251,14 +251,14 @@ fn decisions(o: &mut String, a: &AbuseReport) {
         if d.consistent { "ok" } else { "bad" },
         esc(&decision_sentence(d))
     );
-    let mut rules: Vec<&String> = d
-        .verifier_blocks
-        .keys()
-        .chain(d.loadgen_refused.keys())
-        .chain(d.verifier_flagged.keys())
-        .collect();
+    let maps = [&d.verifier_blocks, &d.loadgen_refused, &d.verifier_flagged];
+    let mut rules: Vec<&String> = maps.iter().flat_map(|m| m.keys()).collect();
     rules.sort();
     rules.dedup();
+    // The verifier lists every rule it has; the idle ones would bury the ones that acted.
+    let (rules, idle): (Vec<&String>, Vec<&String>) = rules
+        .into_iter()
+        .partition(|k| maps.iter().any(|m| m.get(*k).is_some_and(|n| *n > 0)));
     if rules.is_empty() {
         return;
     }
@@ -280,6 +280,17 @@ fn decisions(o: &mut String, a: &AbuseReport) {
         );
     }
     o.push_str("</table>\n");
+    if !idle.is_empty() {
+        let _ = writeln!(
+            o,
+            "<p class=\"muted\">No count for the other rules: {}.</p>",
+            esc(&idle
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", "))
+        );
+    }
 }
 
 #[cfg(test)]
@@ -323,7 +334,10 @@ mod tests {
             "<td class=\"n\">after 4.50 s</td>",
             "<th class=\"n\">baseline (record_only)</th>",
             "<tr class=\"total\"><td>saved by the guard</td><td class=\"n\">640.80</td>",
-            "<p class=\"ok\">Consistent",
+            "<p class=\"ok\">Consistent: loadgen&#39;s refusals by rule match the verifier&#39;s own \
+             counts (guard in enforce: prefix_velocity 1218, number_flood 580, line_type 194).</p>",
+            "<tr><td>http_429</td><td class=\"n\">-</td><td class=\"n\">4</td>",
+            "No count for the other rules: attestation, sim_swap.",
             "<figure class=\"plot\" id=\"plot-blocks\">\n<svg",
             "attack refused</li>",
         ] {
