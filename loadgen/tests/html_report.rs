@@ -3,7 +3,8 @@
 //! a person would see: the page renders with its headings and verdict, the three plots are
 //! SVG with data in them, nothing was logged as an error or thrown, and no request left the
 //! page but the file itself (the report must open offline). Text from the scenario is shown
-//! as text, never as markup (an HTML-injection scenario).
+//! as text, never as markup (an HTML-injection scenario). A scenario with fraud personas gets
+//! the Abuse section, its per-persona table and its blocks-over-time plot.
 //!
 //! A negative control runs the same checks on a page that logs an error, throws and loads an
 //! external image, and expects each check to catch it: a check that cannot fail proves
@@ -166,6 +167,7 @@ const INSPECT: &str = r#"JSON.stringify({
       legend: [...f.querySelectorAll('ul.legend li')].map(l => l.textContent),
     };
   }),
+  personas: document.querySelectorAll('table.personas tr').length - 1,
   scripts: document.querySelectorAll('script').length,
   imgs: document.querySelectorAll('img, iframe, object, embed, link[href]').length,
 })"#;
@@ -595,6 +597,69 @@ async fn scenario_text_is_shown_as_text_and_outages_are_marked() {
             .any(|l| l == "carrier outage"),
         "{fo}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    skip_browser,
+    ignore = "CARRIER_TESTBED_SKIP_BROWSER=1: chromium not required on this machine"
+)]
+async fn a_scenario_with_fraud_personas_has_an_abuse_section_with_blocks_over_time() {
+    // The smoke scenario with two attack populations beside its genuine users: SMS pumpers
+    // and an OTP bomber flooding two victims (which the reference verifier's guard refuses).
+    let smoke = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml"),
+    )
+    .expect("smoke.toml");
+    let attack = "[[populations]]\nname = \"pumpers\"\narrival = { model = \"constant\", rate = 10 }\n\
+                  numbers = { range = \"uk mobiles\", digits = 12, pick = \"sequential\" }\n\
+                  client_ips = \"10.99.0.0/16\"\npersona = { kind = \"sms_pumping\" }\n\n\
+                  [[populations]]\nname = \"bombers\"\narrival = { model = \"constant\", rate = 10 }\n\
+                  numbers = { range = \"uk mobiles\", digits = 12 }\n\
+                  persona = { kind = \"otp_bomber\", victims = 2 }\n\n\
+                  [thresholds]\n\"abuse.precision\" = \">= 0.5\"\n";
+    let scenario = scratch("personas.toml");
+    std::fs::write(&scenario, smoke.replace("[thresholds]\n", attack)).expect("write it");
+    let ((html, json, _), mut browser) =
+        tokio::join!(report(&scenario, "personas.html"), Browser::start());
+    let abuse = &json["abuse"];
+    assert_eq!(
+        abuse["personas"].as_array().map(Vec::len),
+        Some(3),
+        "{abuse}"
+    );
+    assert!(
+        abuse["matrix"]["attack_refused"].as_u64().unwrap() > 0,
+        "the guard refuses the bomber: {abuse}"
+    );
+    let f = browser.visit(&file_url(&html)).await;
+    assert_clean(&f);
+    let d = &f.dom;
+    assert!(
+        d["h2"].as_array().unwrap().iter().any(|h| h == "Abuse"),
+        "{d}"
+    );
+    assert!(
+        d["personas"].as_u64() == Some(3),
+        "a row per population: {d}"
+    );
+    let blocks = plot(&f, "plot-blocks");
+    assert!(blocks["width"].as_f64().unwrap() >= 600.0, "{blocks}");
+    assert!(
+        blocks["series"].as_u64().unwrap() >= 3,
+        "attack requests, attack refused, genuine refused: {blocks}"
+    );
+    assert!(blocks["max_points"].as_u64().unwrap() >= 2, "{blocks}");
+    for name in ["attack requests", "attack refused", "genuine refused"] {
+        assert!(
+            blocks["legend"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l == name),
+            "{blocks}"
+        );
+    }
 }
 
 /// The checks catch what they look for: a page that logs an error, throws, and loads an image
