@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::abuse::{AbuseReport, DecisionCheck, Label, Money, PersonaRow, Wave};
-use super::words::reasons;
+use super::words::{ranked, reasons};
 
 /// What providers publish, to set the blocked share against.
 pub const PUBLISHED: &str = "RingCaptcha reports blocking about 1.7 % of requests a month";
@@ -37,14 +37,16 @@ pub fn label(l: Option<Label>) -> &'static str {
     }
 }
 
-/// A persona's refusals by reason, the largest three (`prefix_velocity 1210, line_type 194`).
-pub fn top_reasons(p: &PersonaRow) -> String {
-    let all = reasons(&p.refused_by);
-    let parts: Vec<&str> = all.split(", ").filter(|s| !s.is_empty()).collect();
-    if parts.len() <= 3 {
-        return all;
+/// A persona's refusals by reason, the largest three and how many more
+/// (`prefix_velocity 1210`, `line_type 194`).
+pub fn top_reasons(p: &PersonaRow) -> Vec<String> {
+    let mut all = ranked(&p.refused_by);
+    if all.len() > 3 {
+        let more = all.len() - 3;
+        all.truncate(3);
+        all.push(format!("{more} more"));
     }
-    format!("{}, {} more", parts[..3].join(", "), parts.len() - 3)
+    all
 }
 
 /// The per-persona table: headers, then one row of cells a population.
@@ -309,7 +311,7 @@ pub fn summary_section(o: &mut String, a: &AbuseReport) {
         let _ = writeln!(o, "{line}");
         let mut notes = Vec::new();
         if p.refused > 0 {
-            notes.push(format!("refused by {}", top_reasons(p)));
+            notes.push(format!("refused by {}", top_reasons(p).join(", ")));
         }
         if p.failed > 0 {
             notes.push(format!("{} unanswered", p.failed));
@@ -454,6 +456,19 @@ mod tests {
                 "lacks {says:?}:\n{o}"
             );
         }
+    }
+
+    #[test]
+    fn the_top_three_reasons_and_how_many_more() {
+        let mut p = fixture::abuse().personas[1].clone();
+        assert_eq!(top_reasons(&p), ["prefix_velocity 1210", "line_type 194"]);
+        for (k, n) in [("a", 5), ("b", 194), ("c", 1)] {
+            p.refused_by.insert(k.into(), n);
+        }
+        assert_eq!(
+            top_reasons(&p),
+            ["prefix_velocity 1210", "b 194", "line_type 194", "2 more"]
+        );
     }
 
     #[test]

@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 
 /// Counts by reason, largest first: `overloaded 3, max_attempts 1`.
 pub fn reasons(map: &BTreeMap<String, u64>) -> String {
+    ranked(map).join(", ")
+}
+
+/// Counts by reason, largest first, each as `reason count`.
+pub fn ranked(map: &BTreeMap<String, u64>) -> Vec<String> {
     let mut v: Vec<(&String, &u64)> = map.iter().collect();
     v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    v.iter()
-        .map(|(k, n)| format!("{k} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    v.iter().map(|(k, n)| format!("{k} {n}")).collect()
 }

@@ -73,11 +73,7 @@ fn personas(o: &mut String, a: &AbuseReport) {
             );
         }
         // One reason a line: the column stays narrow and the numbers stay on one line.
-        let mut why: Vec<String> = top_reasons(p)
-            .split(", ")
-            .filter(|s| !s.is_empty())
-            .map(esc)
-            .collect();
+        let mut why: Vec<String> = top_reasons(p).iter().map(|r| esc(r)).collect();
         if p.failed > 0 {
             why.push(format!("{} unanswered", p.failed));
         }
