@@ -13,19 +13,30 @@ use super::abuse::{
 use crate::measure::abuse::Ledger;
 use crate::measure::ratio;
 use crate::scenario::Plan;
+use crate::target::reference::Blocks;
 
-/// Refusal reasons that are not the guard's rules: limits and overload, which the verifier
-/// counts elsewhere than its rule blocks.
-const NOT_RULES: [&str; 2] = ["max_send_attempts", "overloaded"];
+/// The reference verifier's refusal codes that are not the guard's rules (limits, overload,
+/// bad requests): it does not count them among its rule decisions.
+const NOT_RULES: [&str; 8] = [
+    "invalid_request",
+    "unauthorized",
+    "sms_to_landline",
+    "not_found",
+    "max_send_attempts",
+    "max_check_attempts",
+    "body_too_large",
+    "overloaded",
+];
 
 /// The abuse section of a run of `plan`. `currency`: the carrier's, when its billing is
-/// observed; `verifier`: the embedded verifier's counters at the end; `baseline`: the
-/// baseline run's money, when one ran.
+/// observed; `decisions`: the reference verifier's guard mode and enforced blocks by rule
+/// (its decision totals) at the end, or why they could not be read; `baseline`: the baseline
+/// run's money, when one ran.
 pub fn abuse(
     plan: &Plan,
     ledger: &Ledger,
     currency: Option<String>,
-    verifier: Option<&verifier::Snapshot>,
+    decisions: Option<Result<Blocks, String>>,
     baseline: Option<Baseline>,
 ) -> AbuseReport {
     let measured = currency.is_some();
@@ -131,7 +142,7 @@ pub fn abuse(
         }
         acc
     });
-    let decisions = verifier.map(|v| decision_check(plan, v, loadgen_refused));
+    let decisions = decisions.map(|d| decision_check(d, loadgen_refused));
     AbuseReport {
         personas,
         matrix,
@@ -167,23 +178,32 @@ pub fn abuse(
 /// The verifier's rule blocks against loadgen's refusals by the same word. Only rules are
 /// compared: a refusal for a limit or overload is not a rule's block.
 fn decision_check(
-    plan: &Plan,
-    v: &verifier::Snapshot,
+    verifier: Result<Blocks, String>,
     loadgen_refused: BTreeMap<String, u64>,
 ) -> DecisionCheck {
-    let mode = match &plan.service {
-        crate::scenario::ServicePlan::Embedded { config, .. } => config.guard.mode.word(),
-        crate::scenario::ServicePlan::External(_) => "unknown",
+    let Blocks {
+        mode,
+        enforced: verifier_blocks,
+        recorded: verifier_flagged,
+    } = match verifier {
+        Ok(x) => x,
+        Err(e) => {
+            return DecisionCheck {
+                mode: "unknown".into(),
+                consistent: false,
+                loadgen_refused,
+                differences: vec![format!("the decision records could not be read: {e}")],
+                ..DecisionCheck::default()
+            };
+        }
     };
-    let verifier_blocks: BTreeMap<String, u64> = v.blocks.iter().cloned().collect();
-    let verifier_flagged: BTreeMap<String, u64> = v.flagged.iter().cloned().collect();
     let mut differences = Vec::new();
     let words: std::collections::BTreeSet<&String> = verifier_blocks
         .keys()
         .chain(
             loadgen_refused
                 .keys()
-                .filter(|k| !NOT_RULES.contains(&k.as_str())),
+                .filter(|k| !NOT_RULES.contains(&k.as_str()) && !k.starts_with("http_")),
         )
         .collect();
     for w in words {
@@ -191,12 +211,12 @@ fn decision_check(
         let ours = loadgen_refused.get(w).copied().unwrap_or(0);
         if theirs != ours {
             differences.push(format!(
-                "{w}: the verifier blocked {theirs}, loadgen saw {ours} refused"
+                "{w}: the verifier's records show {theirs} blocked, loadgen saw {ours} refused"
             ));
         }
     }
     DecisionCheck {
-        mode: mode.to_string(),
+        mode,
         consistent: differences.is_empty(),
         verifier_blocks,
         verifier_flagged,

@@ -36,9 +36,9 @@ use crate::report::{EventReport, HandsetReport, Machine, Memory, Report, RunFact
 use crate::scenario::{
     Overrides, PersonaFile, Plan, RunThreshold, ScenarioError, ServicePlan, TimelineFile,
 };
-use crate::target::blocklist::{BlockList, MAX_LISTED};
 use crate::target::control::Control;
 use crate::target::handsets::{Handsets, Seen, code_in, seen};
+use crate::target::reference::{MAX_LISTED, Reference};
 use crate::target::{Targets, connect};
 use crate::users::arrival::Arrivals;
 use crate::users::behaviour::stream;
@@ -208,11 +208,11 @@ async fn execute(
         service,
         handsets,
         control,
-        blocklist,
+        reference,
         embedded,
         info,
     } = connect(&plan).await.map_err(RunError::Start)?;
-    list_recycled(&plan, blocklist.as_ref()).await?;
+    list_recycled(&plan, reference.as_ref()).await?;
     let attempts_observable = service.has_attempts() && plan.settings.attempts;
 
     let load_average = std::fs::read_to_string("/proc/loadavg")
@@ -365,7 +365,10 @@ async fn execute(
         errors.push("the handset stream ended before the run did".into());
     }
     let events = timeline.await.unwrap_or_default();
-    let verifier_counts = embedded.verifier.as_ref().map(|v| v.stats().counters);
+    let decisions = match (&reference, plan.has_personas()) {
+        (Some(r), true) => Some(r.blocks().await),
+        _ => None,
+    };
     let stopped = embedded.shutdown().await;
 
     for (what, n) in ctx
@@ -436,7 +439,7 @@ async fn execute(
             &plan,
             &measure.abuse,
             billing_currency(&plan),
-            verifier_counts.as_ref(),
+            decisions,
             baseline,
         )
     });
@@ -454,7 +457,7 @@ fn billing_currency(plan: &Plan) -> Option<String> {
 /// Lists the numbers of every `recycled_number_owner` population on the service's block list
 /// before the load (their previous owners' abuse), so the run shows whether the list forgives
 /// the new owners.
-async fn list_recycled(plan: &Plan, list: Option<&BlockList>) -> Result<(), RunError> {
+async fn list_recycled(plan: &Plan, list: Option<&Reference>) -> Result<(), RunError> {
     for p in &plan.populations {
         if p.persona != PersonaFile::RecycledNumberOwner {
             continue;
@@ -475,7 +478,7 @@ async fn list_recycled(plan: &Plan, list: Option<&BlockList>) -> Result<(), RunE
             )));
         }
         for k in 0..n {
-            list.add(p.numbers.nth(k), "abused by its previous owner")
+            list.list(p.numbers.nth(k), "abused by its previous owner")
                 .await
                 .map_err(RunError::Start)?;
         }

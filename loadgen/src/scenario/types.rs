@@ -585,6 +585,34 @@ pub enum ArrivalFile {
         #[serde(default)]
         poisson: bool,
     },
+    /// A day's curve: `mean` per second on average over a day, highest at `peak_hour` and
+    /// lowest twelve hours later, `mean × (1 + amplitude × cos(2π (hour − peak_hour) / 24))`
+    /// (followed hour by hour, linearly in between). Hours are scenario time from
+    /// `start_hour`, so a day compressed by the time scale keeps its shape.
+    Diurnal {
+        /// Users per second, averaged over a day.
+        mean: f64,
+        /// How far the rate swings around the mean, as a fraction of it (0 to 1).
+        #[serde(default = "default_amplitude")]
+        amplitude: f64,
+        /// Hour of the day (0 to 24) with the most users.
+        #[serde(default = "default_peak_hour")]
+        peak_hour: f64,
+        /// Hour of the day at the start of the load.
+        #[serde(default)]
+        start_hour: f64,
+        /// Poisson arrivals around the curve (the default) instead of evenly spaced ones.
+        #[serde(default = "default_true")]
+        poisson: bool,
+    },
+}
+
+fn default_amplitude() -> f64 {
+    0.6
+}
+
+fn default_peak_hour() -> f64 {
+    20.0
 }
 
 /// How numbers are chosen: from a range of the plan (by its name), a prefix, a list or a file.

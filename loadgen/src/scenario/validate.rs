@@ -718,6 +718,29 @@ fn population(
                 refuse(f("arrival.over"), "must be longer than zero")?;
             }
         }
+        ArrivalFile::Diurnal {
+            mean,
+            amplitude,
+            peak_hour,
+            start_hour,
+            ..
+        } => {
+            rate("arrival.mean", *mean)?;
+            if !(amplitude.is_finite() && (0.0..=1.0).contains(amplitude)) {
+                refuse(
+                    f("arrival.amplitude"),
+                    format!("a fraction of the mean between 0 and 1, not {amplitude}"),
+                )?;
+            }
+            for (name, h) in [("peak_hour", peak_hour), ("start_hour", start_hour)] {
+                if !(h.is_finite() && (0.0..24.0).contains(h)) {
+                    refuse(
+                        f(&format!("arrival.{name}")),
+                        format!("an hour of the day, 0 to 24, not {h}"),
+                    )?;
+                }
+            }
+        }
         ArrivalFile::Spike {
             rate: r,
             peak,
@@ -816,13 +839,11 @@ fn population(
 /// A persona's parameters, against the size of its number pool.
 fn persona(p: &PersonaFile, pool: u64) -> Result<(), Refusal> {
     match p {
-        PersonaFile::OtpBomber { victims } => {
-            if *victims == 0 || *victims > pool {
-                refuse(
-                    "victims",
-                    format!("between 1 and the {pool} numbers of `numbers`, not {victims}"),
-                )?;
-            }
+        PersonaFile::OtpBomber { victims } if *victims == 0 || *victims > pool => {
+            refuse(
+                "victims",
+                format!("between 1 and the {pool} numbers of `numbers`, not {victims}"),
+            )?;
         }
         PersonaFile::BruteForcer {
             guesses,

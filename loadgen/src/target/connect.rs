@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::adapter::Adapter;
-use super::blocklist::BlockList;
 use super::control::Control;
 use super::embedded;
 use super::handsets::{self, Handsets};
+use super::reference::Reference;
 use super::service::Service;
 use crate::scenario::{NetworkTarget, Plan, ServiceFile, ServicePlan};
 
@@ -33,8 +33,8 @@ pub struct Targets {
     pub handsets: Handsets,
     /// The carrier's control plane.
     pub control: Control,
-    /// The reference verifier's block list, when the service is one.
-    pub blocklist: Option<super::blocklist::BlockList>,
+    /// The reference verifier's block list and decisions, when the service is one.
+    pub reference: Option<super::reference::Reference>,
     /// What was started in this process.
     pub embedded: Embedded,
     /// In words.
@@ -119,7 +119,7 @@ pub async fn connect(plan: &Plan) -> Result<Targets, String> {
         Handsets::Socket(_) => format!("WebSocket {}/v1/events", control.base()),
     };
     let timeout = plan.settings.request_timeout;
-    let (service, verifier, service_info, blocklist) = match &plan.service {
+    let (service, verifier, service_info, reference) = match &plan.service {
         ServicePlan::Embedded { config, wiring } => {
             let v =
                 embedded::start_verifier(config, wiring, network.as_ref(), plan.time_scale).await?;
@@ -129,13 +129,13 @@ pub async fn connect(plan: &Plan) -> Result<Targets, String> {
                 v.http_addr()
             );
             let key = config.api.keys.first().map(|k| k.key.as_str());
-            let list = BlockList::new(&format!("http://{}", v.http_addr()), key)?;
+            let list = Reference::new(&format!("http://{}", v.http_addr()), key)?;
             (Service::Local(v.local()), Some(v), info, Some(list))
         }
         ServicePlan::External(s) => {
             let list = match s.as_ref() {
                 ServiceFile::Verifier { url, api_key } => {
-                    Some(BlockList::new(url, api_key.as_deref())?)
+                    Some(Reference::new(url, api_key.as_deref())?)
                 }
                 _ => None,
             };
@@ -164,7 +164,7 @@ pub async fn connect(plan: &Plan) -> Result<Targets, String> {
         service,
         handsets,
         control,
-        blocklist,
+        reference,
         embedded: Embedded { network, verifier },
         info: TargetInfo {
             network: network_info,

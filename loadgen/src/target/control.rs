@@ -2,8 +2,8 @@
 //! behaviour changes, `POST /v1/carriers/{name}/outage` and `PATCH /v1/carriers/{name}`), and
 //! the carrier's own figures (`GET /v1/stats`: its time scale, to check it against the
 //! scenario's), and one number's life events for the fraud personas (a SIM swap before a
-//! takeover, a number recycled to a new owner). The same calls serve the embedded carrier (on its loopback control plane) and a
-//! running one, so a timeline means the same in both modes.
+//! takeover, a number recycled to a new owner). The same calls serve the embedded carrier (on
+//! its loopback control plane) and a running one, so a timeline means the same in both modes.
 
 use std::time::Duration;
 

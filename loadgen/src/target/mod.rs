@@ -5,7 +5,7 @@
 //! the timeline ([`control`]). [`connect`] starts or reaches them as the plan says
 //! ([`embedded`] starts the in-process ones) and [`Embedded::shutdown`] stops what it started.
 //! [`answers`] holds what a service's answers become, [`service`] the service itself;
-//! [`blocklist`] lists numbers on the reference verifier's block list.
+//! [`reference`] reaches the reference verifier's block list and decision records.
 //!
 //! Every answer a service gives becomes a [`StartAnswer`] or a [`CheckAnswer`] here, so the
 //! flows above never see HTTP or the verifier's types.
@@ -14,11 +14,11 @@
 
 pub mod adapter;
 pub mod answers;
-pub mod blocklist;
 pub mod connect;
 pub mod control;
 pub mod embedded;
 pub mod handsets;
+pub mod reference;
 pub mod service;
 
 pub use answers::{Attempt, CheckAnswer, StartAnswer, StartReq, failover};

@@ -1,8 +1,9 @@
 //! When users arrive: the intended start times of one population, open loop.
 //!
-//! A population's rate over time is its arrival model (constant, ramp, spike; Poisson or evenly
-//! spaced) times the rate factor of the phase in force. The rate is piecewise linear between
-//! breakpoints (phase edges, the end of a ramp, the edges of a spike), so its integral is
+//! A population's rate over time is its arrival model (constant, ramp, spike, a day's curve;
+//! Poisson or evenly spaced) times the rate factor of the phase in force. The rate is piecewise
+//! linear between breakpoints (phase edges, the end of a ramp, the edges of a spike, every
+//! hour of a day's curve, which is followed linearly in between), so its integral is
 //! solved exactly segment by segment: arrival `i` of an evenly spaced model comes when the
 //! integrated rate reaches `i` (as in `loadgen smpp`: a constant rate `r` gives `i / r`), and a
 //! Poisson model draws exponential steps of the integrated rate (the time-rescaling theorem,
@@ -126,8 +127,40 @@ impl Arrivals {
                     poisson,
                 )
             }
+            ArrivalFile::Diurnal {
+                mean,
+                amplitude,
+                peak_hour,
+                start_hour,
+                poisson,
+            } => {
+                // The curve at hour `h` of the day; followed linearly from hour to hour.
+                let at_hour = move |h: f64| {
+                    let phase = std::f64::consts::TAU * (h - peak_hour) / 24.0;
+                    mean * (1.0 + amplitude * phase.cos())
+                };
+                let hour = 3600.0 / time_scale;
+                (
+                    Box::new(move |t: f64| {
+                        let k = (t / hour).floor();
+                        let h0 = start_hour + k;
+                        let (r0, r1) = (at_hour(h0), at_hour(h0 + 1.0));
+                        let slope = (r1 - r0) / hour;
+                        (r0 + slope * (t - k * hour), slope)
+                    }),
+                    poisson,
+                )
+            }
         };
         let mut cuts = vec![0.0, end];
+        if matches!(model, ArrivalFile::Diurnal { .. }) {
+            let hour = 3600.0 / time_scale;
+            let mut t = hour;
+            while t < end {
+                cuts.push(t);
+                t += hour;
+            }
+        }
         for p in phases {
             cuts.push(wall(p.from));
             cuts.push(wall(p.to));
@@ -267,6 +300,37 @@ mod tests {
         let times = all(a);
         assert_eq!(times.len(), 20);
         assert!(*times.last().unwrap() < 2.0);
+    }
+
+    #[test]
+    fn a_day_keeps_its_mean_and_its_peak_at_any_time_scale() {
+        let model = ArrivalFile::Diurnal {
+            mean: 10.0,
+            amplitude: 0.6,
+            peak_hour: 20.0,
+            start_hour: 0.0,
+            poisson: false,
+        };
+        // A day compressed 1440×: 60 s of wall time at a mean of 10/s.
+        let a = Arrivals::new(&model, &main(86_400), 1440.0, rng());
+        assert!((a.expected() - 600.0).abs() < 6.0, "{}", a.expected());
+        let times = all(a);
+        // Per compressed hour (2.5 s): fewest around 08:00, most around 20:00.
+        let per_hour = |h: f64| {
+            times
+                .iter()
+                .filter(|t| **t >= h * 2.5 && **t < (h + 1.0) * 2.5)
+                .count()
+        };
+        assert!(
+            per_hour(20.0) > 3 * per_hour(8.0),
+            "{} {}",
+            per_hour(20.0),
+            per_hour(8.0)
+        );
+        // 10 × (1 ± 0.6) per second over 2.5 s.
+        assert!((38..=41).contains(&per_hour(19.0)), "{}", per_hour(19.0));
+        assert!(per_hour(8.0) <= 12, "{}", per_hour(8.0));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `GET /v1/decisions?rule=&verdict=&limit=`: the fraud guard's decision records, newest first.
+//! `GET /v1/decisions?rule=&verdict=&limit=`: the fraud guard's decision records, newest first,
+//! and the totals of every decision since the start by rule, verdict and enforcement.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::Error;
 use super::state::{AppState, Caller};
-use crate::guard::decisions::{Decision, Verdict};
+use crate::guard::decisions::{Decision, Total, Verdict};
 use crate::metrics::labels::Rule;
 
 #[derive(Debug, Deserialize)]
@@ -22,6 +23,8 @@ struct DecisionsQuery {
 #[derive(Debug, Serialize)]
 struct DecisionsBody {
     mode: &'static str,
+    /// Every decision since the start, by rule, verdict and enforcement (not filtered).
+    totals: Vec<Total>,
     decisions: Vec<Decision>,
 }
 
@@ -60,6 +63,7 @@ async fn list(
     let guard = &s.engine.guard;
     Ok(Json(DecisionsBody {
         mode: guard.mode().word(),
+        totals: guard.decisions.totals(),
         decisions: guard
             .decisions
             .list(rule, verdict, q.limit.unwrap_or(100).min(10_000)),

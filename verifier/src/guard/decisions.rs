@@ -1,7 +1,9 @@
 //! The guard's decision records: every rule that fires (and every listed number forgiven),
 //! with its inputs, verdict and the mode in force, in a bounded ring that
-//! `GET /v1/decisions?rule=&verdict=` reads. Rules that let a request through are counted, not
-//! recorded: at 10,000 starts/s a record per rule per start would be the log, not the guard.
+//! `GET /v1/decisions?rule=&verdict=` reads, with the totals of every decision since the start
+//! by rule, verdict and enforcement (the ring forgets, the totals do not). Rules that let a
+//! request through are counted, not recorded: at 10,000 starts/s a record per rule per start
+//! would be the log, not the guard.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -63,12 +65,36 @@ pub(crate) struct Decision {
     pub inputs: serde_json::Value,
 }
 
+/// How many decisions of one rule, verdict and enforcement were made since the start (the
+/// ring keeps only the newest; these count them all).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Total {
+    pub rule: Rule,
+    pub verdict: Verdict,
+    pub enforced: bool,
+    pub count: u64,
+}
+
+const VERDICTS: [Verdict; 4] = [
+    Verdict::Block,
+    Verdict::Voice,
+    Verdict::Forgive,
+    Verdict::List,
+];
+
 /// The ring of decisions.
 #[derive(Debug)]
 pub(crate) struct Decisions {
     kept: usize,
     next: AtomicU64,
     ring: Mutex<VecDeque<Decision>>,
+    /// Per rule × verdict × enforced.
+    totals: Vec<AtomicU64>,
+}
+
+fn slot(rule: Rule, verdict: Verdict, enforced: bool) -> usize {
+    let v = VERDICTS.iter().position(|x| *x == verdict).unwrap_or(0);
+    (rule.index() * VERDICTS.len() + v) * 2 + usize::from(enforced)
 }
 
 impl Decisions {
@@ -77,6 +103,9 @@ impl Decisions {
             kept,
             next: AtomicU64::new(1),
             ring: Mutex::new(VecDeque::new()),
+            totals: (0..Rule::ALL.len() * VERDICTS.len() * 2)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         }
     }
 
@@ -90,6 +119,10 @@ impl Decisions {
         reason: String,
         inputs: serde_json::Value,
     ) {
+        let enforced = mode == GuardMode::Enforce;
+        if let Some(c) = self.totals.get(slot(rule, verdict, enforced)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
         if self.kept == 0 {
             return;
         }
@@ -99,7 +132,7 @@ impl Decisions {
             rule,
             verdict,
             mode: mode.word(),
-            enforced: mode == GuardMode::Enforce,
+            enforced,
             to,
             reason,
             inputs,
@@ -109,6 +142,28 @@ impl Decisions {
             ring.pop_front();
         }
         ring.push_back(d);
+    }
+
+    /// Every decision made since the start, counted by rule, verdict and enforcement (the
+    /// counts that are not zero).
+    pub(crate) fn totals(&self) -> Vec<Total> {
+        let mut out = Vec::new();
+        for rule in Rule::ALL {
+            for verdict in VERDICTS {
+                for enforced in [true, false] {
+                    let count = self.totals[slot(*rule, verdict, enforced)].load(Ordering::Relaxed);
+                    if count > 0 {
+                        out.push(Total {
+                            rule: *rule,
+                            verdict,
+                            enforced,
+                            count,
+                        });
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Newest first, filtered.
