@@ -16,10 +16,13 @@
 //! `skip_browser` cfg), so `cargo test` reports them `ignored, <reason>`, never passed; CI
 //! refuses the variable. Every wait is bounded; chromium is killed when its guard drops.
 
+mod cli;
+
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use cli::{json_report, quick_run};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -39,9 +42,7 @@ const HOSTILE: &str = "<img src=\"http://127.0.0.1:9/pwned.png\" onerror=\"conso
                        <script>console.error('xss')</script> & \"quotes\" 'too'";
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loadgen-html-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir.join(name)
+    cli::scratch("html", name)
 }
 
 fn chromium() -> PathBuf {
@@ -59,48 +60,28 @@ fn chromium() -> PathBuf {
     path
 }
 
-async fn loadgen(args: &[&str]) -> Output {
-    timeout(
-        Duration::from_secs(120),
-        Command::new(env!("CARGO_BIN_EXE_loadgen"))
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("loadgen finishes within 2 minutes")
-    .expect("loadgen runs")
-}
-
 /// Runs `loadgen run SCENARIO` at time scale 5 for 5 s of scenario, writing the HTML report
 /// (and the JSON one beside it); returns its path, the JSON report and the exit code.
 async fn report(scenario: &Path, name: &str) -> (PathBuf, Value, Option<i32>) {
     let html = scratch(name);
     let json = scratch(&format!("{name}.json"));
-    let args = [
-        "run",
-        scenario.to_str().expect("utf-8"),
-        "--time-scale",
-        "5",
-        "--duration",
-        "5s",
-        "--progress",
-        "off",
-        "--html",
-        html.to_str().expect("utf-8"),
-        "--json",
-        json.to_str().expect("utf-8"),
-    ];
-    let out = loadgen(&args).await;
+    let out = quick_run(
+        scenario,
+        &[
+            "--html",
+            html.to_str().expect("utf-8"),
+            "--json",
+            json.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
     assert!(
         matches!(out.status.code(), Some(0 | 99)),
-        "loadgen {args:?} failed: {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        "loadgen run {} failed: {}",
+        scenario.display(),
+        cli::text(&out)
     );
-    let json: Value =
-        serde_json::from_slice(&std::fs::read(&json).expect("the JSON report")).expect("JSON");
+    let json = json_report(&json);
     (html, json, out.status.code())
 }
 

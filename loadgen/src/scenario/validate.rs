@@ -282,14 +282,18 @@ fn build(file: ScenarioFile, network: Option<SimConfig>, base: &Path) -> Result<
     timeline.sort_by_key(|t| t.at);
 
     let mut thresholds = Vec::new();
+    let personas: Vec<(&str, &PersonaFile)> = file
+        .populations
+        .iter()
+        .map(|p| (p.name.as_str(), &p.persona))
+        .collect();
     for (key, conds) in &file.thresholds {
         for cond in conds.conditions() {
             let expr = format!("{key} {}", cond.trim());
             let t = RunThreshold::parse(&expr)
                 .map_err(|e| (format!("thresholds.\"{key}\""), e.reason))?;
             selector(&t, &carriers).map_err(|m| (format!("thresholds.\"{key}\""), m))?;
-            persona_population(&t, &file.populations)
-                .map_err(|m| (format!("thresholds.\"{key}\""), m))?;
+            abuse_threshold(&t, &personas).map_err(|m| (format!("thresholds.\"{key}\""), m))?;
             thresholds.push(t);
         }
     }
@@ -378,15 +382,15 @@ pub fn selector(t: &RunThreshold, carriers: &[String]) -> Result<(), String> {
 
 /// An abuse threshold needs a population with a persona (without one the run has no abuse
 /// section, and the threshold could only fail), and a `persona.<population>.<field>` one must
-/// name a population of the scenario.
-fn persona_population(t: &RunThreshold, populations: &[PopulationFile]) -> Result<(), String> {
+/// name a population of the scenario. `populations`: each one's name and persona.
+pub fn abuse_threshold(
+    t: &RunThreshold,
+    populations: &[(&str, &PersonaFile)],
+) -> Result<(), String> {
     let super::thresholds::RunMetric::Abuse(a) = &t.metric else {
         return Ok(());
     };
-    if populations
-        .iter()
-        .all(|p| p.persona == PersonaFile::Genuine)
-    {
+    if populations.iter().all(|(_, p)| **p == PersonaFile::Genuine) {
         return Err(format!(
             "`{a}` is an abuse figure, but no population has a persona (give one \
              `persona = {{ kind = \"sms_pumping\" }}` or another), so the run would have no \
@@ -394,13 +398,13 @@ fn persona_population(t: &RunThreshold, populations: &[PopulationFile]) -> Resul
         ));
     }
     if let Some(name) = a.population()
-        && !populations.iter().any(|p| p.name == name)
+        && !populations.iter().any(|(p, _)| *p == name)
     {
         return Err(format!(
             "`{name}` is not a population of the scenario ({})",
             populations
                 .iter()
-                .map(|p| p.name.as_str())
+                .map(|(p, _)| *p)
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
