@@ -90,6 +90,31 @@ async fn a_run_with_personas_reports_and_judges_its_abuse_figures() {
     assert_eq!(a["personas"][1]["label"], "attack", "{a}");
     assert_eq!(a["personas"][0]["label"], "genuine", "{a}");
 
+    // Every key of the section, and of the objects and rows in it, is documented in
+    // loadgen/README.md's JSON tables.
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README");
+    let tables = &readme[readme.find("The `abuse` object").expect("the abuse table")..];
+    let mut keys: Vec<String> = Vec::new();
+    for (key, value) in a.as_object().expect("an object") {
+        keys.push(key.clone());
+        let inner = match value {
+            Value::Array(rows) => rows.first(),
+            v => Some(v),
+        };
+        if let Some(Value::Object(o)) = inner {
+            keys.extend(o.keys().map(|k| format!("{key}.{k}")));
+        }
+    }
+    for key in &keys {
+        let last = key.rsplit('.').next().unwrap_or(key);
+        assert!(
+            tables.contains(&format!("`{last}`")),
+            "abuse.{key} is not documented"
+        );
+    }
+    assert!(keys.len() > 40, "{keys:?}");
+
     // The thresholds read the very figures the report holds.
     let v = verdict(&json, "abuse.blocked_share");
     assert_eq!(v["pass"], true, "{v}");
