@@ -158,6 +158,8 @@ pub enum Kind {
     Fraction,
     /// Per second, with an optional `/s`.
     Rate,
+    /// An amount of money in the scenario's currency, a plain number (`10` or `10.0`).
+    Money,
 }
 
 impl Kind {
@@ -168,6 +170,7 @@ impl Kind {
             Kind::Count => "count",
             Kind::Fraction => "fraction",
             Kind::Rate => "per_second",
+            Kind::Money => "currency",
         }
     }
 }
@@ -227,6 +230,13 @@ pub fn parse_value(kind: Kind, value: &str) -> Result<f64, String> {
             .ok()
             .filter(|v| v.is_finite() && *v >= 0.0)
             .ok_or_else(|| format!("`{value}` is not a rate per second")),
+        Kind::Money => value
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| {
+                format!("`{value}` is not an amount (a plain number in the scenario's currency)")
+            }),
     }
 }
 
@@ -248,6 +258,7 @@ pub fn verdict(
         unit,
         value,
         pass: value.is_some_and(|v| op.holds(v, limit)),
+        why: None,
     }
 }
 
@@ -423,18 +434,24 @@ pub struct Verdict {
     pub op: Op,
     /// The limit, in `unit`.
     pub limit: f64,
-    /// `us`, `count`, `fraction` or `per_second`.
+    /// `us`, `count`, `fraction`, `per_second` or `currency`.
     pub unit: &'static str,
-    /// The measured value in `unit` (`null`: no samples).
+    /// The measured value in `unit` (`null`: no samples, or a value JSON cannot hold, such
+    /// as the unbounded time to detect of a wave never detected; `why` then says which).
     pub value: Option<f64>,
     /// Whether the threshold held.
     pub pass: bool,
+    /// Why there is no value, or what the value stands for when it is not a plain
+    /// measurement (absent when the value speaks for itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let value = match self.value {
             Some(v) => format!("{v:.3}"),
+            None if self.why.is_some() => "nothing".into(),
             None => "no samples".into(),
         };
         write!(
@@ -447,7 +464,11 @@ impl fmt::Display for Verdict {
             self.op.as_str(),
             self.limit,
             self.unit
-        )
+        )?;
+        match &self.why {
+            Some(why) => write!(f, ": {why}"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! a person would see: the page renders with its headings and verdict, the three plots are
 //! SVG with data in them, nothing was logged as an error or thrown, and no request left the
 //! page but the file itself (the report must open offline). Text from the scenario is shown
-//! as text, never as markup (an HTML-injection scenario).
+//! as text, never as markup (an HTML-injection scenario). A scenario with fraud personas gets
+//! the Abuse section, its per-persona table and its blocks-over-time plot.
 //!
 //! A negative control runs the same checks on a page that logs an error, throws and loads an
 //! external image, and expects each check to catch it: a check that cannot fail proves
@@ -15,10 +16,13 @@
 //! `skip_browser` cfg), so `cargo test` reports them `ignored, <reason>`, never passed; CI
 //! refuses the variable. Every wait is bounded; chromium is killed when its guard drops.
 
+mod cli;
+
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use cli::{json_report, quick_run};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -38,9 +42,7 @@ const HOSTILE: &str = "<img src=\"http://127.0.0.1:9/pwned.png\" onerror=\"conso
                        <script>console.error('xss')</script> & \"quotes\" 'too'";
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loadgen-html-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir.join(name)
+    cli::scratch("html", name)
 }
 
 fn chromium() -> PathBuf {
@@ -58,48 +60,28 @@ fn chromium() -> PathBuf {
     path
 }
 
-async fn loadgen(args: &[&str]) -> Output {
-    timeout(
-        Duration::from_secs(120),
-        Command::new(env!("CARGO_BIN_EXE_loadgen"))
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("loadgen finishes within 2 minutes")
-    .expect("loadgen runs")
-}
-
 /// Runs `loadgen run SCENARIO` at time scale 5 for 5 s of scenario, writing the HTML report
 /// (and the JSON one beside it); returns its path, the JSON report and the exit code.
 async fn report(scenario: &Path, name: &str) -> (PathBuf, Value, Option<i32>) {
     let html = scratch(name);
     let json = scratch(&format!("{name}.json"));
-    let args = [
-        "run",
-        scenario.to_str().expect("utf-8"),
-        "--time-scale",
-        "5",
-        "--duration",
-        "5s",
-        "--progress",
-        "off",
-        "--html",
-        html.to_str().expect("utf-8"),
-        "--json",
-        json.to_str().expect("utf-8"),
-    ];
-    let out = loadgen(&args).await;
+    let out = quick_run(
+        scenario,
+        &[
+            "--html",
+            html.to_str().expect("utf-8"),
+            "--json",
+            json.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
     assert!(
         matches!(out.status.code(), Some(0 | 99)),
-        "loadgen {args:?} failed: {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        "loadgen run {} failed: {}",
+        scenario.display(),
+        cli::text(&out)
     );
-    let json: Value =
-        serde_json::from_slice(&std::fs::read(&json).expect("the JSON report")).expect("JSON");
+    let json = json_report(&json);
     (html, json, out.status.code())
 }
 
@@ -166,6 +148,7 @@ const INSPECT: &str = r#"JSON.stringify({
       legend: [...f.querySelectorAll('ul.legend li')].map(l => l.textContent),
     };
   }),
+  personas: document.querySelectorAll('table.personas tr').length - 1,
   scripts: document.querySelectorAll('script').length,
   imgs: document.querySelectorAll('img, iframe, object, embed, link[href]').length,
 })"#;
@@ -595,6 +578,69 @@ async fn scenario_text_is_shown_as_text_and_outages_are_marked() {
             .any(|l| l == "carrier outage"),
         "{fo}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    skip_browser,
+    ignore = "CARRIER_TESTBED_SKIP_BROWSER=1: chromium not required on this machine"
+)]
+async fn a_scenario_with_fraud_personas_has_an_abuse_section_with_blocks_over_time() {
+    // The smoke scenario with two attack populations beside its genuine users: SMS pumpers
+    // and an OTP bomber flooding two victims (which the reference verifier's guard refuses).
+    let smoke = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml"),
+    )
+    .expect("smoke.toml");
+    let attack = "[[populations]]\nname = \"pumpers\"\narrival = { model = \"constant\", rate = 10 }\n\
+                  numbers = { range = \"uk mobiles\", digits = 12, pick = \"sequential\" }\n\
+                  client_ips = \"10.99.0.0/16\"\npersona = { kind = \"sms_pumping\" }\n\n\
+                  [[populations]]\nname = \"bombers\"\narrival = { model = \"constant\", rate = 10 }\n\
+                  numbers = { range = \"uk mobiles\", digits = 12 }\n\
+                  persona = { kind = \"otp_bomber\", victims = 2 }\n\n\
+                  [thresholds]\n\"abuse.precision\" = \">= 0.5\"\n";
+    let scenario = scratch("personas.toml");
+    std::fs::write(&scenario, smoke.replace("[thresholds]\n", attack)).expect("write it");
+    let ((html, json, _), mut browser) =
+        tokio::join!(report(&scenario, "personas.html"), Browser::start());
+    let abuse = &json["abuse"];
+    assert_eq!(
+        abuse["personas"].as_array().map(Vec::len),
+        Some(3),
+        "{abuse}"
+    );
+    assert!(
+        abuse["matrix"]["attack_refused"].as_u64().unwrap() > 0,
+        "the guard refuses the bomber: {abuse}"
+    );
+    let f = browser.visit(&file_url(&html)).await;
+    assert_clean(&f);
+    let d = &f.dom;
+    assert!(
+        d["h2"].as_array().unwrap().iter().any(|h| h == "Abuse"),
+        "{d}"
+    );
+    assert!(
+        d["personas"].as_u64() == Some(3),
+        "a row per population: {d}"
+    );
+    let blocks = plot(&f, "plot-blocks");
+    assert!(blocks["width"].as_f64().unwrap() >= 600.0, "{blocks}");
+    assert!(
+        blocks["series"].as_u64().unwrap() >= 3,
+        "attack requests, attack refused, genuine refused: {blocks}"
+    );
+    assert!(blocks["max_points"].as_u64().unwrap() >= 2, "{blocks}");
+    for name in ["attack requests", "attack refused", "genuine refused"] {
+        assert!(
+            blocks["legend"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l == name),
+            "{blocks}"
+        );
+    }
 }
 
 /// The checks catch what they look for: a page that logs an error, throws, and loads an image

@@ -1,6 +1,7 @@
 //! `--html FILE`: the report as one self-contained HTML page a QA engineer can open offline,
 //! attach to a ticket or print: what ran, the verdict with every threshold's, how
-//! verifications ended, the latencies, and three plots ([`plots`]) as inline SVG.
+//! verifications ended, the latencies, three plots ([`plots`]) as inline SVG, and, when the
+//! scenario has fraud personas, the Abuse section ([`abuse`]) with a fourth.
 //!
 //! Self-contained means nothing is fetched: no script at all, styles inline, no fonts or
 //! images, and a Content-Security-Policy of `default-src 'none'` so a browser would refuse a
@@ -9,6 +10,7 @@
 //!
 //! Layer: part of `report` (reads the [`Report`] only).
 
+mod abuse;
 mod plots;
 
 use std::fmt::Write;
@@ -48,6 +50,7 @@ body { margin: 0; background: #fff; color: #1a1a1a;
 main { max-width: 1060px; margin: 0 auto; padding: 24px 28px 48px; }
 h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 20px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 1px solid #ccc; }
+h3 { font-size: 17px; margin: 22px 0 6px; }
 p.desc { margin: 0 0 14px; font-size: 16px; color: #333; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 3px 18px; margin: 0; }
 dl.facts dt { color: #555; }
@@ -64,7 +67,16 @@ th { font-weight: 600; border-bottom: 1px solid #999; }
 td { border-bottom: 1px solid #e4e4e4; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; padding-left: 12px; }
 tr.sub td:first-child { padding-left: 18px; color: #444; }
-td.ok { color: #1b7f3b; font-weight: 600; }
+td.ok, p.ok { color: #1b7f3b; font-weight: 600; }
+p.bad { color: #b42318; font-weight: 600; }
+td.why { color: #444; font-size: 14px; }
+table.matrix td.good { background: #eef8f1; }
+table.matrix td.poor { background: #fdf0ee; }
+table.matrix td.n, table.matrix th.n { padding-left: 14px; padding-right: 10px; }
+td.why { white-space: nowrap; }
+table.personas { font-size: 14px; }
+table.personas td.n, table.personas th.n { padding-left: 6px; }
+tr.total td { font-weight: 600; border-top: 1px solid #999; }
 td.bad { color: #b42318; font-weight: 600; }
 .muted { color: #555; }
 ul.notes li { margin: 2px 0; }
@@ -127,6 +139,7 @@ pub fn render(r: &Report) -> String {
         "The run closed no interval.",
     );
     failover(&mut o, r);
+    abuse::section(&mut o, r);
     parts(&mut o, r);
     accounting(&mut o, r);
     let _ = write!(
@@ -205,6 +218,7 @@ fn verdict(o: &mut String, r: &Report) {
                 // The limit reads as the measured value does: the same unit and rounding.
                 esc(&measured(&Verdict {
                     value: Some(v.limit),
+                    why: None,
                     ..v.clone()
                 })),
             );

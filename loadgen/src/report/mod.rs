@@ -1,20 +1,27 @@
 //! The report of a run: one [`Report`] (its JSON is the `--json` output, schema
 //! [`SCHEMA_VERSION`], keys documented in `loadgen/README.md`), the thresholds judged against
-//! it ([`judge`]), and its renderings: the end-of-test summary ([`summary`]), JUnit
-//! ([`junit`]), the HdrHistogram interval log ([`hdrlog`]) and the self-contained HTML page
-//! ([`html`]).
+//! it ([`judge`]; the abuse figures' values in [`abuse_values`]), and its renderings: the
+//! end-of-test summary ([`summary`]), JUnit ([`junit`]), the HdrHistogram interval log
+//! ([`hdrlog`]) and the self-contained HTML page ([`html`]).
 //!
 //! Layer: uses `measure`, `target` (what was driven, in words) and `scenario`; used by `run`.
 
 pub mod abuse;
+pub mod abuse_text;
+pub mod abuse_values;
 pub mod curves;
 pub mod ground_truth;
 pub mod hdrlog;
 pub mod junit;
 pub mod summary;
+pub mod words;
 
 // The self-contained page of `--html`, with its plots.
 pub mod html;
+
+// A realistic report with an abuse section, for the renderers' tests.
+#[cfg(test)]
+pub(crate) mod fixture;
 
 use std::collections::BTreeMap;
 
@@ -643,12 +650,21 @@ pub fn value_of(metric: &RunMetric, r: &Report, m: &Measure) -> Option<f64> {
         },
         RunMetric::Rate(Rate::Achieved) => Some(r.rates.achieved),
         RunMetric::Rate(Rate::Verified) => Some(r.rates.verified),
+        RunMetric::Abuse(a) => abuse_values::value(a, r.abuse.as_ref()).0,
     }
 }
 
 /// Judges one threshold. A rate threshold does not pass when the target rate was not met: a
 /// rate that fell short of its schedule is not evidence of the rate asked for.
 pub fn judge(t: &RunThreshold, r: &Report, m: &Measure) -> Verdict {
+    if let RunMetric::Abuse(a) = &t.metric {
+        // An abuse figure may be missing for a reason the verdict tells.
+        let (value, why) = abuse_values::value(a, r.abuse.as_ref());
+        return Verdict {
+            why,
+            ..t.judge(value)
+        };
+    }
     let mut v = t.judge(value_of(&t.metric, r, m));
     if matches!(t.metric, RunMetric::Rate(Rate::Achieved)) && !r.rates.met {
         v.pass = false;

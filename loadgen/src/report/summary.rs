@@ -1,11 +1,13 @@
 //! The end-of-test summary: what ran against what, how every verification ended, the latencies
-//! in scenario time per channel and carrier, failover, the phases and timeline, the threshold
-//! verdicts and the accounting identity, as a table a person reads in a terminal or a CI log.
+//! in scenario time per channel and carrier, failover, the phases and timeline, the abuse
+//! section when the scenario has personas ([`super::abuse_text`]), the threshold verdicts and
+//! the accounting identity, as a table a person reads in a terminal or a CI log.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::Report;
+pub use super::words::reasons;
 use crate::measure::Percentiles;
 use crate::threshold::Verdict;
 
@@ -66,27 +68,24 @@ pub fn us(v: u64) -> String {
 
 /// A threshold's measured value as a person reads it, in the metric's unit.
 pub fn measured(v: &Verdict) -> String {
-    match v.value {
-        None => "no samples".to_string(),
+    let value = match v.value {
+        None => "nothing".to_string(),
+        Some(x) if x.is_infinite() => "never".to_string(),
         Some(x) if v.unit == "us" => us(x.round() as u64),
         Some(x) if v.unit == "fraction" => format!("{x:.4}"),
         Some(x) if v.unit == "per_second" => format!("{x:.1}/s"),
+        Some(x) if v.unit == "currency" => format!("{x:.2}"),
         Some(x) => format!("{x}"),
+    };
+    match (&v.why, v.value) {
+        (Some(why), _) => format!("{value} ({why})"),
+        (None, None) => "no samples".to_string(),
+        (None, Some(_)) => value,
     }
 }
 
 fn pct(r: Option<f64>) -> String {
     r.map_or("-".into(), |r| format!("{:.1}%", r * 100.0))
-}
-
-/// Counts by reason, largest first: `overloaded 3, max_attempts 1`.
-pub fn reasons(map: &BTreeMap<String, u64>) -> String {
-    let mut v: Vec<(&String, &u64)> = map.iter().collect();
-    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    v.iter()
-        .map(|(k, n)| format!("{k} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn row(out: &mut String, name: &str, p: &Percentiles) {
@@ -296,16 +295,29 @@ pub fn summary(r: &Report) -> String {
             .map_or(String::new(), |b| format!(", {b} bytes each"))
     );
 
+    if let Some(a) = &r.abuse {
+        super::abuse_text::summary_section(&mut o, a);
+    }
+
     if !r.thresholds.is_empty() {
         let _ = writeln!(o, "\n  thresholds");
         for v in &r.thresholds {
-            let _ = writeln!(
-                o,
+            let line = format!(
                 "    {} {:<36} measured {}",
                 if v.pass { "✓" } else { "✗" },
                 v.expr,
                 measured(v)
             );
+            // A long reason goes on a line of its own, so the line fits a 100-column terminal.
+            match (&v.why, line.chars().count() > 100) {
+                (Some(why), true) => {
+                    let head = line.trim_end_matches(&format!(" ({why})")).to_string();
+                    let _ = writeln!(o, "{head}\n        ({why})");
+                }
+                _ => {
+                    let _ = writeln!(o, "{line}");
+                }
+            }
         }
     }
     let _ = writeln!(
@@ -336,6 +348,35 @@ pub fn summary(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_abuse_section_and_its_verdicts_show_when_there_is_one() {
+        use crate::report::fixture;
+        let exprs = [
+            "abuse.recall > 0.95",
+            "fraud.cost < 50",
+            "abuse.time_to_detect < 1m",
+        ];
+        let r = fixture::report(Some(fixture::abuse()), &exprs);
+        let o = summary(&r);
+        assert!(o.contains("\n  abuse (judged from ground truth"), "{o}");
+        assert!(o.contains("✗ abuse.recall > 0.95"), "{o}");
+        assert!(o.contains("✓ fraud.cost < 50"), "{o}");
+        assert!(o.contains("measured 49.20"), "{o}");
+        assert!(
+            o.contains("measured never\n        (2 of 5 attack waves never detected: guessers/all"),
+            "{o}"
+        );
+        let r = fixture::report(None, &exprs);
+        let o = summary(&r);
+        assert!(!o.contains("abuse (judged"), "{o}");
+        assert!(
+            o.contains(
+                "measured nothing\n        (the run has no abuse section: no population has a persona)"
+            ),
+            "{o}"
+        );
+    }
 
     #[test]
     fn durations_read_well() {

@@ -137,6 +137,7 @@ pub fn plan(opts: &RunOptions) -> Result<(Plan, Vec<RunThreshold>), RunError> {
     for expr in &opts.thresholds {
         let t = RunThreshold::parse(expr).map_err(|e| RunError::Invalid(e.to_string()))?;
         crate::scenario::validate::selector(&t, &carriers)
+            .and_then(|()| crate::scenario::validate::abuse_threshold(&t, &plan.personas()))
             .map_err(|m| RunError::Invalid(format!("threshold `{expr}`: {m}")))?;
         thresholds.push(t);
     }

@@ -1,5 +1,6 @@
-//! Scenario files: the format ([`types`]), the threshold metrics ([`thresholds`]), and their
-//! validation ([`validate`]) into a [`Plan`] ([`plan`]), which is all a run is made from.
+//! Scenario files: the format ([`types`]), the threshold metrics ([`thresholds`], the abuse
+//! ones in [`abuse_metrics`]), and their validation ([`validate`]) into a [`Plan`] ([`plan`]),
+//! which is all a run is made from.
 //!
 //! Like carrier-sim's and the verifier's config files, a scenario is TOML read with
 //! `deny_unknown_fields` and humantime durations, and every error names the file, the line and
@@ -12,6 +13,7 @@
 //! Layer: the bottom of `loadgen run` (uses only [`crate::threshold`]); every layer above
 //! reads the [`Plan`].
 
+pub mod abuse_metrics;
 pub mod plan;
 pub mod thresholds;
 pub mod types;

@@ -234,6 +234,14 @@ impl Plan {
             .any(|p| p.persona != PersonaFile::Genuine)
     }
 
+    /// Each population's name and persona (what abuse thresholds are checked against).
+    pub fn personas(&self) -> Vec<(&str, &PersonaFile)> {
+        self.populations
+            .iter()
+            .map(|p| (p.name.as_str(), &p.persona))
+            .collect()
+    }
+
     /// The names of the network's carriers, when the scenario describes the network.
     pub fn carrier_names(&self) -> Vec<String> {
         self.network

@@ -7,6 +7,7 @@
 //!          | count ["." reason]                  value: a whole number
 //!          | ratio                               value: a fraction (0.93) or a percentage (93%)
 //!          | rate                                value: per second, optional "/s"
+//!          | abuse                               see [`super::abuse_metrics`]
 //! latency := start_response | delivery_time | receipt_time | verify_time | failover_time
 //!          | send_lag
 //! selector:= sms | voice | a carrier's name
@@ -16,6 +17,10 @@
 //! ratio   := verified_ratio | delivered_ratio | refused_ratio | expired_ratio
 //!          | abandoned_ratio | failed_ratio | failover_ratio
 //! rate    := achieved_rate | verified_rate
+//! abuse   := abuse.recall | abuse.precision | abuse.blocked_share | abuse.time_to_detect
+//!          | abuse.undetected_waves | genuine.refused_ratio | genuine.friction_ratio
+//!          | genuine.refused | genuine.steered | fraud.cost | fraud.saved | fraud.baseline_cost
+//!          | brute_force.cracked | persona.<population>.<field>
 //! ```
 //!
 //! A reason narrows a count to one cause: `refused.line_type`, `failed.max_attempts`,
@@ -23,6 +28,7 @@
 
 use std::fmt;
 
+use super::abuse_metrics::{self, AbuseMetric, word};
 use crate::threshold::{Kind, Op, Stat, ThresholdError, Verdict, parse_stat, parse_value, split};
 
 /// A parsed `loadgen run` threshold.
@@ -208,6 +214,8 @@ pub enum RunMetric {
     Ratio(Ratio),
     /// A rate.
     Rate(Rate),
+    /// A figure of the abuse section.
+    Abuse(AbuseMetric),
 }
 
 impl RunMetric {
@@ -218,6 +226,7 @@ impl RunMetric {
             RunMetric::Count { .. } => Kind::Count,
             RunMetric::Ratio(_) => Kind::Fraction,
             RunMetric::Rate(_) => Kind::Rate,
+            RunMetric::Abuse(a) => a.kind(),
         }
     }
 }
@@ -245,20 +254,18 @@ impl fmt::Display for RunMetric {
             ),
             RunMetric::Rate(Rate::Achieved) => f.write_str("achieved_rate"),
             RunMetric::Rate(Rate::Verified) => f.write_str("verified_rate"),
+            RunMetric::Abuse(a) => a.fmt(f),
         }
     }
-}
-
-fn word(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Parses a metric name.
 pub fn parse_metric(name: &str) -> Result<RunMetric, String> {
     if name.is_empty() {
         return Err("no metric before the operator".into());
+    }
+    if let Some(abuse) = abuse_metrics::parse(name) {
+        return abuse.map(RunMetric::Abuse);
     }
     let (head, rest) = match name.split_once('.') {
         Some((h, r)) => (h, Some(r)),
@@ -319,7 +326,8 @@ pub fn parse_metric(name: &str) -> Result<RunMetric, String> {
     }
     Err(format!(
         "unknown metric `{name}` (latencies: {}; counts: {}; ratios: {}; rates: achieved_rate, \
-         verified_rate)",
+         verified_rate; abuse: abuse.*, genuine.*, fraud.*, brute_force.cracked, \
+         persona.POPULATION.FIELD)",
         Latency::ALL.map(|(_, n)| n).join(", "),
         Count::ALL.map(|(_, n)| n).join(", "),
         Ratio::ALL.map(|(_, n)| n).join(", "),
@@ -383,6 +391,15 @@ mod tests {
         let t = RunThreshold::parse("achieved_rate >= 10000/s").unwrap();
         assert_eq!(t.metric, RunMetric::Rate(Rate::Achieved));
         assert_eq!(t.judge(Some(10_000.0)).unit, "per_second");
+        let t = RunThreshold::parse("abuse.recall > 0.95").unwrap();
+        assert_eq!(t.metric, RunMetric::Abuse(AbuseMetric::Recall));
+        let t = RunThreshold::parse("fraud.cost < 10.0").unwrap();
+        assert_eq!((t.limit, t.judge(Some(3.0)).unit), (10.0, "currency"));
+        let t = RunThreshold::parse("abuse.time_to_detect < 30s").unwrap();
+        assert_eq!(t.limit, 30_000_000.0);
+        let t = RunThreshold::parse("persona.pumpers.refused_ratio >= 99%").unwrap();
+        assert_eq!(t.metric.to_string(), "persona.pumpers.refused_ratio");
+        assert!((t.limit - 0.99).abs() < 1e-12);
     }
 
     #[test]
@@ -395,6 +412,12 @@ mod tests {
             ("verified.alpha > 1", "no reasons"),
             ("start_response.sms.p99 < 1s", "not kept per channel"),
             ("happiness > 1", "unknown metric"),
+            ("fraud.cost < cheap", "is not an amount"),
+            ("fraud.cost < -1", "is not an amount"),
+            ("abuse.time_to_detect < 30", "needs a unit"),
+            ("genuine.refused < 0.5", "not a whole number"),
+            ("abuse.recal > 0.9", "unknown abuse metric"),
+            ("persona.pumpers > 1", "needs a population and a figure"),
             ("verified_ratio 0.9", "no comparison operator"),
         ] {
             let e = RunThreshold::parse(bad).unwrap_err().to_string();

@@ -282,12 +282,18 @@ fn build(file: ScenarioFile, network: Option<SimConfig>, base: &Path) -> Result<
     timeline.sort_by_key(|t| t.at);
 
     let mut thresholds = Vec::new();
+    let personas: Vec<(&str, &PersonaFile)> = file
+        .populations
+        .iter()
+        .map(|p| (p.name.as_str(), &p.persona))
+        .collect();
     for (key, conds) in &file.thresholds {
         for cond in conds.conditions() {
             let expr = format!("{key} {}", cond.trim());
             let t = RunThreshold::parse(&expr)
                 .map_err(|e| (format!("thresholds.\"{key}\""), e.reason))?;
             selector(&t, &carriers).map_err(|m| (format!("thresholds.\"{key}\""), m))?;
+            abuse_threshold(&t, &personas).map_err(|m| (format!("thresholds.\"{key}\""), m))?;
             thresholds.push(t);
         }
     }
@@ -369,6 +375,38 @@ pub fn selector(t: &RunThreshold, carriers: &[String]) -> Result<(), String> {
         return Err(format!(
             "`{s}` is neither a channel (sms, voice) nor a carrier of the network ({})",
             carriers.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// An abuse threshold needs a population with a persona (without one the run has no abuse
+/// section, and the threshold could only fail), and a `persona.<population>.<field>` one must
+/// name a population of the scenario. `populations`: each one's name and persona.
+pub fn abuse_threshold(
+    t: &RunThreshold,
+    populations: &[(&str, &PersonaFile)],
+) -> Result<(), String> {
+    let super::thresholds::RunMetric::Abuse(a) = &t.metric else {
+        return Ok(());
+    };
+    if populations.iter().all(|(_, p)| **p == PersonaFile::Genuine) {
+        return Err(format!(
+            "`{a}` is an abuse figure, but no population has a persona (give one \
+             `persona = {{ kind = \"sms_pumping\" }}` or another), so the run would have no \
+             abuse section to judge"
+        ));
+    }
+    if let Some(name) = a.population()
+        && !populations.iter().any(|(p, _)| *p == name)
+    {
+        return Err(format!(
+            "`{name}` is not a population of the scenario ({})",
+            populations
+                .iter()
+                .map(|(p, _)| *p)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(())
@@ -1059,7 +1097,7 @@ numbers = { prefix = "4477009" }
 
     #[test]
     fn refusals_name_file_line_and_field() {
-        let cases: [(&str, String, &str); 12] = [
+        let cases: [(&str, String, &str); 16] = [
             (
                 "unknown key",
                 MINIMAL.replace("duration = \"10s\"", "duraton = \"10s\""),
@@ -1097,6 +1135,31 @@ numbers = { prefix = "4477009" }
                 "a threshold",
                 format!("{MINIMAL}[thresholds]\n\"delivery_time.p99\" = \"< 15\"\n"),
                 "s.toml:9: thresholds.\"delivery_time.p99\": `15` needs a unit",
+            ),
+            (
+                "an abuse threshold's population",
+                format!(
+                    "{MINIMAL}persona = {{ kind = \"human_farm\" }}\n[thresholds]\n\
+                     \"persona.pumpers.refused_ratio\" = \"> 0.9\"\n"
+                ),
+                "s.toml:10: thresholds.\"persona.pumpers.refused_ratio\": `pumpers` is not a \
+                 population of the scenario (genuine)",
+            ),
+            (
+                "an abuse threshold without personas",
+                format!("{MINIMAL}[thresholds]\n\"abuse.recall\" = \"> 0.9\"\n"),
+                "s.toml:9: thresholds.\"abuse.recall\": `abuse.recall` is an abuse figure, but \
+                 no population has a persona",
+            ),
+            (
+                "an amount",
+                format!("{MINIMAL}[thresholds]\n\"fraud.cost\" = \"< 10 EUR\"\n"),
+                "s.toml:9: thresholds.\"fraud.cost\": `10 EUR` is not an amount",
+            ),
+            (
+                "an abuse metric",
+                format!("{MINIMAL}[thresholds]\n\"abuse.recal\" = \"> 0.9\"\n"),
+                "s.toml:9: thresholds.\"abuse.recal\": unknown abuse metric",
             ),
             (
                 "the verifier's own rule",

@@ -1,6 +1,7 @@
 //! The HTML report's plots, drawn with `plotters` into SVG strings that the page inlines: the
-//! delivery-time percentile distribution, throughput and outcomes over time, and the failover
-//! timeline with the scenario's timeline events marked.
+//! delivery-time percentile distribution, throughput and outcomes over time, the failover
+//! timeline with the scenario's timeline events marked, and (with an abuse section) blocks
+//! over time.
 //!
 //! Each plot comes with its legend as data ([`Plot::legend`]): the page writes legends as HTML
 //! next to the SVG, where they never cover a line and wrap on a narrow page. Without plotters'
@@ -15,6 +16,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::measure::Counts;
 use crate::report::Report;
+use crate::report::abuse::BlockRow;
 use crate::report::curves::CurvePoint;
 
 /// Width and height of every plot, in CSS pixels (the page scales them down on a narrow
@@ -445,9 +447,16 @@ fn time_plot(
                 ))
                 .map_err(err)?;
             let y = y_max * (0.92 - 0.07 * (i % 3) as f64);
+            // Near the right edge the label goes to the line's left, where it has room.
+            let (dx, style) = if *at > 0.8 * x_max {
+                (-6, label_style.pos(Pos::new(HPos::Right, VPos::Top)))
+            } else {
+                (6, label_style.clone())
+            };
             chart
-                .draw_series([EmptyElement::at((*at, y))
-                    + Text::new(label.clone(), (6, 0), label_style.clone())])
+                .draw_series(
+                    [EmptyElement::at((*at, y)) + Text::new(label.clone(), (dx, 0), style)],
+                )
                 .map_err(err)?;
         }
         if let Some((_, color, values)) = &extras.bars {
@@ -476,6 +485,34 @@ fn time_plot(
         }
         Ok(())
     })
+}
+
+/// The legend of a time plot's lines, bars and outage bands (its marks are the caller's).
+fn keys(lines: &[Line], extras: &Extras) -> Vec<Key> {
+    let mut legend: Vec<Key> = lines
+        .iter()
+        .map(|l| key(l.0.clone(), l.1, "line"))
+        .collect();
+    if let Some((name, color, _)) = &extras.bars {
+        legend.push(key(name.clone(), *color, "bar"));
+    }
+    if !extras.bands.is_empty() {
+        legend.push(key("carrier outage", BAND, "band"));
+    }
+    legend
+}
+
+/// Lines over the whole run, with the carriers' outages and the end of the arrivals marked.
+fn over_the_run(r: &Report, spans: &[Span], lines: &[Line]) -> Result<Option<Plot>, String> {
+    let extras = Extras {
+        bars: None,
+        bands: outages(r),
+        marks: vec![(r.scenario.duration_s, "arrivals end".into())],
+    };
+    let svg = time_plot(r, spans, per_second(r), lines, &extras)?;
+    let mut legend = keys(lines, &extras);
+    legend.push(key("end of arrivals", MUTED, "dashed"));
+    Ok(Some(Plot { svg, legend }))
 }
 
 /// (b) Users asking, codes delivered and verifications ending per second over the run, with
@@ -508,21 +545,7 @@ pub fn throughput(r: &Report) -> Result<Option<Plot>, String> {
             )
         })
         .collect();
-    let extras = Extras {
-        bars: None,
-        bands: outages(r),
-        marks: vec![(r.scenario.duration_s, "arrivals end".into())],
-    };
-    let svg = time_plot(r, &spans, per_second(r), &lines, &extras)?;
-    let mut legend: Vec<Key> = lines
-        .iter()
-        .map(|l| key(l.0.clone(), l.1, "line"))
-        .collect();
-    if !extras.bands.is_empty() {
-        legend.push(key("carrier outage", BAND, "band"));
-    }
-    legend.push(key("end of arrivals", MUTED, "dashed"));
-    Ok(Some(Plot { svg, legend }))
+    over_the_run(r, &spans, &lines)
 }
 
 /// (c) Codes delivered per carrier and failovers per second, with the outages and other
@@ -563,20 +586,60 @@ pub fn failover(r: &Report) -> Result<Option<Plot>, String> {
         marks: changes(r),
     };
     let svg = time_plot(r, &spans, per_second(r), &lines, &extras)?;
-    let mut legend: Vec<Key> = lines
-        .iter()
-        .map(|l| key(l.0.clone(), l.1, "line"))
-        .collect();
-    if let Some((name, color, _)) = &extras.bars {
-        legend.push(key(name.clone(), *color, "bar"));
-    }
-    if !extras.bands.is_empty() {
-        legend.push(key("carrier outage", BAND, "band"));
-    }
+    let mut legend = keys(&lines, &extras);
     if !extras.marks.is_empty() {
         legend.push(key("timeline change", MUTED, "dashed"));
     }
     Ok(Some(Plot { svg, legend }))
+}
+
+/// (d) Blocks over time, from the abuse section: attack start requests, the attack ones
+/// refused and the genuine ones refused, per second; `None` without an abuse section or
+/// intervals.
+pub fn blocks(r: &Report) -> Result<Option<Plot>, String> {
+    let Some(a) = &r.abuse else {
+        return Ok(None);
+    };
+    if a.timeline.is_empty() {
+        return Ok(None);
+    }
+    let scale = r.scenario.time_scale.max(f64::MIN_POSITIVE);
+    let mut from = 0.0;
+    let spans: Vec<Span> = a
+        .timeline
+        .iter()
+        .map(|row| {
+            let span = Span {
+                from,
+                to: row.t,
+                wall_s: (row.t - from) / scale,
+                ..Span::default()
+            };
+            from = row.t;
+            span
+        })
+        .collect();
+    type Pick = fn(&BlockRow) -> u64;
+    let all: [(&str, RGBColor, Pick); 3] = [
+        ("attack requests", PALETTE[1], |b| b.attack_requests),
+        ("attack refused", PALETTE[0], |b| b.attack_refused),
+        ("genuine refused", PALETTE[6], |b| b.genuine_refused),
+    ];
+    let lines: Vec<Line> = all
+        .iter()
+        .map(|(name, color, pick)| {
+            (
+                (*name).to_string(),
+                *color,
+                spans
+                    .iter()
+                    .zip(&a.timeline)
+                    .map(|(s, b)| s.per_s(pick(b)))
+                    .collect(),
+            )
+        })
+        .collect();
+    over_the_run(r, &spans, &lines)
 }
 
 #[cfg(test)]
