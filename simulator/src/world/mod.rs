@@ -2,6 +2,7 @@
 //! message or a call once a carrier has it.
 //!
 //! - [`plan`]: the number plan (ranges, line types, flags, prices) and [`lookup`] over it;
+//! - [`billing`]: what the carriers charge for messages and calls;
 //! - [`behaviour`]: what a carrier, account or range does to messages and calls, and the
 //!   [`engine`] that decides each message from it, drawing from [`dist`]'s seeded streams;
 //! - [`throttle`]: token buckets;
@@ -15,6 +16,7 @@
 //! ([`crate::config`], [`crate::smsc`], [`crate::control`]) may use it.
 
 pub(crate) mod behaviour;
+pub(crate) mod billing;
 pub(crate) mod calls;
 pub(crate) mod dist;
 pub(crate) mod engine;
@@ -56,6 +58,8 @@ pub(crate) struct World {
     pub events: Arc<EventBus>,
     /// Voice calls.
     pub calls: calls::Calls,
+    /// What the carriers charged.
+    pub billing: billing::Billing,
     /// Cancelled when the run shuts down: ends event streams and calls in progress.
     pub shutdown: CancellationToken,
 }
