@@ -16,6 +16,7 @@ use crate::smsc::network::Network;
 use crate::smsc::stats::HttpStats;
 use crate::world::billing::{Billing, CellCounts};
 use crate::world::events::SubscriberStats;
+use crate::world::numbers::{MAX_OVERRIDES, NumberOverrides};
 
 /// The metrics route.
 pub(crate) fn router(net: Arc<Network>) -> Router {
@@ -60,6 +61,7 @@ async fn metrics(State(net): State<Arc<Network>>) -> impl IntoResponse {
         &net.world.events.subscriber_stats(),
     );
     render_billing(&mut text, &net.world.billing);
+    render_numbers(&mut text, &net.world.numbers);
     (
         [(
             header::CONTENT_TYPE,
@@ -101,6 +103,25 @@ pub(crate) fn render_control_plane(out: &mut String, http: &HttpStats, subs: &Su
         out,
         "# HELP carrier_event_subscribers_closed_lagging_total Event-stream subscribers closed (1008) after events.max_lags lag notices.\n# TYPE carrier_event_subscribers_closed_lagging_total counter\ncarrier_event_subscribers_closed_lagging_total {}",
         subs.closed_lagging
+    );
+}
+
+/// Number life events (`/v1/numbers/...`): applied, refused at the bound, numbers kept.
+fn render_numbers(out: &mut String, numbers: &NumberOverrides) {
+    let _ = writeln!(
+        out,
+        "# HELP carrier_number_changes_total Number changes applied (SIM swaps, recyclings, ports).\n# TYPE carrier_number_changes_total counter\ncarrier_number_changes_total {}",
+        numbers.applied.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP carrier_number_changes_refused_total Number changes refused (503) because {MAX_OVERRIDES} numbers were changed already.\n# TYPE carrier_number_changes_refused_total counter\ncarrier_number_changes_refused_total {}",
+        numbers.refused.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP carrier_numbers_changed Numbers with a change kept now.\n# TYPE carrier_numbers_changed gauge\ncarrier_numbers_changed {}",
+        numbers.len()
     );
 }
 

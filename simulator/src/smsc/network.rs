@@ -183,6 +183,7 @@ impl Network {
             )),
             calls: crate::world::calls::Calls::default(),
             billing,
+            numbers: crate::world::numbers::NumberOverrides::default(),
             shutdown,
         });
         let state = cfg.state.dir.as_deref().map(|dir| (&cfg.state, dir));
