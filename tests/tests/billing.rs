@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures::StreamExt;
 use reqwest::Method;
 use rusmpp::CommandStatus;
 use rusmpp::tlvs::MessageSubmissionRequestTlvValue;
@@ -52,6 +53,12 @@ async fn messages_and_calls_are_billed_and_every_view_agrees() {
         EventFilter::parse(None, Some("message_accepted,message_rejected,call"), None)
             .expect("filter"),
     );
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{}/v1/events?type=message_accepted",
+        net.http
+    ))
+    .await
+    .expect("event stream");
     let mut s = RawSession::bound(net.smpp).await;
 
     // One part to a mobile: 0.04.
@@ -151,6 +158,23 @@ async fn messages_and_calls_are_billed_and_every_view_agrees() {
         assert!(close(by_number[n], p), "{n}: {} != {p}", by_number[n]);
     }
     assert!(close(call_price.expect("priced"), 1.0), "{call_price:?}");
+    // The WebSocket stream carries the same prices.
+    let mut streamed: BTreeMap<String, f64> = BTreeMap::new();
+    for _ in 0..accepted {
+        let e = loop {
+            let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .expect("an event within 10 s")
+                .expect("stream open")
+                .expect("websocket message");
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+                break serde_json::from_str::<serde_json::Value>(t.as_str()).expect("JSON");
+            }
+        };
+        let to = e["to"].as_str().expect("to").to_string();
+        *streamed.entry(to).or_default() += e["price"].as_f64().expect("price");
+    }
+    assert_eq!(streamed, by_number, "the stream and the feed agree");
 
     // /v1/messages: each message with its price and the currency.
     let body = net.get_ok("/v1/messages?limit=100").await;
