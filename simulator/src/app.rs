@@ -23,6 +23,7 @@ use crate::smsc::network::{BuildError, Network};
 use crate::smsc::server::{CarrierListeners, CarrierReport, Serving};
 use crate::smsc::stats::Stats;
 use crate::smsc::tls::TlsError;
+use crate::world::billing::BillingStats;
 use crate::world::events::{EventFilter, Subscription};
 use crate::world::plan::PlanError;
 
@@ -200,6 +201,10 @@ pub struct Report {
     /// What a restart keeps and what it loses.
     #[serde(default)]
     pub restart: Restart,
+    /// What the carriers charged over the run (counted since this start: a restart begins
+    /// at zero).
+    #[serde(default)]
+    pub billing: BillingStats,
 }
 
 /// What a restart keeps and what it loses, as the stop report says it.
@@ -488,6 +493,7 @@ impl Running {
         }
         Report {
             restart,
+            billing: world.billing.stats(),
             total,
             seed: world.seed,
             time_scale: world.time_scale,

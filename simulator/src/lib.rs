@@ -92,4 +92,5 @@ pub use smsc::server::CarrierReport;
 pub use smsc::stats::{CarrierStats, Stats};
 pub use smsc::store::StoreStats;
 pub use smsc::tls::{TlsError, acceptor as tls_acceptor_from_pem, acceptor_from as tls_acceptor};
+pub use world::billing::{BillingStats, BillingTotals, OUTSIDE_PLAN, VOICE_ACCOUNT};
 pub use world::events::{EVENT_TYPES, Event, EventFilter, EventKind, FilterError, Subscription};

@@ -511,3 +511,58 @@ async fn a_second_carrier_on_the_same_state_is_refused() {
     first.terminate().await;
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn the_stop_line_shows_the_bill_and_restored_messages_keep_their_price() {
+    let dir = state_dir("billing");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("priced.toml");
+    std::fs::write(
+        &config,
+        "currency = \"USD\"\n[[ranges]]\nname = \"mobiles\"\nprefix = \"4477\"\nprice_sms = 0.05\n",
+    )
+    .unwrap();
+    let args = [
+        "--state-dir",
+        dir.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let first = Carrier::start(&args).await;
+    let (client, _events) = bind(&first.smpp, BindMode::Transmitter).await;
+    for n in 0..3 {
+        let r = client
+            .submit_sm(submit(&format!("44770090020{n}"), "code 1"))
+            .await
+            .unwrap();
+        assert_eq!(r.status, smpp::rusmpp::CommandStatus::EsmeRok);
+    }
+    client.close().await;
+    let report = first.terminate().await;
+    let bill = &report["billing"];
+    assert_eq!(bill["currency"], "USD", "{report}");
+    assert_eq!(bill["sms_parts"], 3, "{report}");
+    assert!(
+        (bill["total_cost"].as_f64().unwrap() - 0.15).abs() < 1e-9,
+        "{report}"
+    );
+    assert_eq!(bill["by_range"]["mobiles"]["sms_parts"], 3, "{report}");
+
+    // After the restart: the messages with their price; the totals count from this start.
+    let second = Carrier::start(&args).await;
+    let body: Value = reqwest::get(format!("http://{}/v1/messages", second.http))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let messages = body["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 3, "{body}");
+    for m in messages {
+        assert!((m["price"].as_f64().unwrap() - 0.05).abs() < 1e-9, "{m}");
+        assert_eq!(m["currency"], "USD");
+    }
+    assert_eq!(second.stats().await["billing"]["sms_parts"], 0);
+    second.terminate().await;
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -245,3 +245,126 @@ async fn carrier_down_makes_its_numbers_unreachable() {
     let back = get(addr, "/v1/lookup/447700900123").await;
     assert_eq!(back["reachability"]["status"], "reachable");
 }
+
+/// POSTs to a control-plane path with an optional JSON body: status and JSON answer.
+async fn post(addr: SocketAddr, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().post(format!("http://{addr}{path}"));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("json body"))
+}
+
+#[tokio::test]
+async fn number_life_events_change_what_lookup_answers() {
+    let (addr, running) = start().await;
+    let mut changes = running
+        .feed(simulator::EventFilter::parse(None, Some("number_changed"), None).expect("filter"));
+    let before = get(addr, "/v1/lookup/+447700900123").await;
+    assert_eq!(before["recycled"], false);
+
+    // Recycled: a new subscriber, and no SIM swap.
+    let (status, body) = post(addr, "/v1/numbers/+447700900123/recycle", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["recycled"], true);
+    assert_eq!(
+        body["sim_swap"]["last_sim_swap"]["swapped_in_period"],
+        false
+    );
+    assert_eq!(get(addr, "/v1/lookup/447700900123").await, body);
+    let e = changes.next().await.expect("an event");
+    assert_eq!(e.number.as_deref(), Some("447700900123"));
+    assert_eq!(e.carrier.as_deref(), Some("alpha"));
+    assert_eq!(
+        e.kind,
+        simulator::EventKind::NumberChanged {
+            change: "recycled".into(),
+            ported_to: None
+        }
+    );
+
+    // A SIM swap now.
+    let (status, body) = post(addr, "/v1/numbers/447700900124/sim-swap", None).await;
+    assert_eq!(status, 200, "{body}");
+    let swap = &body["sim_swap"]["last_sim_swap"];
+    assert_eq!(swap["swapped_period"], "PT15M", "{body}");
+    assert_eq!(swap["swapped_in_period"], true);
+    let date: chrono::DateTime<chrono::Utc> = swap["last_sim_swap_date"]
+        .as_str()
+        .expect("a date")
+        .parse()
+        .expect("RFC 3339");
+    assert!(
+        (chrono::Utc::now() - date).num_seconds().abs() < 5,
+        "{date}"
+    );
+    assert_eq!(body["recycled"], false, "a SIM swap is not a recycling");
+    assert_eq!(get(addr, "/v1/lookup/447700900124").await, body);
+    assert_eq!(
+        get(addr, "/v1/lookup/447700900125").await["sim_swap"]["last_sim_swap"]["swapped_in_period"],
+        false,
+        "only that number"
+    );
+
+    // Ported, with and without a carrier.
+    let (status, body) = post(
+        addr,
+        "/v1/numbers/447700900126/port",
+        Some(json!({ "carrier": "beta" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ported"], true);
+    assert_eq!(body["line_type_intelligence"]["carrier_name"], "beta");
+    let (status, body) = post(addr, "/v1/numbers/447700900127/port", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ported"], true);
+    assert_eq!(body["line_type_intelligence"]["carrier_name"], "alpha");
+
+    // Refusals name the field.
+    let (status, body) = post(
+        addr,
+        "/v1/numbers/447700900126/port",
+        Some(json!({ "carrier": "nowhere" })),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().starts_with("carrier:"),
+        "{body}"
+    );
+    let (status, body) = post(
+        addr,
+        "/v1/numbers/447700900126/port",
+        Some(json!({ "network": "beta" })),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = post(addr, "/v1/numbers/44770x/recycle", None).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().starts_with("number:"),
+        "{body}"
+    );
+    let (status, body) = post(addr, "/v1/numbers/99912345/sim-swap", None).await;
+    assert_eq!(status, 404, "outside the plan: {body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("+99912345"),
+        "{body}"
+    );
+
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("\ncarrier_number_changes_total 4\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("\ncarrier_number_changes_refused_total 0\n"));
+    running.shutdown().await;
+}

@@ -268,6 +268,17 @@ async fn with_a_token_only_health_and_metrics_answer_strangers() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
     refused += 1;
+    // Nor change a number's lookup answer; with the token it can.
+    let recycle = |auth: Option<&str>| {
+        let mut req = reqwest::Client::new().post(net.url("/v1/numbers/447700900001/recycle"));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send()
+    };
+    assert_eq!(recycle(None).await.unwrap().status().as_u16(), 401);
+    refused += 1;
+    assert_eq!(recycle(Some(&bearer)).await.unwrap().status().as_u16(), 200);
 
     // The event stream needs it too: the header, or `access_token` for browsers.
     let url = format!("ws://{}/v1/events?type=mo", net.http);

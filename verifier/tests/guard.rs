@@ -137,6 +137,56 @@ async fn a_listed_number_with_a_new_sim_since_is_forgiven() {
 }
 
 #[tokio::test]
+async fn a_listed_number_recycled_before_its_next_start_is_forgiven() {
+    // The default lookup cache (10 minutes): the snapshot taken when listing must not be what
+    // the next start reads.
+    let tb = Testbed::start(|_| {}).await;
+    let (s, entry) = tb
+        .post("/v1/blocklist", &json!({ "number": "+447700900311" }))
+        .await;
+    assert_eq!(s, 201, "{entry}");
+    assert_eq!(entry["lookup_snapshot"], true, "{entry}");
+    let (s, after) = tb
+        .control(
+            reqwest::Method::POST,
+            "/v1/numbers/+447700900311/recycle",
+            None,
+        )
+        .await;
+    assert_eq!((s, &after["recycled"]), (200, &json!(true)), "{after}");
+    allowed(&tb, "+447700900311", json!({})).await;
+    let (status, body) = tb.get("/v1/decisions?verdict=forgive").await;
+    assert_eq!(status, 200, "{body}");
+    let d = body["decisions"].as_array().expect("decisions");
+    assert_eq!(d.len(), 1, "{body}");
+    assert_eq!(d[0]["inputs"]["why"], "recycled since listed", "{body}");
+    assert_eq!(
+        tb.get("/v1/blocklist?source=customer").await.1["counts"]["customer"],
+        0
+    );
+    // A number listed and not changed stays blocked.
+    assert_eq!(
+        tb.post("/v1/blocklist", &json!({ "number": "+447700900312" }))
+            .await
+            .0,
+        201
+    );
+    refused(&tb, "+447700900312", json!({}), 403, "blocklist_customer").await;
+    tb.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_lookup_a_listing_says_it_has_no_snapshot() {
+    let tb = Testbed::start(|c| c.lookup.enabled = false).await;
+    let (s, entry) = tb
+        .post("/v1/blocklist", &json!({ "number": "+447700900313" }))
+        .await;
+    assert_eq!(s, 201, "{entry}");
+    assert_eq!(entry["lookup_snapshot"], false, "{entry}");
+    tb.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_number_that_keeps_requesting_and_never_verifies_is_listed() {
     let tb = Testbed::start(|c| {
         c.guard.heuristics.repeat_starts = 3;

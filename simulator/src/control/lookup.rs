@@ -21,7 +21,7 @@ pub(crate) fn router(net: Arc<Network>) -> Router {
 
 async fn lookup(State(net): State<Arc<Network>>, Path(e164): Path<String>) -> Json<LookupResponse> {
     Json(lookup_number(
-        &net.world.plan,
+        &net.world.numbers(),
         net.as_ref(),
         &e164,
         Utc::now(),

@@ -36,6 +36,8 @@ struct MessagesBody {
 struct CarrierMessage {
     /// Carrier name.
     carrier: String,
+    /// Currency of `price` (the plan's).
+    currency: String,
     /// The message.
     #[serde(flatten)]
     message: MessageView,
@@ -66,6 +68,7 @@ async fn messages(
                 .into_iter()
                 .map(|m| CarrierMessage {
                     carrier: c.name().to_string(),
+                    currency: net.world.billing.currency().to_string(),
                     message: m,
                 })
         })

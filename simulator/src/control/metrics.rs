@@ -14,7 +14,9 @@ use crate::smsc::lockout::LockoutNow;
 use crate::smsc::metrics::{Direction, Metrics};
 use crate::smsc::network::Network;
 use crate::smsc::stats::HttpStats;
+use crate::world::billing::{Billing, CellCounts};
 use crate::world::events::SubscriberStats;
+use crate::world::numbers::{MAX_OVERRIDES, NumberOverrides};
 
 /// The metrics route.
 pub(crate) fn router(net: Arc<Network>) -> Router {
@@ -58,6 +60,8 @@ async fn metrics(State(net): State<Arc<Network>>) -> impl IntoResponse {
         &net.http.stats(),
         &net.world.events.subscriber_stats(),
     );
+    render_billing(&mut text, &net.world.billing);
+    render_numbers(&mut text, &net.world.numbers);
     (
         [(
             header::CONTENT_TYPE,
@@ -100,6 +104,78 @@ pub(crate) fn render_control_plane(out: &mut String, http: &HttpStats, subs: &Su
         "# HELP carrier_event_subscribers_closed_lagging_total Event-stream subscribers closed (1008) after events.max_lags lag notices.\n# TYPE carrier_event_subscribers_closed_lagging_total counter\ncarrier_event_subscribers_closed_lagging_total {}",
         subs.closed_lagging
     );
+}
+
+/// Number life events (`/v1/numbers/...`): applied, refused at the bound, numbers kept.
+fn render_numbers(out: &mut String, numbers: &NumberOverrides) {
+    let _ = writeln!(
+        out,
+        "# HELP carrier_number_changes_total Number changes applied (SIM swaps, recyclings, ports).\n# TYPE carrier_number_changes_total counter\ncarrier_number_changes_total {}",
+        numbers.applied.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP carrier_number_changes_refused_total Number changes refused (503) because {MAX_OVERRIDES} numbers were changed already.\n# TYPE carrier_number_changes_refused_total counter\ncarrier_number_changes_refused_total {}",
+        numbers.refused.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP carrier_numbers_changed Numbers with a change kept now.\n# TYPE carrier_numbers_changed gauge\ncarrier_numbers_changed {}",
+        numbers.len()
+    );
+}
+
+/// A billing metric: name, help and how to read its value from a cell.
+type Family = (&'static str, &'static str, fn(&CellCounts) -> String);
+
+/// What the carriers charged, per carrier, account and range: one sample per triple that was
+/// billed something, so the label set is bounded by the config's carriers and accounts and the
+/// plan's ranges (plus `(voice)` and `(outside plan)`).
+pub(crate) fn render_billing(out: &mut String, billing: &Billing) {
+    let cells = billing.cells();
+    let currency = escape(billing.currency());
+    let families: [Family; 4] = [
+        (
+            "carrier_billed_sms_parts_total",
+            "SMS parts billed (accepted), by carrier, account and range.",
+            |c| c.sms_parts.to_string(),
+        ),
+        (
+            "carrier_billed_call_minutes_total",
+            "Started minutes of answered calls billed, by carrier, account ((voice)) and range.",
+            |c| c.call_minutes.to_string(),
+        ),
+        (
+            "carrier_billed_sms_cost_total",
+            "What the billed SMS parts cost, in the plan currency (label currency).",
+            |c| c.sms_cost().to_string(),
+        ),
+        (
+            "carrier_billed_call_cost_total",
+            "What the billed call minutes cost, in the plan currency (label currency).",
+            |c| c.call_cost().to_string(),
+        ),
+    ];
+    for (i, (name, help, value)) in families.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for cell in &cells {
+            let (c, a, r) = (
+                escape(cell.carrier),
+                escape(cell.account),
+                escape(cell.range),
+            );
+            let currency = if i >= 2 {
+                format!(",currency=\"{currency}\"")
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "{name}{{carrier=\"{c}\",account=\"{a}\",range=\"{r}\"{currency}}} {}",
+                value(&cell.counts)
+            );
+        }
+    }
 }
 
 /// One carrier's figures for [`render_prometheus`].

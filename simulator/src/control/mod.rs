@@ -3,7 +3,8 @@
 //! - `GET /healthz`;
 //! - [`messages`]: what the carriers accepted; [`handsets`]: a handset's inbox;
 //! - [`events`]: the event stream (WebSocket);
-//! - [`lookup`]: number intelligence and the open-SMS list; [`calls`]: the voice channel;
+//! - [`lookup`]: number intelligence and the open-SMS list; [`numbers`]: SIM swaps,
+//!   recyclings and ports during a run; [`calls`]: the voice channel;
 //! - [`carriers`]: behaviour in force, run-time changes and outages; [`mo`]: a handset sends
 //!   a text;
 //! - [`stats`]: `/v1/stats`; [`metrics`]: Prometheus text;
@@ -25,6 +26,7 @@ mod lookup;
 mod messages;
 mod metrics;
 mod mo;
+mod numbers;
 pub(crate) mod server;
 mod stats;
 
@@ -49,6 +51,7 @@ pub(crate) fn router(net: Arc<Network>) -> Router {
         .merge(handsets::router(Arc::clone(&net)))
         .merge(events::router(Arc::clone(&net)))
         .merge(lookup::router(Arc::clone(&net)))
+        .merge(numbers::router(Arc::clone(&net)))
         .merge(calls::router(net))
 }
 

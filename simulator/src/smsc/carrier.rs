@@ -128,6 +128,8 @@ pub(crate) struct Carrier {
     pub(crate) timers: Timers<Job>,
     pub(super) timers_full_warning: Repeated,
     pub(super) evicted_pending_warning: Repeated,
+    /// Its index in the world's ledger ([`crate::world::billing`]).
+    pub(super) bill_index: usize,
     /// Its durable state (`--state-dir`), if kept.
     pub(crate) durable: Option<Arc<Durable>>,
 }
@@ -241,11 +243,24 @@ impl Carrier {
             timers: Timers::new(cfg.store.max_timers),
             timers_full_warning: Repeated::default(),
             evicted_pending_warning: Repeated::default(),
+            bill_index: world.billing.carrier_index(&cfg.name).unwrap_or(usize::MAX),
             metrics,
             name_shared: cfg.name.as_str().into(),
             cfg,
             world,
         })
+    }
+
+    /// What `record` is billed under the plan: its parts times its range's `price_sms`.
+    fn price_of(&self, record: &MessageRecord) -> f64 {
+        let parts = super::store::parts_of(
+            record.data_coding,
+            record.payload.len(),
+            record.concat.is_some(),
+        );
+        let number = smpp::number::normalize(&record.destination);
+        let price = self.world.plan.lookup(number).map_or(0.0, |r| r.price_sms);
+        crate::world::billing::sms_charge(parts, price)
     }
 
     /// Runs the carrier's timers until it shuts down.
@@ -408,6 +423,9 @@ impl Carrier {
             record.submitted_at = time(row.submitted_ms);
             record.done_at = row.done_ms.map(time);
             record.key = row.key;
+            // Not stored: recomputed from the plan, which prices a number the same way as
+            // long as the config is the same.
+            record.price = self.price_of(&record);
             let slot = self.store.insert(record);
             if row.state.is_final() {
                 continue;

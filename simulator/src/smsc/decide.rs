@@ -39,11 +39,25 @@ impl Refusal {
     }
 }
 
+/// Where and at what an accepted message is billed, found with its decision (the plan lookup
+/// is done once).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Charge {
+    /// Its slot in the ledger's ranges ([`crate::world::billing::range_slot`]).
+    pub range: usize,
+    /// Price per part (0 outside the plan).
+    pub price_sms: f64,
+}
+
 impl Carrier {
     /// Decides one submission from `account`: admission, plan, behaviour, the engine's draw.
     /// Takes throttle tokens and advances the destination's occurrence count (both decide
     /// later messages) but stores and publishes nothing.
-    pub(crate) fn decide(&self, account: &str, sub: &Submission) -> Result<Decision, Refusal> {
+    pub(crate) fn decide(
+        &self,
+        account: &str,
+        sub: &Submission,
+    ) -> Result<(Decision, Charge), Refusal> {
         // Back-pressure first: a refused message must not spend throttle tokens.
         if let Some(status) = self.receipts.refusal(account) {
             self.metrics
@@ -92,7 +106,13 @@ impl Carrier {
                 status: CommandStatus::from(status),
                 latency: decision.submit_latency,
             }),
-            None => Ok(decision),
+            None => Ok((
+                decision,
+                Charge {
+                    range: crate::world::billing::range_slot(&self.world.plan, resolved.as_ref()),
+                    price_sms: resolved.as_ref().map_or(0.0, |r| r.price_sms),
+                },
+            )),
         }
     }
 
@@ -238,7 +258,7 @@ mod tests {
                 a.decide("test", &submission(&to)),
                 b.decide("test", &submission(&to)),
             );
-            assert_eq!(x.map(|d| d.submit_latency), y.map(|d| d.submit_latency));
+            assert_eq!(x.map(|d| d.0.submit_latency), y.map(|d| d.0.submit_latency));
         }
     }
 

@@ -65,7 +65,7 @@ impl Carrier {
         sub: Submission,
         origin: Option<&Arc<SessionInbox>>,
     ) -> Submitted {
-        let decision = match self.decide(account, &sub) {
+        let (decision, charge) = match self.decide(account, &sub) {
             Ok(d) => d,
             Err(Refusal { status, latency }) => {
                 self.metrics.refusal(account, u32::from(status));
@@ -87,8 +87,14 @@ impl Carrier {
         };
         let latency = decision.submit_latency;
         let id = self.ids.next_id();
+        let billed_parts = sub.parts_cost();
+        let price = crate::world::billing::sms_charge(billed_parts, charge.price_sms);
         let mut record = MessageRecord::new(id.clone(), Arc::clone(account), sub);
+        record.price = price;
         self.metrics.accepted(account);
+        self.world
+            .billing
+            .bill_sms(self.bill_index, account, charge.range, billed_parts, price);
         self.world
             .events
             .publish_with(Some(self.name()), Some(&record.destination), || {
@@ -98,6 +104,7 @@ impl Carrier {
                     from: record.source.clone(),
                     to: record.destination.clone(),
                     parts: record.concat.map_or(1, |c| c.total),
+                    price,
                 }
             });
         let intermediate = (record.registered_delivery & 0x10 != 0).then(|| PendingReceipt {

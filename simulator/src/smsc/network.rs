@@ -151,6 +151,15 @@ impl Network {
             "number plan built"
         );
         let shutdown = CancellationToken::new();
+        let billing = crate::world::billing::Billing::new(
+            &plan,
+            carrier_cfgs.iter().map(|c| {
+                (
+                    c.name.as_str(),
+                    c.accounts.keys().map(String::as_str).collect(),
+                )
+            }),
+        );
         let world = Arc::new(World {
             seed: cfg.seed,
             time_scale: cfg.time_scale,
@@ -173,6 +182,8 @@ impl Network {
                 shutdown.child_token(),
             )),
             calls: crate::world::calls::Calls::default(),
+            billing,
+            numbers: crate::world::numbers::NumberOverrides::default(),
             shutdown,
         });
         let state = cfg.state.dir.as_deref().map(|dir| (&cfg.state, dir));

@@ -12,6 +12,7 @@ use super::receipts::ReceiptAccount;
 use super::store::StoreStats;
 use crate::handsets::HandsetStats;
 use crate::world::World;
+use crate::world::billing::BillingStats;
 use crate::world::events::SubscriberStats;
 
 /// One carrier's figures.
@@ -173,6 +174,9 @@ pub struct Stats {
     pub http: HttpStats,
     /// Voice calls in progress now, and those refused because 10,000 were.
     pub calls: CallStats,
+    /// What the carriers charged: totals, by carrier, account and range.
+    #[serde(default)]
+    pub billing: BillingStats,
     /// Per carrier.
     pub carriers: Vec<CarrierStats>,
 }
@@ -207,6 +211,7 @@ impl Stats {
                 refused: world.calls.refused.load(Ordering::Relaxed),
             },
             http: http.stats(),
+            billing: world.billing.stats(),
             carriers,
         }
     }

@@ -50,23 +50,28 @@ impl Submission {
     /// Throttle tokens this submission takes: one per SMS part, so a UDH part counts one and a
     /// long message_payload counts the parts a handset would receive.
     pub fn parts_cost(&self) -> u32 {
-        if self.concat.is_some() {
-            return 1;
-        }
-        let len = self.payload.len();
-        let (single, per_part) = match self.data_coding {
-            // UCS-2: 70 characters, 67 per part.
-            0x08 => (140, 134),
-            // 8-bit data: 140 octets, 134 per part.
-            0x04 | 0x02 => (140, 134),
-            // GSM 7-bit one septet per octet (as SMPP carries it): 160, 153 per part.
-            _ => (160, 153),
-        };
-        if len <= single {
-            1
-        } else {
-            u32::try_from(len.div_ceil(per_part)).unwrap_or(u32::MAX)
-        }
+        parts_of(self.data_coding, self.payload.len(), self.concat.is_some())
+    }
+}
+
+/// SMS parts of a submission of `len` octets of user data in `data_coding`: one for a UDH part
+/// (`concat`), else the parts a handset would receive.
+pub(crate) fn parts_of(data_coding: u8, len: usize, concat: bool) -> u32 {
+    if concat {
+        return 1;
+    }
+    let (single, per_part) = match data_coding {
+        // UCS-2: 70 characters, 67 per part.
+        0x08 => (140, 134),
+        // 8-bit data: 140 octets, 134 per part.
+        0x04 | 0x02 => (140, 134),
+        // GSM 7-bit one septet per octet (as SMPP carries it): 160, 153 per part.
+        _ => (160, 153),
+    };
+    if len <= single {
+        1
+    } else {
+        u32::try_from(len.div_ceil(per_part)).unwrap_or(u32::MAX)
     }
 }
 
@@ -98,6 +103,9 @@ pub struct MessageRecord {
     pub submitted_at: DateTime<Utc>,
     /// When it reached a final state.
     pub done_at: Option<DateTime<Utc>>,
+    /// What it was billed: its parts (see [`Submission::parts_cost`]) times its range's
+    /// `price_sms`, in the plan currency.
+    pub price: f64,
     /// Its row in the durable state (0 without `--state-dir`).
     pub(crate) key: u64,
     /// [`FastHasher`] hash of `message_id`: the key of the store's id index.
@@ -135,6 +143,8 @@ pub struct MessageView {
     pub submitted_at: DateTime<Utc>,
     /// When the last part reached a final state, if all have.
     pub done_at: Option<DateTime<Utc>>,
+    /// What the parts received so far were billed, in the plan currency.
+    pub price: f64,
 }
 
 /// Marks "no record" in position fields.
@@ -584,6 +594,7 @@ impl MessageStore {
                 } else {
                     None
                 },
+                price: parts.iter().map(|p| p.price).sum(),
             });
         }
         out
@@ -655,6 +666,7 @@ impl MessageRecord {
             error_code: 0,
             submitted_at: Utc::now(),
             done_at: None,
+            price: 0.0,
             key: 0,
             id_hash: 0,
             prev_same: NONE,

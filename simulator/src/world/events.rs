@@ -77,6 +77,12 @@ pub enum EventKind {
         to: String,
         /// SMS parts it counts for.
         parts: u8,
+        /// What this submission was billed, in the plan currency: the SMS parts it counts for
+        /// as carried in this submit (one per UDH part; a long `message_payload` counts all its
+        /// parts) times its range's `price_sms`; 0 outside the plan. Absent in streams from
+        /// before billing (read as 0).
+        #[serde(default)]
+        price: f64,
     },
     /// A submit was refused with an error status.
     MessageRejected {
@@ -134,6 +140,11 @@ pub enum EventKind {
         to: String,
         /// queued, ringing, answered, completed, busy, no_answer or failed.
         status: String,
+        /// On a final status (completed, busy, no_answer, failed), what the call was billed in
+        /// the plan currency: per started minute of talk time at the range's
+        /// `price_call_minute` when it was answered, else 0. None on other statuses.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        price: Option<f64>,
     },
     /// A handset sent a mobile-originated message.
     Mo {
@@ -153,6 +164,16 @@ pub enum EventKind {
         /// What changed, as JSON.
         detail: serde_json::Value,
     },
+    /// A number's lookup answer was changed through the control plane (a SIM swap, a
+    /// recycling, a port). The event's `number` is the number, its `carrier` the number's
+    /// carrier before the change.
+    NumberChanged {
+        /// sim_swap, recycled or ported.
+        change: String,
+        /// The carrier it was ported to, when one was named.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ported_to: Option<String>,
+    },
     /// This subscriber fell behind and `missed` events were overwritten before it read them.
     Lagged {
         /// Events skipped, counted over the whole ring (the filter cannot be applied to events
@@ -162,7 +183,7 @@ pub enum EventKind {
 }
 
 /// Every `"type"` tag, in declaration order.
-pub const EVENT_TYPES: [&str; 9] = [
+pub const EVENT_TYPES: [&str; 10] = [
     "message_accepted",
     "message_rejected",
     "handset_delivered",
@@ -171,6 +192,7 @@ pub const EVENT_TYPES: [&str; 9] = [
     "call",
     "mo",
     "carrier_changed",
+    "number_changed",
     "lagged",
 ];
 
@@ -186,6 +208,7 @@ impl EventKind {
             EventKind::Call { .. } => 5,
             EventKind::Mo { .. } => 6,
             EventKind::CarrierChanged { .. } => 7,
+            EventKind::NumberChanged { .. } => 8,
             EventKind::Lagged { .. } => LAGGED as u64,
         }
     }
@@ -201,7 +224,8 @@ impl EventKind {
             EventKind::Call { .. } => EVENT_TYPES[5],
             EventKind::Mo { .. } => EVENT_TYPES[6],
             EventKind::CarrierChanged { .. } => EVENT_TYPES[7],
-            EventKind::Lagged { .. } => EVENT_TYPES[8],
+            EventKind::NumberChanged { .. } => EVENT_TYPES[8],
+            EventKind::Lagged { .. } => EVENT_TYPES[9],
         }
     }
 }
@@ -763,7 +787,7 @@ impl EventBus {
 }
 
 /// Type index of [`EventKind::Lagged`] in [`EVENT_TYPES`].
-const LAGGED: usize = 8;
+const LAGGED: usize = 9;
 
 /// One subscriber's view of the bus: only matching events, plus a [`EventKind::Lagged`] event
 /// whenever it fell behind.
@@ -922,6 +946,7 @@ mod tests {
                 from: "f".into(),
                 to: "t".into(),
                 parts: 2,
+                price: 0.1,
             },
             EventKind::MessageRejected {
                 account: "a".into(),
@@ -947,6 +972,7 @@ mod tests {
                 from: "f".into(),
                 to: "t".into(),
                 status: "ringing".into(),
+                price: None,
             },
             EventKind::Mo {
                 account: "a".into(),
@@ -957,6 +983,10 @@ mod tests {
             EventKind::CarrierChanged {
                 change: "outage_started".into(),
                 detail: serde_json::json!({ "for_s": 30 }),
+            },
+            EventKind::NumberChanged {
+                change: "ported".into(),
+                ported_to: Some("beta".into()),
             },
             EventKind::Lagged { missed: 7 },
         ]
@@ -1223,6 +1253,7 @@ mod tests {
                         from: "f".into(),
                         to: "1555".into(),
                         status: "ringing".into(),
+                        price: None,
                     },
                 );
             })

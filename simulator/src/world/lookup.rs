@@ -23,6 +23,7 @@ use std::fmt;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::world::numbers::Numbers;
 use crate::world::plan::{NumberError, NumberPlan, Resolved, parse_number};
 
 /// Live state of the carriers, as far as lookup needs it.
@@ -225,7 +226,7 @@ pub fn reachability(r: &Resolved, status: &dyn CarrierStatus) -> Reachability {
 
 /// The lookup answer for `input` at time `now`.
 pub fn lookup_number(
-    plan: &NumberPlan,
+    plan: &(impl Numbers + ?Sized),
     status: &dyn CarrierStatus,
     input: &str,
     now: DateTime<Utc>,
@@ -240,7 +241,7 @@ pub fn lookup_number(
             return invalid(input.to_string(), error);
         }
     };
-    let Some(r) = plan.lookup(digits) else {
+    let Some(r) = plan.resolve(digits) else {
         return invalid(format!("+{digits}"), NOT_IN_NUMBER_PLAN);
     };
     let carrier_name = r.carrier.to_string();

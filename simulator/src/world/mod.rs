@@ -1,7 +1,9 @@
 //! The simulated world: what the carriers' subscribers and numbers are, and what happens to a
 //! message or a call once a carrier has it.
 //!
-//! - [`plan`]: the number plan (ranges, line types, flags, prices) and [`lookup`] over it;
+//! - [`plan`]: the number plan (ranges, line types, flags, prices) and [`lookup`] over it,
+//!   with the [`numbers`] changed during the run laid over it;
+//! - [`billing`]: what the carriers charge for messages and calls;
 //! - [`behaviour`]: what a carrier, account or range does to messages and calls, and the
 //!   [`engine`] that decides each message from it, drawing from [`dist`]'s seeded streams;
 //! - [`throttle`]: token buckets;
@@ -15,11 +17,13 @@
 //! ([`crate::config`], [`crate::smsc`], [`crate::control`]) may use it.
 
 pub(crate) mod behaviour;
+pub(crate) mod billing;
 pub(crate) mod calls;
 pub(crate) mod dist;
 pub(crate) mod engine;
 pub(crate) mod events;
 pub(crate) mod lookup;
+pub(crate) mod numbers;
 pub(crate) mod plan;
 pub(crate) mod throttle;
 pub(crate) mod voice;
@@ -56,6 +60,10 @@ pub(crate) struct World {
     pub events: Arc<EventBus>,
     /// Voice calls.
     pub calls: calls::Calls,
+    /// What the carriers charged.
+    pub billing: billing::Billing,
+    /// Numbers changed during the run (SIM swaps, recyclings, ports), as lookup shows them.
+    pub numbers: numbers::NumberOverrides,
     /// Cancelled when the run shuts down: ends event streams and calls in progress.
     pub shutdown: CancellationToken,
 }
@@ -89,6 +97,14 @@ impl World {
             }
         }
         base
+    }
+
+    /// The plan with the run's number changes laid over it (what lookup answers from).
+    pub fn numbers(&self) -> numbers::Changed<'_> {
+        numbers::Changed {
+            plan: &self.plan,
+            overrides: &self.numbers,
+        }
     }
 
     /// Time since start, scaled back to configured time (what a timeline offset means).

@@ -209,6 +209,16 @@ pub(crate) fn place(
     let words = req.text.split_whitespace().count().max(1) as f64;
     let talk_secs = (2.0 * words / WORDS_PER_SECOND).ceil().max(5.0) as u64;
     let price_per_minute = resolved.map_or(0.0, |r| r.price_call_minute);
+    let (minutes, price) = super::billing::call_charge(talk_secs, price_per_minute);
+    let bill = Bill {
+        carrier: world
+            .billing
+            .carrier_index(&route.carrier)
+            .unwrap_or(usize::MAX),
+        range: super::billing::range_slot(&world.plan, resolved),
+        minutes,
+        price,
+    };
     let plan = Plan {
         id,
         to,
@@ -219,7 +229,7 @@ pub(crate) fn place(
         ring: decision.ring,
         timeout: decision.timeout,
         talk: Duration::from_secs(talk_secs),
-        price: talk_secs.div_ceil(60) as f64 * price_per_minute,
+        bill,
     };
     let tasks = world.calls.tasks.clone();
     let world = Arc::clone(world);
@@ -252,6 +262,15 @@ struct Plan {
     ring: Duration,
     timeout: Duration,
     talk: Duration,
+    bill: Bill,
+}
+
+/// What an answered call is billed, and where in the ledger.
+#[derive(Debug, Clone, Copy)]
+struct Bill {
+    carrier: usize,
+    range: usize,
+    minutes: u64,
     price: f64,
 }
 
@@ -264,6 +283,7 @@ fn publish(world: &World, r: &CallRecord) {
             from: r.from.clone(),
             to: r.to.clone(),
             status: r.status.word().to_string(),
+            price: r.ended_at.is_some().then_some(r.price),
         },
     );
 }
@@ -341,7 +361,12 @@ async fn play(world: Arc<World>, stop: CancellationToken, p: Plan) {
                 },
             );
             if sleep(dist::scale(p.talk, world.time_scale)).await {
-                let (secs, price) = (p.talk.as_secs(), p.price);
+                let (secs, bill) = (p.talk.as_secs(), p.bill);
+                // Billed once the call has been talked through, as its record shows it.
+                world
+                    .billing
+                    .bill_call(bill.carrier, bill.range, bill.minutes, bill.price);
+                let price = bill.price;
                 set(&world, &p.id, move |r| {
                     r.status = CallStatus::Completed;
                     r.ended_at = Some(Utc::now());

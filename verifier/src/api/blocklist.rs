@@ -1,6 +1,11 @@
 //! `/v1/blocklist`: the customer's own entries. `GET ?source=customer|open_sms|heuristic`
 //! lists the effective lists (all of them by default), `POST {number, reason?, ttl?}` adds an
 //! entry (201), `DELETE ?number=` removes one (404 when it was not there).
+//!
+//! An entry added with lookup on holds the number's lookup as it is now, asked afresh and not
+//! cached, so a number recycled, ported or given a new SIM after its listing is forgiven at its
+//! next start; `lookup_snapshot: false` in the answer says the lookup was unavailable and the
+//! snapshot will be taken at the number's next check instead.
 
 use std::time::Duration;
 
@@ -18,6 +23,13 @@ use super::verifications::{json, text_field};
 use crate::guard::lists::{Listed, Source};
 use crate::support::clock::{ms, now_ms};
 use crate::support::msisdn::Msisdn;
+use crate::support::warn::Throttled;
+
+/// Numbers listed while lookup was unavailable (logged at most every 5 s, with a count).
+static NO_SNAPSHOT: Throttled = Throttled::new(
+    "lookup unavailable when listing: the entry's lookup snapshot will be taken at the number's next check",
+    5_000,
+);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,7 +108,13 @@ async fn add(
         return Err(Error::bad("ttl", "must be longer than zero"));
     }
     let now = now_ms();
-    let lookup = s.engine.carriers.lookup(n).await;
+    // The number as it is now, for "changed hands since listed": asked afresh and not cached
+    // (see `Carriers::lookup_uncached`). Without an answer (lookup off or unavailable) the
+    // snapshot is taken at the number's next check, and the entry says so.
+    let lookup = s.engine.carriers.lookup_uncached(n).await;
+    if lookup.is_none() && s.engine.cfg.lookup.enabled {
+        NO_SNAPSHOT.warn(&format_args!("+{n}"));
+    }
     let expires = b.ttl.map(|d| now + ms(d));
     let lists = &s.engine.guard.lists;
     if !lists.add(

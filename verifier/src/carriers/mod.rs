@@ -9,7 +9,8 @@
 //! Lookup answers are cached per number for `lookup.cache_ttl` (default 10 minutes) in a
 //! sharded map of at most `lookup.cache_capacity` numbers, so a start costs an HTTP call only
 //! for a number not seen within the TTL; control planes are asked in carrier order until one
-//! answers.
+//! answers. A snapshot to compare later answers with (a block-list entry's) is taken with
+//! [`Carriers::lookup_uncached`], which neither reads nor fills the cache.
 //!
 //! Layer: uses `config`, `metrics`, `support`; used by `guard` (lookup types), `flow`, `api`.
 
@@ -218,15 +219,34 @@ impl Carriers {
         {
             return Some(Arc::clone(info));
         }
+        let info = self.ask(n).await?;
+        self.remember(n, now, Arc::clone(&info), ttl);
+        Some(info)
+    }
+
+    /// What lookup says about `n` now, asked of the control planes whatever the cache holds,
+    /// and leaving no answer in the cache: any cached answer for `n` is dropped too.
+    ///
+    /// For a snapshot that later answers are compared with (a block-list entry's, taken when
+    /// the number is listed): a cached answer would be older than the snapshot, and one left
+    /// behind by it would serve the next start the snapshot's own state for `cache_ttl`, so a
+    /// number recycled in between would read as unchanged.
+    pub(crate) async fn lookup_uncached(&self, n: Msisdn) -> Option<Arc<LookupInfo>> {
+        if !self.lookup_cfg.enabled {
+            return None;
+        }
+        self.cache.shard(&n).remove(&n);
+        self.ask(n).await
+    }
+
+    /// Asks the control planes in carrier order until one answers; `None` (counted, logged at
+    /// most every 5 s) when none does.
+    async fn ask(&self, n: Msisdn) -> Option<Arc<LookupInfo>> {
         let mut last = String::from("no carrier has a control plane");
         for c in &self.list {
             let Some(control) = &c.control else { continue };
             match control.lookup(n).await {
-                Ok(info) => {
-                    let info = Arc::new(info);
-                    self.remember(n, now, Arc::clone(&info), ttl);
-                    return Some(info);
-                }
+                Ok(info) => return Some(Arc::new(info)),
                 Err(e) => last = e,
             }
         }

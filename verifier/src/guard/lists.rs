@@ -75,6 +75,10 @@ pub(crate) struct Listed {
     pub listed_at: DateTime<Utc>,
     /// When it goes (none: until removed).
     pub expires_at: Option<DateTime<Utc>>,
+    /// Whether the entry holds the number's lookup as it was when listed, which later
+    /// lookups are compared with to forgive a new owner; false until it has one (lookup was
+    /// off or unavailable when it was listed: it is taken at the number's next check).
+    pub lookup_snapshot: bool,
 }
 
 /// Why a listed number was let through.
@@ -110,7 +114,7 @@ impl Lists {
     }
 
     /// Lists `n` on `source`; false when that list is full. Re-listing refreshes the entry
-    /// (and keeps its first listing time and snapshot).
+    /// (and keeps its first listing time and snapshot; one that had none takes `lookup`).
     pub(crate) fn add(
         &self,
         source: Source,
@@ -127,6 +131,9 @@ impl Lists {
             Some(e) => {
                 e.expires_ms = expires_ms;
                 e.reason = reason;
+                if e.snapshot.is_none() {
+                    e.snapshot = lookup.map(snapshot);
+                }
             }
             empty => {
                 if self.counts[i].load(Ordering::Relaxed) >= self.max_entries {
@@ -257,6 +264,7 @@ fn listed(n: Msisdn, source: Source, e: &Entry) -> Listed {
         reason: e.reason.clone(),
         listed_at: wall(e.listed_ms),
         expires_at: e.expires_ms.map(wall),
+        lookup_snapshot: e.snapshot.is_some(),
     }
 }
 
