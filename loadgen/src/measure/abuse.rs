@@ -44,7 +44,7 @@ pub struct Tally {
     pub guesses_refused: u64,
     /// Verifications a guess approved.
     pub cracked: u64,
-    /// SMS parts billed.
+    /// SMS submissions billed.
     pub sms_parts: u64,
     /// Calls billed.
     pub calls: u64,

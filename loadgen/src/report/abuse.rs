@@ -98,7 +98,7 @@ pub struct PersonaRow {
     pub guesses_refused: u64,
     /// Verifications a guess approved.
     pub cracked: u64,
-    /// SMS parts the carrier billed for this population's numbers.
+    /// SMS submissions the carrier billed for this population's numbers (a code is one part).
     pub sms_parts: u64,
     /// Calls the carrier billed.
     pub calls: u64,
@@ -167,6 +167,9 @@ pub struct Money {
     pub genuine_cost: Option<f64>,
     /// Billed for numbers no population asked for.
     pub other_cost: Option<f64>,
+    /// What the carrier says it billed in all (its `/v1/stats`): the three costs above add up
+    /// to it when no billing event was missed.
+    pub carrier_total: Option<f64>,
     /// The same seed with the guard relaxed, when the scenario asks for a baseline.
     pub baseline: Option<Baseline>,
     /// `baseline.attack_cost - attack_cost`: what the guard saved.

@@ -182,10 +182,13 @@ pub fn money_sentences(m: &Money) -> Vec<String> {
     let cur = m.currency.as_deref().unwrap_or("(no currency)");
     let mut out = vec![format!(
         "Billed by the carrier, in {cur}: {} for attack numbers, {} for genuine numbers, {} for \
-         numbers no population asked for.",
+         numbers no population asked for{}.",
         amount(m.attack_cost),
         amount(m.genuine_cost),
-        amount(m.other_cost)
+        amount(m.other_cost),
+        m.carrier_total
+            .map(|t| format!(" (the carrier's own total: {})", amount(Some(t))))
+            .unwrap_or_default()
     )];
     match &m.baseline {
         Some(b) => out.push(format!(

@@ -179,6 +179,7 @@ pub fn abuse() -> AbuseReport {
             attack_cost: Some(49.2),
             genuine_cost: Some(240.0),
             other_cost: Some(0.0),
+            carrier_total: Some(289.2),
             baseline: Some(Baseline {
                 mode: "record_only".into(),
                 attack_cost: 690.0,

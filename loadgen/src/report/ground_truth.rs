@@ -28,18 +28,19 @@ const NOT_RULES: [&str; 8] = [
     "overloaded",
 ];
 
-/// The abuse section of a run of `plan`. `currency`: the carrier's, when its billing is
-/// observed; `decisions`: the reference verifier's guard mode and enforced blocks by rule
+/// The abuse section of a run of `plan`. `billed`: the carrier's currency and its own total
+/// at the end, when it bills; `decisions`: the reference verifier's guard mode and enforced blocks by rule
 /// (its decision totals) at the end, or why they could not be read; `baseline`: the baseline
 /// run's money, when one ran.
 pub fn abuse(
     plan: &Plan,
     ledger: &Ledger,
-    currency: Option<String>,
+    billed: Option<(String, f64)>,
     decisions: Option<Result<Blocks, String>>,
     baseline: Option<Baseline>,
 ) -> AbuseReport {
-    let measured = currency.is_some();
+    let measured = billed.is_some();
+    let (currency, carrier_total) = billed.unzip();
     let money_of = |x: f64| measured.then_some(round_cents(x));
     let mut matrix = Confusion::default();
     let mut personas = Vec::new();
@@ -133,6 +134,7 @@ pub fn abuse(
         attack_cost: money_of(attack_cost),
         genuine_cost: money_of(genuine_cost),
         other_cost: money_of(ledger.unowned.2),
+        carrier_total: carrier_total.map(round_cents),
         baseline,
         saved,
     };

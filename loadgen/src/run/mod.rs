@@ -366,6 +366,12 @@ async fn execute(
         errors.push("the handset stream ended before the run did".into());
     }
     let events = timeline.await.unwrap_or_default();
+    // The carrier's billing is read off its event stream; its currency from its stats.
+    let billed = if plan.has_personas() {
+        ctx.control.billed().await
+    } else {
+        None
+    };
     let decisions = match (&reference, plan.has_personas()) {
         (Some(r), true) => Some(r.blocks().await),
         _ => None,
@@ -439,21 +445,27 @@ async fn execute(
         crate::report::ground_truth::abuse(
             &plan,
             &measure.abuse,
-            billing_currency(&plan),
+            billed,
             decisions,
             baseline,
         )
     });
+    if let Some(m) = facts.abuse.as_ref().map(|a| &a.money)
+        && let (Some(total), Some(a), Some(g), Some(o)) =
+            (m.carrier_total, m.attack_cost, m.genuine_cost, m.other_cost)
+        && (total - (a + g + o)).abs() > 0.015
+    {
+        facts.notes.push(format!(
+            "MONEY NOT ACCOUNTED FOR: the carrier billed {total:.2} in all, its event stream \
+             showed {:.2} (events missed, or other traffic on the carrier)",
+            a + g + o
+        ));
+    }
     let report = crate::report::build(&plan, info, &measure, facts, stopped, thresholds);
     drop(measure);
     Ok(report)
 }
 
-/// The currency the carrier bills in, when its billing is observed: the embedded network's
-/// (an external carrier-sim's money is still counted, in the currency of its plan).
-fn billing_currency(plan: &Plan) -> Option<String> {
-    plan.network.as_ref().map(|n| n.currency.clone())
-}
 
 /// Lists the numbers of every `recycled_number_owner` population on the service's block list
 /// before the load (their previous owners' abuse), so the run shows whether the list forgives
@@ -719,6 +731,14 @@ async fn read_handsets(ctx: Arc<Ctx>, mut hs: Handsets, stop: CancellationToken)
                             &m.stat,
                         );
                 }
+            }
+            Seen::Billed { to, price, call } => {
+                let owner = ctx.owners.get(to);
+                ctx.measure
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .abuse
+                    .billed(owner, u64::from(!call), call, price);
             }
             Seen::Lagged(n) => {
                 h.lagged.fetch_add(n, Ordering::Relaxed);

@@ -72,6 +72,17 @@ impl Control {
             .ok_or_else(|| format!("{}/v1/stats has no time_scale", self.base))
     }
 
+    /// What the carrier has billed so far and in which currency (`billing.total_cost` and
+    /// `billing.currency` of `GET /v1/stats`), when it bills.
+    pub async fn billed(&self) -> Option<(String, f64)> {
+        let stats = self
+            .call(self.http.get(format!("{}/v1/stats", self.base)))
+            .await
+            .ok()?;
+        let currency = stats.pointer("/billing/currency")?.as_str()?.to_string();
+        Some((currency, stats.pointer("/billing/total_cost")?.as_f64()?))
+    }
+
     /// A life event of one number at the carrier (`sim-swap`, `recycle`): from now on its
     /// lookup shows it.
     pub async fn number_event(&self, number: u64, event: &str) -> Result<(), String> {

@@ -15,8 +15,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// The event types a run reads.
-pub const TYPES: &str = "handset_delivered,receipt_sent";
+/// The event types a run reads: what reached the phones, the receipts, and what the carrier
+/// billed (accepted messages and ended calls, with their price).
+pub const TYPES: &str = "handset_delivered,receipt_sent,message_accepted,call";
 
 /// A stream of handset deliveries and receipts.
 #[derive(Debug)]
@@ -27,7 +28,7 @@ pub enum Handsets {
     Socket(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>),
 }
 
-/// The filter of the stream: deliveries and receipts, every number.
+/// The filter of the stream: deliveries, receipts and billing, every number.
 pub fn filter() -> EventFilter {
     EventFilter {
         prefixes: Vec::new(),
@@ -109,7 +110,7 @@ impl Handsets {
 }
 
 /// What the run needs of an event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Seen<'a> {
     /// A message or call reached a phone.
     Delivered {
@@ -132,6 +133,15 @@ pub enum Seen<'a> {
         stat: &'a str,
         /// A deliberate duplicate.
         duplicate: bool,
+    },
+    /// The carrier billed a message submitted to `to`, or a call to it that ended (`call`).
+    Billed {
+        /// The number, as digits.
+        to: u64,
+        /// What it was billed, in the plan's currency.
+        price: f64,
+        /// A call (else a message).
+        call: bool,
     },
     /// The stream missed this many events.
     Lagged(u64),
@@ -174,8 +184,21 @@ pub fn seen(e: &Event) -> Seen<'_> {
             stat,
             duplicate: *duplicate,
         },
+        EventKind::MessageAccepted { to, price, .. } => billed(to, *price, false),
+        EventKind::Call {
+            to,
+            price: Some(price),
+            ..
+        } => billed(to, *price, true),
         EventKind::Lagged { missed } => Seen::Lagged(*missed),
         _ => Seen::Other,
+    }
+}
+
+fn billed(to: &str, price: f64, call: bool) -> Seen<'_> {
+    match smpp::number::normalize(to).parse::<u64>() {
+        Ok(to) => Seen::Billed { to, price, call },
+        Err(_) => Seen::Other,
     }
 }
 
