@@ -145,6 +145,8 @@ pub struct Arrival {
 
 #[derive(Debug, Default)]
 struct State {
+    /// The user's first request was counted as sent (attempted).
+    attempted: bool,
     started: bool,
     id: Option<String>,
     route: Option<Route>,
@@ -165,6 +167,11 @@ pub async fn flow(ctx: Arc<Ctx>, mut a: Arrival) {
         end = live(&ctx, &mut a, &mut st) => end,
     };
     let (outcome, reason) = ended;
+    // Every user that arrived is counted as attempted, also one whose flow ended before its
+    // first request (the run's end, a failed life event of its number).
+    if !st.attempted {
+        sent(&ctx, &a, &mut st);
+    }
     let mut fo = None;
     let mut routed = None;
     if st.started
@@ -261,7 +268,8 @@ fn credentials(ctx: &Ctx, pop: usize, index: u64, c: &Choices) -> (Option<String
 
 /// Records the send of the user's first request (lag behind the intended time) for the
 /// run's counters.
-fn sent(ctx: &Ctx, a: &Arrival) {
+fn sent(ctx: &Ctx, a: &Arrival, st: &mut State) {
+    st.attempted = true;
     let sent = Instant::now();
     let lag = sent.saturating_duration_since(a.intended);
     let at = ctx.since_zero(sent);
@@ -316,7 +324,7 @@ async fn ask_only(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
     let mut u = User::new(pop, plan.seed, a.population, who, plan.time_scale);
     let choices = u.choices();
     let (device, _) = credentials(ctx, a.population, who, &choices);
-    sent(ctx, a);
+    sent(ctx, a, st);
     let mut refused = None;
     let mut failed = None;
     for (i, n) in numbers.iter().enumerate() {
@@ -378,7 +386,7 @@ async fn brute_force(
         device_id: device.as_deref(),
         attestation: token.as_deref(),
     };
-    sent(ctx, a);
+    sent(ctx, a, st);
     let answer = ask(ctx, a.population, a.phase, &req).await;
     let started = matches!(answer, StartAnswer::Started { .. });
     ctx.measure()
@@ -445,7 +453,7 @@ async fn user(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
         return end(Outcome::Failed, "no_slot");
     };
 
-    sent(ctx, a);
+    sent(ctx, a, st);
     let answer = ask(ctx, a.population, a.phase, &req).await;
     let response = a.intended.elapsed();
     let started = matches!(answer, StartAnswer::Started { .. });
