@@ -395,3 +395,99 @@ async fn on_a_terminal_progress_is_a_bar() {
     assert!(!tty.contains("s] "), "no plain lines on a terminal:\n{tty}");
     assert!(tty.contains("result     PASS"), "{tty}");
 }
+
+/// The abuse figures need nothing of the embedded verifier: against a running carrier-sim and
+/// a service over HTTP, loadgen judges the service by its answers (the reference verifier's
+/// `/v1`, and a generic adapter with its block statuses and reason pointer), reads the money
+/// off the carrier's event stream, and, where the service is the reference verifier, sets its
+/// refusals against the decision records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abuse_is_judged_from_the_answers_of_a_service_over_http() {
+    let base = std::fs::read_to_string(scenarios().join("otp-bombing.toml")).expect("scenario");
+    let mut plan = Plan::parse(&scenarios().join("otp-bombing.toml"), &base).expect("valid");
+    plan.apply(&Overrides::default()).unwrap();
+    let without_verifier: String = {
+        let start = base.find("[verifier.codes]").expect("a verifier part");
+        let end = base[start..].find("\n\n").map_or(base.len(), |i| start + i);
+        format!("{}{}", &base[..start], &base[end..])
+    }
+    .replace("baseline = \"record_only\"", "");
+    for kind in ["verifier", "http"] {
+        // Fresh services each time: the verifier's per-number and per-IP counts are real time.
+        let (sim, v) = separate_services(&plan).await;
+        let control = format!("http://{}", sim.http_addr().expect("control plane"));
+        let api = format!("http://{}", v.http_addr());
+        let target = format!("[target]\nnetwork = \"{control}\"\nnetwork_token = \"{TOKEN}\"\n");
+        let text = if kind == "verifier" {
+            format!(
+                "{without_verifier}\n{target}[target.service]\nkind = \"verifier\"\nurl = \"{api}\"\n"
+            )
+        } else {
+            format!(
+                r#"{without_verifier}
+{target}[target.service]
+kind = "http"
+url = "{api}"
+[target.service.start]
+path = "/v1/verifications"
+body = '{{"to": "{{{{to}}}}", "channel": "{{{{channel}}}}", "client_ip": "{{{{client_ip}}}}"}}'
+id = "/id"
+blocked = [403, 429]
+reason = "/rule"
+[target.service.check]
+path = "/v1/verifications/check"
+body = '{{"id": "{{{{id}}}}", "code": "{{{{code}}}}"}}'
+status = "/status"
+"#
+            )
+        };
+        let file = temp(&format!("abuse-{kind}.toml"));
+        std::fs::write(&file, &text).unwrap();
+        let mut opts = RunOptions::new(Some(file));
+        opts.overrides.duration = Some(Duration::from_secs(600));
+        let r = run(opts).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert!(r.errors.is_empty(), "{kind}: {:?}", r.errors);
+        assert!(r.identity.holds, "{kind}: {:?}", r.identity);
+        let a = r.abuse.as_ref().expect("the abuse section");
+        let bombers = a
+            .personas
+            .iter()
+            .find(|p| p.population == "bombers")
+            .expect("the bombers' row");
+        // Three victims, each refused after 4 starts without a check (the verifier's default).
+        assert!(bombers.requests >= 60, "{kind}: {bombers:?}");
+        assert_eq!(bombers.served, 12, "{kind}: {bombers:?}");
+        assert_eq!(
+            bombers.refused_by.get("number_flood"),
+            Some(&bombers.refused),
+            "{kind}: the reason is read off the answer: {bombers:?}"
+        );
+        assert_eq!(a.matrix.genuine_refused, 0, "{kind}");
+        // Money from the carrier's stream, to the cent of its own total.
+        let m = &a.money;
+        assert!(m.measured, "{kind}: {m:?}");
+        assert_eq!(m.currency.as_deref(), Some("EUR"));
+        let (attack, genuine) = (m.attack_cost.unwrap(), m.genuine_cost.unwrap());
+        assert!((attack - 12.0 * 0.035).abs() < 0.005, "{kind}: {m:?}");
+        assert!(
+            (m.carrier_total.unwrap() - attack - genuine - m.other_cost.unwrap()).abs() < 0.015,
+            "{kind}: {m:?}"
+        );
+        match kind {
+            "verifier" => {
+                let d = a
+                    .decisions
+                    .as_ref()
+                    .expect("the reference verifier's records");
+                assert!(d.consistent, "{:?}", d.differences);
+                assert_eq!(d.mode, "enforce");
+            }
+            _ => assert!(
+                a.decisions.is_none(),
+                "a generic service has no records to read"
+            ),
+        }
+        v.shutdown().await;
+        sim.shutdown().await;
+    }
+}

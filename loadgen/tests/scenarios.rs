@@ -2,7 +2,8 @@
 //! it well under a minute, and its own thresholds hold (exit 0); then what the scenario is
 //! about is checked in its JSON report: failover to the second carrier during the outage with
 //! the time it added, the throttled spike moving to beta, the heavy tail and its resends, the
-//! landline users called instead of texted.
+//! landline users called instead of texted; and for the attack scenarios, which rule refused
+//! each persona, what got through, and that the money adds up to the carrier's own bill.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -226,4 +227,150 @@ async fn landline_users_are_called_and_those_asking_for_sms_are_refused() {
         u(&refused["sms_to_landline"]),
         "the only refusals"
     );
+}
+
+/// The abuse section's row of population `name`.
+fn persona<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["abuse"]["personas"]
+        .as_array()
+        .expect("an abuse section")
+        .iter()
+        .find(|p| p["population"] == name)
+        .unwrap_or_else(|| panic!("no row for {name}"))
+}
+
+/// The money of the abuse section adds up to what the carrier says it billed.
+fn money_accounted(r: &Value) {
+    let m = &r["abuse"]["money"];
+    assert_eq!(m["measured"], true, "{m}");
+    let f = |k: &str| m[k].as_f64().unwrap_or_else(|| panic!("{k}: {m}"));
+    let sum = f("attack_cost") + f("genuine_cost") + f("other_cost");
+    assert!((f("carrier_total") - sum).abs() < 0.015, "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_pumping_is_refused_by_line_type_at_once_and_by_its_traffic_within_minutes() {
+    let (r, _) = run("sms-pumping-attack", "60", &[]).await;
+    let premium = persona(&r, "premium-pumpers");
+    assert_eq!(premium["refused_by"]["line_type"], premium["requests"]);
+    let mobile = persona(&r, "mobile-pumpers");
+    assert!(u(&mobile["refused_by"]["sms_pumping"]) > 0, "{mobile}");
+    assert!(
+        u(&mobile["served"]) > 0,
+        "the rule needs traffic to judge: {mobile}"
+    );
+    money_accounted(&r);
+    // The baseline (guard recording only) served the pumpers: the guard saved most of it.
+    let m = &r["abuse"]["money"];
+    let baseline = m["baseline"]["attack_cost"].as_f64().expect("a baseline");
+    let cost = m["attack_cost"].as_f64().unwrap();
+    assert!(baseline > 10.0 * cost, "{m}");
+    assert_eq!(m["baseline"]["mode"], "record_only");
+    assert_eq!(r["abuse"]["decisions"]["consistent"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_sms_numbers_on_the_list_are_refused_and_new_ones_are_not() {
+    let (r, _) = run("open-sms-site-abuse", "60", &[]).await;
+    let listed = persona(&r, "listed-number-bots");
+    assert_eq!(
+        listed["refused_by"]["blocklist_open_sms"],
+        listed["requests"]
+    );
+    let new = persona(&r, "new-number-bots");
+    assert!(u(&new["verified"]) > 0, "not on the list yet: {new}");
+    assert_eq!(r["abuse"]["matrix"]["genuine_refused"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bombed_victims_get_four_codes_each_then_their_number_is_refused() {
+    let (r, _) = run("otp-bombing", "60", &["--no-baseline"]).await;
+    let b = persona(&r, "bombers");
+    assert_eq!(u(&b["served"]), 12, "4 per victim: {b}");
+    assert_eq!(u(&b["refused_by"]["number_flood"]), u(&b["refused"]), "{b}");
+    assert!(r["abuse"]["money"]["baseline"].is_null(), "--no-baseline");
+    money_accounted(&r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessers_are_locked_after_five_guesses_and_their_ips_refused() {
+    let (r, _) = run("code-brute-force", "1", &[]).await;
+    let g = persona(&r, "guessers");
+    assert_eq!(g["cracked"], 0);
+    // Each verification takes five wrong guesses and refuses the sixth.
+    assert_eq!(u(&g["guesses"]), 6 * u(&g["served"]), "{g}");
+    assert_eq!(u(&g["guesses_refused"]), u(&g["served"]), "{g}");
+    assert!(u(&g["refused_by"]["ip_velocity"]) > 0, "{g}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_swapped_numbers_are_refused_and_old_swaps_are_not() {
+    let (r, _) = run("sim-swap-takeover", "60", &[]).await;
+    let t = persona(&r, "takeovers");
+    assert_eq!(t["refused_by"]["sim_swap"], t["requests"], "{t}");
+    assert_eq!(persona(&r, "genuine-old-sim")["refused"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn number_set_bots_are_refused_from_their_second_round() {
+    let (r, _) = run("number-set-bots", "20", &[]).await;
+    let b = persona(&r, "set-bots");
+    assert!(u(&b["refused_by"]["number_group"]) > 0, "{b}");
+    // 12 bots: their first round and two numbers of their second round.
+    assert_eq!(u(&b["served"]), 12 * 6, "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_without_attestation_are_refused_and_users_with_it_served() {
+    let (r, _) = run("api-key-bots", "60", &[]).await;
+    for bots in ["no-token-bots", "forged-token-bots"] {
+        let b = persona(&r, bots);
+        assert_eq!(b["refused_by"]["attestation"], b["requests"], "{b}");
+    }
+    let g = persona(&r, "genuine");
+    assert_eq!(g["refused"], 0, "{g}");
+    assert!(u(&g["verified"]) > 100, "{g}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_traffic_shows_every_persona_the_matrix_and_the_money_saved() {
+    let (r, out) = run("mixed-traffic", "1440", &[]).await;
+    let a = &r["abuse"];
+    assert_eq!(a["personas"].as_array().unwrap().len(), 12);
+    let m = &a["matrix"];
+    let requests: u64 = a["personas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| u(&p["served"]) + u(&p["refused"]))
+        .sum();
+    assert_eq!(
+        u(&m["attack_refused"])
+            + u(&m["attack_served"])
+            + u(&m["genuine_refused"])
+            + u(&m["genuine_served"]),
+        requests
+    );
+    // Recycled numbers were listed, then forgiven for their new owners.
+    assert_eq!(persona(&r, "recycled-owners")["refused"], 0);
+    assert!(u(&persona(&r, "recycled-owners")["verified"]) > 0);
+    // The human farm is what the guard misses.
+    assert_eq!(persona(&r, "human-farm")["refused"], 0);
+    money_accounted(&r);
+    assert!(
+        a["money"]["saved"].as_f64().unwrap() > 100.0,
+        "{}",
+        a["money"]
+    );
+    assert_eq!(a["decisions"]["consistent"], true, "{}", a["decisions"]);
+    assert_eq!(a["decisions"]["mode"], "enforce");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for says in [
+        "start requests  refused  served",
+        "the guard saved",
+        "RingCaptcha reports blocking about 1.7 %",
+        "human-farm",
+    ] {
+        assert!(stdout.contains(says), "{says}:\n{stdout}");
+    }
 }

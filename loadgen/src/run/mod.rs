@@ -442,13 +442,7 @@ async fn execute(
     };
     let measure = ctx.measure.lock().unwrap_or_else(|e| e.into_inner());
     facts.abuse = plan.has_personas().then(|| {
-        crate::report::ground_truth::abuse(
-            &plan,
-            &measure.abuse,
-            billed,
-            decisions,
-            baseline,
-        )
+        crate::report::ground_truth::abuse(&plan, &measure.abuse, billed, decisions, baseline)
     });
     if let Some(m) = facts.abuse.as_ref().map(|a| &a.money)
         && let (Some(total), Some(a), Some(g), Some(o)) =
@@ -465,7 +459,6 @@ async fn execute(
     drop(measure);
     Ok(report)
 }
-
 
 /// Lists the numbers of every `recycled_number_owner` population on the service's block list
 /// before the load (their previous owners' abuse), so the run shows whether the list forgives
