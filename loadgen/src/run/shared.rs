@@ -95,6 +95,11 @@ impl Owners {
     pub fn get(&self, number: u64) -> Option<usize> {
         lock(self.shard(number)).get(&number).map(|p| *p as usize)
     }
+
+    /// Distinct numbers asked for so far (the report's `memory.numbers`).
+    pub fn count(&self) -> u64 {
+        self.shards.iter().map(|s| lock(s).len() as u64).sum()
+    }
 }
 
 /// The numbers in use, each with the flow waiting for its code.
