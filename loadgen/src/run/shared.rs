@@ -350,7 +350,10 @@ mod tests {
             "{} sweeps for {n} receipts",
             r.sweeps()
         );
-        assert!(r.claim("old", t0, &route).is_none(), "swept: over a minute old");
+        assert!(
+            r.claim("old", t0, &route).is_none(),
+            "swept: over a minute old"
+        );
         assert!(r.claim("0", t0, &route).is_some(), "kept: young");
         assert!(r.claim(&(n - 1).to_string(), t0, &route).is_some());
     }
