@@ -115,6 +115,26 @@ async fn a_run_with_personas_reports_and_judges_its_abuse_figures() {
     }
     assert!(keys.len() > 40, "{keys:?}");
 
+    // The distinct numbers asked for: every pumped number is new (sequential over a large
+    // range), and no population asks for more numbers than it sends requests.
+    let requests = |i: usize| a["personas"][i]["requests"].as_u64().expect("requests");
+    let numbers = json["memory"]["numbers"].as_u64().expect("memory.numbers");
+    let all: u64 = (0..4).map(requests).sum();
+    assert!(
+        numbers >= requests(1) + 2 && numbers <= all,
+        "{numbers} numbers, {all} requests: {}",
+        json["memory"]
+    );
+    // Attackers' flows under way at most: some, and never more than all flows.
+    let peak_attack = json["memory"]["peak_attack_pending"]
+        .as_u64()
+        .expect("memory.peak_attack_pending");
+    assert!(
+        peak_attack >= 1 && peak_attack <= json["memory"]["peak_pending"].as_u64().unwrap_or(0),
+        "{}",
+        json["memory"]
+    );
+
     // The thresholds read the very figures the report holds.
     let v = verdict(&json, "abuse.blocked_share");
     assert_eq!(v["pass"], true, "{v}");

@@ -273,6 +273,10 @@ pub struct Memory {
     /// (peak − start) / peak pending: the memory a pending verification costs, everything
     /// in this process included.
     pub per_pending_bytes: Option<u64>,
+    /// Most verifications of attack personas under way at once.
+    pub peak_attack_pending: u64,
+    /// Distinct numbers the run asked for codes to (every population, whatever the answer).
+    pub numbers: u64,
 }
 
 /// The report of a run.

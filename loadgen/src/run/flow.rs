@@ -58,6 +58,10 @@ pub struct Ctx {
     pub in_flight: AtomicU64,
     /// The most at once.
     pub peak_in_flight: AtomicU64,
+    /// Verifications of attack personas under way.
+    pub attack_in_flight: AtomicU64,
+    /// The most at once.
+    pub peak_attack_in_flight: AtomicU64,
     /// First and last start sent, and last approval (ns from zero; first is `u64::MAX`
     /// until one is sent).
     pub first_send_ns: AtomicU64,
@@ -160,6 +164,11 @@ struct State {
 pub async fn flow(ctx: Arc<Ctx>, mut a: Arrival) {
     let n = ctx.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
     ctx.peak_in_flight.fetch_max(n, Ordering::Relaxed);
+    let attack = ctx.plan.populations[a.population].persona.is_attack();
+    if attack {
+        let n = ctx.attack_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        ctx.peak_attack_in_flight.fetch_max(n, Ordering::Relaxed);
+    }
     let mut st = State::default();
     let ended = tokio::select! {
         biased;
@@ -208,6 +217,9 @@ pub async fn flow(ctx: Arc<Ctx>, mut a: Arrival) {
     if outcome == Outcome::Verified {
         ctx.last_verified_ns
             .fetch_max(ctx.since_zero(Instant::now()), Ordering::Relaxed);
+    }
+    if attack {
+        ctx.attack_in_flight.fetch_sub(1, Ordering::Relaxed);
     }
     ctx.in_flight.fetch_sub(1, Ordering::Relaxed);
 }

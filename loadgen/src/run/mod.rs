@@ -254,6 +254,8 @@ async fn execute(
         cancel: CancellationToken::new(),
         in_flight: AtomicU64::new(0),
         peak_in_flight: AtomicU64::new(0),
+        attack_in_flight: AtomicU64::new(0),
+        peak_attack_in_flight: AtomicU64::new(0),
         first_send_ns: AtomicU64::new(u64::MAX),
         last_send_ns: AtomicU64::new(0),
         last_verified_ns: AtomicU64::new(0),
@@ -435,6 +437,8 @@ async fn execute(
             peak_pending,
             per_pending_bytes: (peak_pending > 0)
                 .then(|| peak_rss.saturating_sub(start_rss) / peak_pending),
+            peak_attack_pending: n(&ctx.peak_attack_in_flight),
+            numbers: ctx.owners.count(),
         },
         attempts_observable,
         errors,

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tokio::sync::oneshot;
@@ -93,6 +94,11 @@ impl Owners {
     /// The population that last asked for a code to `number`.
     pub fn get(&self, number: u64) -> Option<usize> {
         lock(self.shard(number)).get(&number).map(|p| *p as usize)
+    }
+
+    /// Distinct numbers asked for so far (the report's `memory.numbers`).
+    pub fn count(&self) -> u64 {
+        self.shards.iter().map(|s| lock(s).len() as u64).sum()
     }
 }
 
@@ -199,6 +205,10 @@ const MAX_UNMATCHED: usize = 200_000;
 #[derive(Debug, Default)]
 pub struct Receipts {
     map: Mutex<HashMap<String, Entry>>,
+    /// Size of the map at which the next sweep of old receipts runs (0: [`MAX_UNMATCHED`]).
+    sweep_at: AtomicUsize,
+    /// Sweeps run.
+    sweeps: AtomicU64,
 }
 
 impl Receipts {
@@ -236,12 +246,18 @@ impl Receipts {
                 stat: stat.to_string(),
             }),
             _ => {
-                if map.len() >= MAX_UNMATCHED {
+                if map.len() >= self.sweep_at.load(Ordering::Relaxed).max(MAX_UNMATCHED) {
                     let oldest = at.checked_sub(std::time::Duration::from_secs(60));
                     map.retain(|_, e| match e {
                         Entry::Early { at, .. } => oldest.is_none_or(|o| *at > o),
                         Entry::Awaiting { .. } => true,
                     });
+                    // When more than MAX_UNMATCHED receipts are younger than a minute (SMS
+                    // pumpers' receipts, thousands a second, are never claimed), sweeping on
+                    // every receipt would scan the whole map each time, and the handset reader
+                    // would fall behind: the next sweep waits until the map has doubled.
+                    self.sweep_at.store(map.len() * 2, Ordering::Relaxed);
+                    self.sweeps.fetch_add(1, Ordering::Relaxed);
                 }
                 map.insert(
                     id.to_string(),
@@ -253,6 +269,12 @@ impl Receipts {
                 None
             }
         }
+    }
+
+    /// Sweeps of old receipts run so far.
+    #[cfg(test)]
+    fn sweeps(&self) -> u64 {
+        self.sweeps.load(Ordering::Relaxed)
     }
 
     /// Code-carrying messages still waiting for their receipt.
@@ -308,5 +330,31 @@ mod tests {
         assert!(r.receipt("b", "DELIVRD", t0).is_none());
         assert!(r.claim("b", t0, &route).is_some(), "the early receipt");
         assert_eq!(r.missing(), 0);
+    }
+
+    #[test]
+    fn unclaimed_young_receipts_past_the_bound_are_swept_rarely_and_kept() {
+        let r = Receipts::default();
+        let route = delivery().route;
+        let t0 = Instant::now();
+        // An old receipt nobody claims, then three bounds' worth younger than a minute.
+        r.receipt("old", "DELIVRD", t0);
+        let young = t0 + std::time::Duration::from_secs(120);
+        let n = 3 * MAX_UNMATCHED;
+        for i in 0..n {
+            r.receipt(&i.to_string(), "DELIVRD", young);
+        }
+        // The map doubles between sweeps: a handful, not one per receipt past the bound.
+        assert!(
+            (1..=3).contains(&r.sweeps()),
+            "{} sweeps for {n} receipts",
+            r.sweeps()
+        );
+        assert!(
+            r.claim("old", t0, &route).is_none(),
+            "swept: over a minute old"
+        );
+        assert!(r.claim("0", t0, &route).is_some(), "kept: young");
+        assert!(r.claim(&(n - 1).to_string(), t0, &route).is_some());
     }
 }
