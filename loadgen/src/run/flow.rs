@@ -295,6 +295,33 @@ fn sent(ctx: &Ctx, a: &Arrival, st: &mut State) {
     );
 }
 
+/// A user's first start request: counted as sent, asked, its answer timed from the intended
+/// start; on a refusal or a failure, how the flow ends.
+async fn first_ask(
+    ctx: &Ctx,
+    a: &Arrival,
+    st: &mut State,
+    req: &StartReq<'_>,
+) -> Result<(), Ended> {
+    sent(ctx, a, st);
+    let answer = ask(ctx, a.population, a.phase, req).await;
+    let started = matches!(answer, StartAnswer::Started { .. });
+    ctx.measure()
+        .answered(a.population, a.phase, a.intended.elapsed(), started);
+    match answer {
+        StartAnswer::Started { id } => {
+            st.started = true;
+            st.id = id;
+            Ok(())
+        }
+        StartAnswer::Refused { reason } => Err((Outcome::Refused, Cow::Owned(reason))),
+        StartAnswer::Failed { reason, detail } => {
+            ctx.failure(reason, &detail);
+            Err(end(Outcome::Failed, reason))
+        }
+    }
+}
+
 async fn live(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
     match &ctx.plan.populations[a.population].persona {
         PersonaFile::SmsPumping
@@ -398,21 +425,8 @@ async fn brute_force(
         device_id: device.as_deref(),
         attestation: token.as_deref(),
     };
-    sent(ctx, a, st);
-    let answer = ask(ctx, a.population, a.phase, &req).await;
-    let started = matches!(answer, StartAnswer::Started { .. });
-    ctx.measure()
-        .answered(a.population, a.phase, a.intended.elapsed(), started);
-    match answer {
-        StartAnswer::Started { id } => {
-            st.started = true;
-            st.id = id;
-        }
-        StartAnswer::Refused { reason } => return (Outcome::Refused, Cow::Owned(reason)),
-        StartAnswer::Failed { reason, detail } => {
-            ctx.failure(reason, &detail);
-            return end(Outcome::Failed, reason);
-        }
+    if let Err(ended) = first_ask(ctx, a, st, &req).await {
+        return ended;
     }
     let p = a.population;
     for g in 0..guesses {
@@ -465,22 +479,8 @@ async fn user(ctx: &Ctx, a: &mut Arrival, st: &mut State) -> Ended {
         return end(Outcome::Failed, "no_slot");
     };
 
-    sent(ctx, a, st);
-    let answer = ask(ctx, a.population, a.phase, &req).await;
-    let response = a.intended.elapsed();
-    let started = matches!(answer, StartAnswer::Started { .. });
-    ctx.measure()
-        .answered(a.population, a.phase, response, started);
-    match answer {
-        StartAnswer::Started { id } => {
-            st.started = true;
-            st.id = id;
-        }
-        StartAnswer::Refused { reason } => return (Outcome::Refused, Cow::Owned(reason)),
-        StartAnswer::Failed { reason, detail } => {
-            ctx.failure(reason, &detail);
-            return end(Outcome::Failed, reason);
-        }
+    if let Err(ended) = first_ask(ctx, a, st, &req).await {
+        return ended;
     }
 
     // Waiting for the code: asking again after `resend_after`, giving up after
