@@ -873,7 +873,8 @@ fn persona(p: &PersonaFile, pool: u64) -> Result<(), Refusal> {
                 refuse(
                     "bots",
                     format!(
-                        "{bots} bots × {set_size} numbers need {need} distinct numbers;                          `numbers` holds {pool}"
+                        "{bots} bots × {set_size} numbers need {need} distinct numbers; \
+                         `numbers` holds {pool}"
                     ),
                 )?;
             }
